@@ -1,0 +1,51 @@
+# hftkb: `make serve` (set up + build + serve the site), `make test` (set up + the whole suite).
+# Every target sets itself up on a fresh machine; `make setup` is quick when nothing changed.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.hftkb-installed
+# Tested versions (torch as the CPU build where the machine offers it). Users are not pinned to them:
+# `pip install hftkb[all]` works with any compatible versions.
+CONSTRAINTS := constraints.txt
+
+.PHONY: setup browser serve build test bench validate fmt clean demo
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml $(CONSTRAINTS)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c $(CONSTRAINTS) -e '.[all]'
+	@touch $(STAMP)
+
+# Debian's Chromium and ChromeDriver drive the browser tests.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+validate: setup
+	$(VENV)/bin/hftkb validate
+
+fmt: setup
+	$(VENV)/bin/hftkb fmt
+
+build: setup
+	$(VENV)/bin/hftkb build
+
+serve: setup validate
+	$(VENV)/bin/hftkb build
+	$(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:8000
+
+test: setup browser
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) -m bench
+
+demo: setup
+	$(PY) -m reference_impl demo
+
+clean:
+	rm -rf public .pytest_cache build

@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): speed and size targets are measured here, never by timed tests."""
