@@ -1,0 +1,293 @@
+"""BibTeX out of paper records, and the small inverse helpers the BibTeX importer needs.
+
+One entry per paper, key = record id (ACL Anthology habit: the citation key is the stable id). The text is
+written with bibtexparser 2.x and is deterministic: fixed field order, fixed layout, entries in the order given
+(`papers_to_bibtex` sorts them by id), so `hftkb export-bib` can be diffed and round-tripped.
+
+Entry type from the venue:
+
+* no venue, an ``arxiv`` venue or the ``preprint`` track -> ``@misc`` (arXiv style: ``eprint`` +
+  ``archivePrefix``, and the month of first appearance);
+* the ``journal`` track -> ``@article`` with ``journal``;
+* every other track -> ``@inproceedings`` with a ``booktitle`` built from the venue's display name
+  (see `booktitle_for` / `parse_booktitle`, which are exact inverses of each other).
+
+Text values are LaTeX-encoded (``&`` -> ``\\&``, ``é`` -> ``{\\'e}``...); words with inner capitals in titles
+(``LoRA``, ``LLMs``) are wrapped in braces so bibliography styles do not lowercase them. URLs are written as
+they are (biblatex and the url package read them verbatim).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from hftkb.models import Paper, Term
+
+#: Field order of every written entry (fields a paper lacks are skipped).
+FIELD_ORDER = (
+    "author",
+    "title",
+    "booktitle",
+    "journal",
+    "year",
+    "month",
+    "note",
+    "doi",
+    "eprint",
+    "archivePrefix",
+    "url",
+)
+
+MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+
+#: The ASCII characters LaTeX treats specially, with their text-mode spelling. ``<``/``>`` are left alone:
+#: they print correctly with T1 fonts, and ``\\ensuremath{<}`` in a title helps nobody.
+_ASCII_SPECIALS = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+
+# Suffixes that make the booktitle of a non-main track (ACL Anthology conventions where there is one).
+_FINDINGS_PREFIX = "Findings of "
+_WORKSHOP_SUFFIX = " Workshop"
+_SHORT_SUFFIX = " (Short Papers)"
+_DEMO_SUFFIX = " (Demonstrations)"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# LaTeX encoding and decoding
+
+
+@lru_cache(maxsize=1)
+def _encoder():
+    from pylatexenc.latexencode import RULE_DICT, UnicodeToLatexConversionRule, UnicodeToLatexEncoder
+
+    specials = UnicodeToLatexConversionRule(
+        rule_type=RULE_DICT, rule={ord(char): latex for char, latex in _ASCII_SPECIALS.items()}
+    )
+    return UnicodeToLatexEncoder(
+        conversion_rules=[specials, "defaults"],
+        non_ascii_only=False,
+        replacement_latex_protection="braces-all",  # {\'e}: BibTeX sorts and purifies a braced accent right
+        unknown_char_policy="keep",  # CJK and the like stay as UTF-8 (biber and modern BibTeX read it)
+        unknown_char_warning=False,
+    )
+
+
+def encode_latex(text: str) -> str:
+    """Plain Unicode text -> LaTeX that prints it, for a BibTeX field value."""
+    encoder = _encoder()
+    out = []
+    for char in text:
+        # The "defaults" rules also rewrite plain ASCII letters and punctuation such as '<' into macros;
+        # only the specials above and non-ASCII characters need a LaTeX spelling.
+        if char in _ASCII_SPECIALS or ord(char) > 127:
+            out.append(encoder.unicode_to_latex(char))
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+@lru_cache(maxsize=1)
+def _decoder():
+    from pylatexenc import latex2text
+    from pylatexenc.latex2text import LatexNodes2Text, MacroTextSpec
+
+    context = latex2text.get_default_latex_context_db()
+    context.add_context_category(
+        "hftkb-bibtex",
+        prepend=True,
+        macros=[
+            MacroTextSpec("url", simplify_repl="%s"),
+            # pylatexenc renders these as look-alike Unicode modifiers; BibTeX files mean the ASCII ones.
+            MacroTextSpec("textasciicircum", simplify_repl="^"),
+            MacroTextSpec("textasciitilde", simplify_repl="~"),
+            MacroTextSpec("textbackslash", simplify_repl="\\"),
+        ],
+    )
+    return LatexNodes2Text(latex_context=context, math_mode="verbatim", keep_braced_groups=False)
+
+
+def decode_latex(value: str) -> str:
+    """A BibTeX field value -> plain Unicode text (accents decoded, protective braces removed)."""
+    text = _decoder().latex_to_text(value)
+    # A '~' in BibTeX is a non-breaking space; line breaks inside a field are plain spaces.
+    return " ".join(text.replace("\u00a0", " ").split())
+
+
+def _protect_capitals(plain_title: str) -> str:
+    """Encode a title, wrapping words with a capital after their first letter in braces (``{LoRA}``)."""
+    words = []
+    for word in plain_title.split(" "):
+        encoded = encode_latex(word)
+        if any(char.isupper() for char in word[1:]):
+            encoded = "{" + encoded + "}"
+        words.append(encoded)
+    return " ".join(words)
+
+
+def _encode_person(name: str) -> str:
+    """One 'Given Family' name; braced as a whole when a comma or the word 'and' would split it wrongly."""
+    encoded = encode_latex(name)
+    if "," in name or re.search(r"\band\b", name, flags=re.IGNORECASE):
+        encoded = "{" + encoded + "}"
+    return encoded
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Venue <-> booktitle
+
+
+def venue_display_name(venue_key: str, venues: Mapping[str, Any] | None) -> str:
+    """The venue's display name from taxonomy/venues.yaml (a Term or a plain string); the key otherwise."""
+    if venues and venue_key in venues:
+        term = venues[venue_key]
+        return term if isinstance(term, str) else term.name
+    return venue_key
+
+
+def booktitle_for(name: str, track: str, note: str | None) -> str:
+    """The booktitle of an @inproceedings entry for a venue display name and track."""
+    if track == "findings":
+        return _FINDINGS_PREFIX + name
+    if track == "workshop":
+        return name + _WORKSHOP_SUFFIX + (f": {note}" if note else "")
+    if track == "short":
+        return name + _SHORT_SUFFIX
+    if track == "demo":
+        return name + _DEMO_SUFFIX
+    return name
+
+
+def parse_booktitle(booktitle: str) -> tuple[str, str, str | None]:
+    """Inverse of `booktitle_for`: ``(venue name, track, workshop note)``.
+
+    Anything that is not one of the shapes `booktitle_for` writes comes back as the main track, so a
+    booktitle from another tool still yields its venue name for the taxonomy lookup.
+    """
+    text = booktitle.strip()
+    if text.startswith(_FINDINGS_PREFIX):
+        return text[len(_FINDINGS_PREFIX) :].strip(), "findings", None
+    match = re.match(r"^(.*?)" + re.escape(_WORKSHOP_SUFFIX) + r"(?:: (.+))?$", text)
+    if match and match.group(1):
+        return match.group(1).strip(), "workshop", match.group(2)
+    for suffix, track in ((_SHORT_SUFFIX, "short"), (_DEMO_SUFFIX, "demo")):
+        if text.endswith(suffix):
+            return text[: -len(suffix)].strip(), track, None
+    return text, "main", None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Records -> entries
+
+
+def entry_type_for(paper: Paper) -> str:
+    venue = paper.venue
+    if venue is None or venue.name == "arxiv" or venue.track == "preprint":
+        return "misc"
+    if venue.track == "journal":
+        return "article"
+    return "inproceedings"
+
+
+def paper_url(paper: Paper) -> str | None:
+    """The URL a reader of the bibliography should follow: the paper link, else one built from an id.
+
+    The arXiv id needs no URL (``eprint`` says it); OpenReview and ACL Anthology ids do.
+    """
+    for link in paper.links:
+        if link.kind == "paper":
+            return link.url
+    if paper.identifiers.openreview:
+        return f"https://openreview.net/forum?id={paper.identifiers.openreview}"
+    if paper.identifiers.acl:
+        return f"https://aclanthology.org/{paper.identifiers.acl}"
+    return None
+
+
+def paper_fields(paper: Paper, venues: Mapping[str, Any] | None = None) -> tuple[str, dict[str, str]]:
+    """``(entry type, {field: value})`` for one paper, values already LaTeX-encoded, in FIELD_ORDER."""
+    entry_type = entry_type_for(paper)
+    venue = paper.venue
+    fields: dict[str, str] = {}
+    if paper.authors:
+        fields["author"] = " and ".join(_encode_person(name) for name in paper.authors)
+    fields["title"] = _protect_capitals(paper.title)
+    year = paper.date.year
+    if venue is not None and entry_type != "misc":
+        name = venue_display_name(venue.name, venues)
+        if entry_type == "article":
+            fields["journal"] = encode_latex(name)
+        else:
+            fields["booktitle"] = encode_latex(booktitle_for(name, venue.track, venue.note))
+        year = venue.year or year
+    fields["year"] = str(year)
+    if entry_type == "misc":
+        # A preprint is cited by when it appeared; a published paper by its venue's year alone.
+        fields["month"] = MONTHS[paper.date.month - 1]
+    if venue is not None and venue.note and venue.track != "workshop":
+        fields["note"] = encode_latex(venue.note)
+    if paper.identifiers.doi:
+        fields["doi"] = paper.identifiers.doi
+    if paper.identifiers.arxiv:
+        fields["eprint"] = paper.identifiers.arxiv
+        fields["archivePrefix"] = "arXiv"
+    url = paper_url(paper)
+    if url:
+        # A brace in a URL would end the field early; percent-encoding keeps the same address.
+        fields["url"] = url.replace("{", "%7B").replace("}", "%7D")
+    ordered = {key: fields[key] for key in FIELD_ORDER if key in fields}
+    return entry_type, ordered
+
+
+def _entry(paper: Paper, venues: Mapping[str, Any] | None):
+    from bibtexparser.model import Entry, Field
+
+    entry_type, fields = paper_fields(paper, venues)
+    bib_fields = []
+    for key, value in fields.items():
+        field = Field(key, value)
+        if key == "month":
+            field.enclosing = "no-enclosing"  # the standard month macros: month = feb
+        bib_fields.append(field)
+    return Entry(entry_type, paper.id, bib_fields)
+
+
+def _write(entries) -> str:
+    import bibtexparser
+    from bibtexparser.library import Library
+    from bibtexparser.writer import BibtexFormat
+
+    layout = BibtexFormat()
+    layout.indent = "  "
+    layout.block_separator = "\n"
+    layout.trailing_comma = True
+    text = bibtexparser.write_string(Library(entries), bibtex_format=layout)
+    return text if text.endswith("\n") or not text else text + "\n"
+
+
+def paper_to_bibtex(paper: Paper, venues: Mapping[str, Term | str] | None = None) -> str:
+    """One BibTeX entry (key = record id) for a paper, ending with a newline.
+
+    ``venues`` maps venue keys to their Term (``corpus.taxonomy["venues"]``) or display name; without it the
+    venue key itself is written as the booktitle/journal.
+    """
+    return _write([_entry(paper, venues)])
+
+
+def papers_to_bibtex(papers: Iterable[Paper], venues: Mapping[str, Term | str] | None = None) -> str:
+    """All papers as one BibTeX file, sorted by id (deterministic), entries separated by a blank line."""
+    entries = [_entry(paper, venues) for paper in sorted(papers, key=lambda p: p.id)]
+    return _write(entries)
