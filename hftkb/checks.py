@@ -1,0 +1,279 @@
+"""Validation in two layers (DESIGN.md section 3): each record alone, then the corpus as a whole.
+
+`validate_record` runs pydantic on one record and turns its errors into `Problem`s with the line of the value
+(or of the unknown key). `check_corpus` needs every record: ids against file names, relation targets,
+taxonomy terms, duplicate papers, dates, the reference_impl registry, and the FAQ's references.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import typing
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from hftkb.ids import normalise_title
+from hftkb.problems import Problem
+from hftkb.yamlio import Positions
+
+if typing.TYPE_CHECKING:
+    from hftkb.corpus import Corpus
+
+# ---------------------------------------------------------------------------------------------------------
+# One record
+
+
+def validate_record(model: type[BaseModel], data: Any, positions: Positions, where: str, loc: tuple = ()) -> tuple[Any, list[Problem]]:
+    """(record, []) when `data` is valid, else (None, problems). `loc` locates `data` inside its file."""
+    if not isinstance(data, dict):
+        line = positions.line(loc)
+        what = "a vocabulary term" if loc else "a record"
+        return None, [Problem(where, line, "E110", f"{what} must be a mapping of keys to values, not {_describe(data)}")]
+    try:
+        return model.model_validate(data), []
+    except ValidationError as err:
+        return None, [_problem_from_error(e, model, positions, where, loc) for e in err.errors(include_url=False)]
+
+
+def _problem_from_error(error: dict, model: type[BaseModel], positions: Positions, where: str, base: tuple) -> Problem:
+    kind = error["type"]
+    loc = base + tuple(error["loc"])
+    field = _dotted(error["loc"]) or "record"
+    value = error.get("input")
+    if kind == "missing":
+        line, column = positions.locate(loc[:-1], key=True)
+        return Problem(where, line, "E201", f"missing required field '{field}'", column)
+    if kind == "extra_forbidden":
+        line, column = positions.locate(loc, key=True)
+        allowed = _fields_at(model, tuple(error["loc"])[:-1])
+        hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+        return Problem(where, line, "E202", f"unknown key '{field}'{suggestion}", column)
+    line, column = positions.locate(loc)
+    if kind.endswith("_type") and loc in positions.plain and kind in ("string_type", "date_type"):
+        written = positions.plain[loc]
+        key = loc[-1] if isinstance(loc[-1], str) else field
+        return Problem(
+            where, line, "E205",
+            f"{field}: YAML reads {written} as {_describe(value)}; quote it to keep it as text: {key}: '{written}'",
+            column,
+        )
+    if kind == "value_error" and "http(s) URL" in error["msg"]:
+        return Problem(where, line, "E206", f"{field}: {error['msg'].removeprefix('Value error, ')}", column)
+    if kind.endswith("_type") or kind in ("is_instance_of", "model_attributes_type", "date_from_datetime_inexact"):
+        return Problem(where, line, "E203", f"{field}: {error['msg'].lower()}, got {_describe(value)}", column)
+    message = error["msg"].removeprefix("Value error, ")
+    return Problem(where, line, "E204", f"{field}: {message[:1].lower()}{message[1:]} (got {_short(value)})", column)
+
+
+def _dotted(loc: tuple) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    names = {bool: "a boolean", int: "a number", float: "a number", str: "text", list: "a list", dict: "a mapping",
+             dt.date: "a date", dt.datetime: "a date and time"}
+    return f"{names.get(type(value), type(value).__name__)} ({_short(value)})"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
+    """Field names of the sub-model found at `loc` (for "did you mean" hints)."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)) or part not in current.model_fields:
+            return []
+        current = _inner_model(current.model_fields[part].annotation)
+    return list(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []
+
+
+def _inner_model(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The corpus
+
+# Paper fields whose values come from a vocabulary: field -> vocabulary.
+_PAPER_TERMS = {"kind": "kinds", "stage": "stages", "sub_family": "sub_families", "attack_type": "attack_types"}
+_PAPER_TERM_LISTS = {"tags": "tags", "needs": "needs"}
+
+
+def check_corpus(corpus: Corpus, today: dt.date | None = None) -> list[Problem]:
+    """Every cross-record problem of the corpus (the records themselves are already valid)."""
+    today = today or dt.date.today()
+    problems: list[Problem] = []
+    problems += _check_taxonomy(corpus)
+    known_ids = set(corpus.papers) | corpus.failed_stems  # a broken record is reported once, not at each reference
+    registry = _load_registry(corpus.root)
+    seen_identifiers: dict[tuple[str, str], str] = {}
+    seen_titles: dict[str, str] = {}
+
+    for paper_id, paper in corpus.papers.items():
+        path = corpus.paths[paper_id]
+        where = str(path)
+        pos = corpus.positions[path]
+
+        def add(code: str, loc: tuple, message: str) -> None:
+            line, column = pos.locate(loc)
+            problems.append(Problem(where, line, code, message, column))
+
+        if path.stem != paper_id:
+            add("E301", ("id",), f"id '{paper_id}' does not match the file name: expected papers/{paper_id}.yaml or id '{path.stem}'")
+        for field, vocabulary in _PAPER_TERMS.items():
+            value = getattr(paper, field)
+            if value is not None:
+                _check_term(corpus, vocabulary, value, field, (field,), add)
+        for field, vocabulary in _PAPER_TERM_LISTS.items():
+            for index, value in enumerate(getattr(paper, field)):
+                _check_term(corpus, vocabulary, value, f"{field}[{index}]", (field, index), add)
+        if paper.venue is not None:
+            _check_term(corpus, "venues", paper.venue.name, "venue.name", ("venue", "name"), add)
+        if paper.sub_family is not None and paper.stage is not None:
+            family = corpus.term("sub_families", paper.sub_family)
+            if family is not None and family.parent and family.parent != paper.stage:
+                add("E313", ("sub_family",), f"sub_family '{paper.sub_family}' belongs to stage '{family.parent}', but stage is '{paper.stage}'")
+
+        for index, relation in enumerate(paper.relations):
+            _check_term(corpus, "relation_types", relation.type, f"relations[{index}].type", ("relations", index, "type"), add)
+            if relation.target == paper_id:
+                add("E312", ("relations", index, "target"), f"relations[{index}] points to the record itself")
+            elif relation.target not in known_ids:
+                add("E303", ("relations", index, "target"), f"relations[{index}].target '{relation.target}' is not a paper in the knowledge base")
+
+        for name, value in paper.identifiers.model_dump(exclude_none=True).items():
+            key = (name, value.lower())
+            if key in seen_identifiers:
+                add("E305", ("identifiers", name), f"{name} id {value} is also in '{seen_identifiers[key]}': one record per paper")
+            else:
+                seen_identifiers[key] = paper_id
+        title_key = normalise_title(paper.title)
+        if title_key in seen_titles:
+            add("E306", ("title",), f"same title as '{seen_titles[title_key]}': one record per paper (merge them)")
+        else:
+            seen_titles[title_key] = paper_id
+
+        for field in ("date", "added", "updated"):
+            value = getattr(paper, field)
+            if value is not None and value > today:
+                add("E307", (field,), f"{field} {value} is in the future (today is {today})")
+        if paper.updated is not None and paper.updated < paper.added:
+            add("E316", ("updated",), f"updated {paper.updated} is earlier than added {paper.added}")
+
+        if paper.reference_impl is not None and registry is not None and paper.reference_impl not in registry[0]:
+            names = ", ".join(sorted(registry[0]))
+            add("E308", ("reference_impl",), f"reference_impl '{paper.reference_impl}' is not in the registry ({names})")
+
+    if registry is not None and registry[1] is not None:
+        methods, registry_path = registry
+        for method in methods.values():
+            if method.paper and method.paper not in known_ids:
+                problems.append(Problem(str(registry_path), 0, "E309", f"method '{method.name}' names paper '{method.paper}', which has no record in papers/"))
+
+    problems += _check_faq(corpus, known_ids)
+    return problems
+
+
+def _check_term(corpus: Corpus, vocabulary: str, value: str, field: str, loc: tuple, add: Any) -> None:
+    terms = corpus.taxonomy.get(vocabulary)
+    if terms is None or value in terms:
+        return  # a missing vocabulary is reported once (E315), not at every use
+    hint = difflib.get_close_matches(value, list(terms), n=1)
+    suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+    add("E304", loc, f"{field}: '{value}' is not a term of taxonomy/{vocabulary}.yaml{suggestion}")
+
+
+def _check_taxonomy(corpus: Corpus) -> list[Problem]:
+    problems: list[Problem] = []
+    stages = corpus.taxonomy.get("stages", {})
+    path = corpus.root / "taxonomy" / "sub_families.yaml"
+    for index, family in enumerate(corpus.taxonomy.get("sub_families", {}).values()):
+        if family.parent is not None and stages and family.parent not in stages:
+            line = corpus.positions[path].line((index, "parent")) if path in corpus.positions else 0
+            problems.append(Problem(str(path), line, "E314", f"sub-family '{family.id}': parent '{family.parent}' is not a stage"))
+    from hftkb.corpus import venue_key
+
+    path = corpus.root / "taxonomy" / "venues.yaml"
+    owner: dict[str, str] = {}
+    for index, venue in enumerate(corpus.taxonomy.get("venues", {}).values()):
+        for spelling in {venue_key(s) for s in [venue.id, venue.name, *venue.aliases]}:
+            if spelling in owner and owner[spelling] != venue.id:
+                line = corpus.positions[path].line((index, "aliases")) if path in corpus.positions else 0
+                problems.append(Problem(str(path), line, "E314", f"venue spelling '{spelling}' names both '{owner[spelling]}' and '{venue.id}'"))
+            owner.setdefault(spelling, venue.id)
+    return problems
+
+
+def _check_faq(corpus: Corpus, known_ids: set[str]) -> list[Problem]:
+    problems: list[Problem] = []
+    faq_ids = set(corpus.faq) | {p.stem for p in (corpus.root / "faq").glob("*.yaml")} if (corpus.root / "faq").is_dir() else set(corpus.faq)
+    for entry_id, entry in corpus.faq.items():
+        path = corpus.faq_paths[entry_id]
+        pos = corpus.positions[path]
+
+        def add(code: str, loc: tuple, message: str) -> None:
+            line, column = pos.locate(loc)
+            problems.append(Problem(str(path), line, code, message, column))
+
+        if path.stem != entry_id:
+            add("E301", ("id",), f"id '{entry_id}' does not match the file name: expected faq/{entry_id}.yaml")
+        for index, evidence in enumerate(entry.evidence):
+            if evidence.paper not in known_ids:
+                add("E310", ("evidence", index, "paper"), f"evidence[{index}].paper '{evidence.paper}' is not a paper in the knowledge base")
+        for index, related in enumerate(entry.related):
+            if related == entry_id:
+                add("E312", ("related", index), f"related[{index}] points to the entry itself")
+            elif related not in faq_ids:
+                add("E311", ("related", index), f"related[{index}] '{related}' is not an FAQ entry")
+        for index, tag in enumerate(entry.tags):
+            _check_term(corpus, "tags", tag, f"tags[{index}]", ("tags", index), add)
+    return problems
+
+
+def _load_registry(kb_dir: Path) -> tuple[dict, Path | None] | None:
+    """(METHODS, path of the registry file or None) for the reference_impl registry.
+
+    A knowledge base that ships its own `reference_impl/registry.py` (this repository) is checked both ways
+    (E308, E309). Elsewhere the installed registry is used for E308 only. The registry is plain data: loading
+    it never imports torch.
+    """
+    import importlib.util
+    import sys
+
+    own = kb_dir / "reference_impl" / "registry.py"
+    if own.is_file():
+        spec = importlib.util.spec_from_file_location("_hftkb_kb_registry", own)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+        try:
+            spec.loader.exec_module(module)
+            return module.METHODS, own
+        except Exception:  # a broken registry is the registry owner's to fix; fall back to the installed one
+            pass
+        finally:
+            sys.modules.pop(spec.name, None)
+    try:
+        from reference_impl.registry import METHODS
+    except ImportError:
+        return None
+    return METHODS, None

@@ -1,0 +1,156 @@
+"""The corpus: every record of a knowledge base directory, loaded, validated and indexed.
+
+    corpus = load_corpus(Path("."))
+    corpus.papers["vaccine-2024"].title
+    corpus.reverse_relations("vaccine-2024")   # [("booster-2024", Relation(type="compares_to", ...)), ...]
+    corpus.problems                            # every problem found, each `path:line: CODE message`
+
+Loading never raises for bad records: a record that fails is left out of `papers`/`faq` and its problems are in
+`problems`. Layout: papers/<id>.yaml, faq/<id>.yaml, taxonomy/<vocabulary>.yaml (see hftkb.models.VOCABULARIES).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hftkb.models import VOCABULARIES, FaqEntry, Paper, Relation, Term
+from hftkb.problems import Problem
+from hftkb.yamlio import LoadError, Positions, load_yaml
+
+
+@dataclass
+class Corpus:
+    root: Path
+    papers: dict[str, Paper] = field(default_factory=dict)  # id -> record, sorted by id
+    faq: dict[str, FaqEntry] = field(default_factory=dict)  # id -> entry, sorted by id
+    taxonomy: dict[str, dict[str, Term]] = field(default_factory=dict)  # vocabulary -> term id -> term
+    problems: list[Problem] = field(default_factory=list)
+    paths: dict[str, Path] = field(default_factory=dict)  # paper id -> its file
+    faq_paths: dict[str, Path] = field(default_factory=dict)  # FAQ id -> its file
+    positions: dict[Path, Positions] = field(default_factory=dict)  # file -> where its values are
+    failed_stems: set[str] = field(default_factory=set)  # papers/<stem>.yaml files that did not load
+    _reverse: dict[str, list[tuple[str, Relation]]] | None = field(default=None, repr=False)
+
+    def reverse_relations(self, paper_id: str) -> list[tuple[str, Relation]]:
+        """Relations that other records declare towards `paper_id`: (source id, relation), sorted by source."""
+        if self._reverse is None:
+            reverse: dict[str, list[tuple[str, Relation]]] = {}
+            for source_id, paper in self.papers.items():
+                for relation in paper.relations:
+                    reverse.setdefault(relation.target, []).append((source_id, relation))
+            self._reverse = reverse
+        return list(self._reverse.get(paper_id, []))
+
+    def term(self, vocabulary: str, term_id: str | None) -> Term | None:
+        """The taxonomy term, or None (unknown terms are reported by the checks)."""
+        if term_id is None:
+            return None
+        return self.taxonomy.get(vocabulary, {}).get(term_id)
+
+    def venue_aliases(self) -> dict[str, str]:
+        """Every spelling of every venue (normalised: lowercase, no spaces or punctuation) -> venue id."""
+        table: dict[str, str] = {}
+        for venue in self.taxonomy.get("venues", {}).values():
+            for spelling in [venue.id, venue.name, *venue.aliases]:
+                table.setdefault(venue_key(spelling), venue.id)
+        return table
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def venue_key(spelling: str) -> str:
+    """Compare venue spellings without case, spaces or punctuation: 'NeurIPS 2024' ~ 'neurips2024'."""
+    return "".join(ch for ch in spelling.lower() if ch.isalnum())
+
+
+def load_corpus(kb_dir: Path, *, check: bool = True) -> Corpus:
+    """Load and validate the knowledge base in `kb_dir`; `check=False` skips the cross-record checks."""
+    from hftkb.checks import check_corpus, validate_record
+
+    kb_dir = Path(kb_dir)
+    corpus = Corpus(root=kb_dir)
+    if not kb_dir.is_dir():
+        corpus.problems.append(Problem(str(kb_dir), 0, "E101", "knowledge base directory not found"))
+        return corpus
+
+    # Taxonomy first: the checks of papers and FAQ entries need it.
+    for vocabulary in VOCABULARIES:
+        path = kb_dir / "taxonomy" / f"{vocabulary}.yaml"
+        if not path.exists() and not path.is_symlink():
+            corpus.problems.append(Problem(str(path), 0, "E315", f"taxonomy vocabulary '{vocabulary}' is missing"))
+            continue
+        data = _load(path, kb_dir, corpus)
+        if data is None:
+            continue
+        if not isinstance(data, list):
+            corpus.problems.append(Problem(str(path), 1, "E110", "a vocabulary file is a YAML list of terms"))
+            continue
+        terms: dict[str, Term] = {}
+        positions = corpus.positions[path]
+        for index, item in enumerate(data):
+            term, problems = validate_record(Term, item, positions, str(path), loc=(index,))
+            corpus.problems.extend(problems)
+            if term is None:
+                continue
+            if term.id in terms:
+                line = positions.line((index, "id"))
+                corpus.problems.append(Problem(str(path), line, "E314", f"term '{term.id}' is defined twice"))
+                continue
+            terms[term.id] = term
+        corpus.taxonomy[vocabulary] = terms
+
+    for path in _record_files(kb_dir / "papers"):
+        data = _load(path, kb_dir, corpus)
+        paper, problems = (None, []) if data is None else validate_record(Paper, data, corpus.positions[path], str(path))
+        corpus.problems.extend(problems)
+        if paper is None:
+            corpus.failed_stems.add(path.stem)
+            continue
+        if paper.id in corpus.papers:
+            first = corpus.paths[paper.id]
+            line = corpus.positions[path].line(("id",))
+            corpus.problems.append(Problem(str(path), line, "E302", f"id '{paper.id}' is also used by {first}"))
+            continue
+        corpus.papers[paper.id] = paper
+        corpus.paths[paper.id] = path
+
+    for path in _record_files(kb_dir / "faq"):
+        data = _load(path, kb_dir, corpus)
+        entry, problems = (None, []) if data is None else validate_record(FaqEntry, data, corpus.positions[path], str(path))
+        corpus.problems.extend(problems)
+        if entry is None:
+            continue
+        if entry.id in corpus.faq:
+            line = corpus.positions[path].line(("id",))
+            corpus.problems.append(Problem(str(path), line, "E302", f"id '{entry.id}' is also used by {corpus.faq_paths[entry.id]}"))
+            continue
+        corpus.faq[entry.id] = entry
+        corpus.faq_paths[entry.id] = path
+
+    corpus.papers = dict(sorted(corpus.papers.items()))
+    corpus.faq = dict(sorted(corpus.faq.items()))
+    if check:
+        corpus.problems.extend(check_corpus(corpus))
+    corpus.problems.sort()
+    return corpus
+
+
+def _record_files(directory: Path) -> list[Path]:
+    """papers/*.yaml (or faq/*.yaml), sorted; names starting with '_' or '.' are not records."""
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if p.suffix == ".yaml" and not p.name.startswith(("_", ".")))
+
+
+def _load(path: Path, kb_dir: Path, corpus: Corpus) -> Any:
+    try:
+        data, positions = load_yaml(path, kb_dir)
+    except LoadError as err:
+        corpus.problems.extend(err.problems)
+        return None
+    corpus.positions[path] = positions
+    return data

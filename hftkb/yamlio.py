@@ -1,0 +1,269 @@
+"""YAML in and out: a strict, position-aware loader and the canonical writer used by `hftkb fmt`.
+
+Reading. PyYAML's own loaders are too forgiving for a knowledge base (DESIGN.md section 7): they keep the last
+of two equal keys in silence, expand aliases (a billion-laughs file eats the memory), honour tags, and turn an
+unquoted `2310.03690` into the float 2310.0369. So this module builds the data itself from the parser's event
+stream (libyaml's C parser when available, for speed) and
+
+* rejects anchors, aliases, tags, duplicate keys, several documents, empty files, files over 1 MiB, non-UTF-8
+  bytes, directories and symlinks that leave the knowledge base, each with its line;
+* resolves plain scalars with YAML 1.1's usual rules (so a date is a `datetime.date`, `42` an int), but remembers
+  the source text of every plain scalar that did not become a string, so that a schema error on it can say
+  "quote it" and show exactly what was written;
+* records where every value and every mapping key starts (`Positions`), so that pydantic's error locations can
+  be mapped back to a line.
+
+Writing. `dump_record` writes a record in one canonical form (field order of the model, defaults left out,
+`# yaml-language-server` header for papers): `hftkb fmt` writes it and `hftkb fmt --check` compares with it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hftkb.problems import Problem
+
+MAX_BYTES = 1024 * 1024  # 1 MiB: the biggest real record is a few kB; anything larger is a mistake or an attack.
+
+SCHEMA_HEADER = "# yaml-language-server: $schema=_schema.json"
+
+_Parser = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when installed (it is, in the wheels)
+_RESOLVER = yaml.resolver.Resolver()
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+_STR_TAG = "tag:yaml.org,2002:str"
+
+Loc = tuple  # a path into the data: keys (str) and list indices (int), as pydantic reports them
+
+
+class LoadError(Exception):
+    """The file could not be turned into data; `problems` says why (each with its line)."""
+
+    def __init__(self, problems: list[Problem]):
+        super().__init__("; ".join(p.format() for p in problems))
+        self.problems = problems
+
+
+class Positions:
+    """Where each part of a loaded document is in its file (1-based line and column)."""
+
+    def __init__(self) -> None:
+        self.values: dict[Loc, tuple[int, int]] = {}  # loc -> start of the value
+        self.keys: dict[Loc, tuple[int, int]] = {}  # loc -> start of the mapping key that holds it
+        self.plain: dict[Loc, str] = {}  # loc -> source text of a plain scalar that did not load as a string
+
+    def locate(self, loc: Loc, *, key: bool = False) -> tuple[int, int]:
+        """Line and column for `loc`, or for its deepest known ancestor (a missing field -> its parent)."""
+        loc = tuple(loc)
+        while True:
+            if key and loc in self.keys:
+                return self.keys[loc]
+            if loc in self.values:
+                # A missing field's nearest ancestor is a mapping: point at the key that introduces it.
+                return self.keys.get(loc, self.values[loc]) if key else self.values[loc]
+            if not loc:
+                return (1, 1)
+            loc = loc[:-1]
+
+    def line(self, loc: Loc, *, key: bool = False) -> int:
+        return self.locate(loc, key=key)[0]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reading
+
+
+def read_text(path: Path, kb_root: Path | None = None) -> str:
+    """The file's text, after the checks that need no parsing (raises LoadError)."""
+    where = str(path)
+    if path.is_symlink() and kb_root is not None:
+        target = path.resolve()
+        root = kb_root.resolve()
+        if target != root and root not in target.parents:
+            raise LoadError([Problem(where, 0, "E109", f"symbolic link points outside the knowledge base: {target}")])
+    if not path.is_file():
+        what = "a directory" if path.is_dir() else "not a regular file (or missing)"
+        raise LoadError([Problem(where, 0, "E101", f"cannot read a record from it: {what}")])
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        raise LoadError([Problem(where, 0, "E102", f"file is {size:,} bytes; records must be under {MAX_BYTES:,}")])
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise LoadError([Problem(where, line, "E103", f"not UTF-8: byte 0x{raw[err.start]:02x} cannot be decoded")]) from None
+    if text.startswith("\ufeff"):
+        text = text[1:]  # a UTF-8 byte-order mark is harmless: editors on Windows add it
+    if not text.strip():
+        raise LoadError([Problem(where, 0, "E104", "empty file")])
+    return text
+
+
+def load_yaml(path: Path, kb_root: Path | None = None) -> tuple[Any, Positions]:
+    """Load one YAML file strictly: (data, positions), or LoadError listing every problem found."""
+    text = read_text(path, kb_root)
+    return parse_yaml(text, str(path))
+
+
+def parse_yaml(text: str, where: str = "<string>") -> tuple[Any, Positions]:
+    """Like `load_yaml` for text already in memory; `where` names it in problems."""
+    builder = _Builder(where)
+    try:
+        data = builder.build(yaml.parse(text, Loader=_Parser))
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = mark.line + 1 if mark else 0
+        message = " ".join(s for s in (err.context, err.problem) if s) or "malformed YAML"
+        raise LoadError([Problem(where, line, "E105", f"malformed YAML: {message}", (mark.column + 1) if mark else 0)]) from None
+    except yaml.YAMLError as err:
+        raise LoadError([Problem(where, 0, "E105", f"malformed YAML: {err}")]) from None
+    if builder.problems:
+        raise LoadError(builder.problems)
+    return data, builder.positions
+
+
+class _Builder:
+    """Turns a parser event stream into plain Python data, recording positions and problems on the way."""
+
+    def __init__(self, where: str):
+        self.where = where
+        self.positions = Positions()
+        self.problems: list[Problem] = []
+        self._anchor_reported = False
+
+    def _problem(self, event: Any, code: str, message: str) -> None:
+        mark = event.start_mark
+        self.problems.append(Problem(self.where, mark.line + 1, code, message, mark.column + 1))
+
+    def build(self, events: Any) -> Any:
+        events = iter(events)
+        next(events)  # StreamStartEvent
+        event = next(events)
+        if isinstance(event, yaml.StreamEndEvent):
+            self.problems.append(Problem(self.where, 0, "E104", "no YAML content (only comments or blank lines)"))
+            return None
+        data = self._node(next(events), events, ())  # after DocumentStartEvent
+        next(events)  # DocumentEndEvent
+        event = next(events)
+        if isinstance(event, yaml.DocumentStartEvent):
+            self._problem(event, "E112", "a second YAML document ('---'): one record per file")
+        return data
+
+    def _node(self, event: Any, events: Any, loc: Loc) -> Any:
+        mark = event.start_mark
+        self.positions.values[loc] = (mark.line + 1, mark.column + 1)
+        if isinstance(event, yaml.AliasEvent):
+            self._report_anchor(event, f"alias '*{event.anchor}'")
+            return None
+        if event.anchor is not None:
+            self._report_anchor(event, f"anchor '&{event.anchor}'")
+        if event.tag is not None:
+            self._problem(event, "E108", f"YAML tag '{event.tag}' is not allowed; write plain values")
+        if isinstance(event, yaml.ScalarEvent):
+            return self._scalar(event, loc)
+        if isinstance(event, yaml.SequenceStartEvent):
+            items = []
+            event = next(events)
+            while not isinstance(event, yaml.SequenceEndEvent):
+                items.append(self._node(event, events, loc + (len(items),)))
+                event = next(events)
+            return items
+        # MappingStartEvent
+        mapping: dict[str, Any] = {}
+        event = next(events)
+        while not isinstance(event, yaml.MappingEndEvent):
+            if not isinstance(event, yaml.ScalarEvent):
+                self._problem(event, "E105", "malformed YAML: a mapping key must be plain text")
+                self._node(event, events, loc + ("?",))  # consume the complex key
+                self._node(next(events), events, loc + ("?",))
+                event = next(events)
+                continue
+            key = event.value
+            key_mark = event.start_mark
+            if event.anchor is not None:
+                self._report_anchor(event, f"anchor '&{event.anchor}'")
+            if event.tag is not None:
+                self._problem(event, "E108", f"YAML tag '{event.tag}' is not allowed on a key")
+            child = loc + (key,)
+            if key in mapping:
+                first = self.positions.keys[child][0]
+                self._problem(event, "E106", f"duplicate key '{key}' (first on line {first})")
+                self._node(next(events), events, loc + (key, "duplicate"))  # read and drop the second value
+                event = next(events)
+                continue
+            self.positions.keys[child] = (key_mark.line + 1, key_mark.column + 1)
+            mapping[key] = self._node(next(events), events, child)
+            event = next(events)
+        return mapping
+
+    def _report_anchor(self, event: Any, what: str) -> None:
+        # One report per file is enough: a billion-laughs file would otherwise print hundreds of lines.
+        if not self._anchor_reported:
+            self._anchor_reported = True
+            self._problem(event, "E107", f"{what}: anchors and aliases are not allowed; write each value out")
+
+    def _scalar(self, event: Any, loc: Loc) -> Any:
+        value = event.value
+        if not event.implicit[0] or event.tag is not None:  # quoted or block scalar, or tagged: text
+            return value
+        tag = _RESOLVER.resolve(yaml.ScalarNode, value, (True, False))
+        if tag == _STR_TAG:
+            return value
+        try:
+            result = _CONSTRUCTOR.yaml_constructors[tag](_CONSTRUCTOR, yaml.ScalarNode(tag, value))
+        except ValueError as err:  # e.g. 2024-02-30: "day is out of range for month"
+            self._problem(event, "E111", f"impossible date {value!r}: {err}")
+            return value
+        self.positions.plain[loc] = value
+        return result
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Writing
+
+
+class _RecordDumper(yaml.SafeDumper):
+    """Block style, lists indented under their key, long text as literal blocks when it has line breaks."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> Any:
+        return super().increase_indent(flow, False)
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> Any:
+    style = "|" if "\n" in value.strip("\n") else None
+    return dumper.represent_scalar(_STR_TAG, value, style=style)
+
+
+_RecordDumper.add_representer(str, _represent_str)
+
+
+def record_data(model: Any) -> dict[str, Any]:
+    """The record as plain data in canonical form: model field order, default values left out."""
+    return model.model_dump(mode="python", exclude_defaults=True)
+
+
+def dump_data(data: Any) -> str:
+    return yaml.dump(data, Dumper=_RecordDumper, sort_keys=False, allow_unicode=True, width=100, default_flow_style=False)
+
+
+def dump_record(model: Any) -> str:
+    """Canonical YAML text of a record (what `hftkb fmt` writes). Papers start with the schema comment."""
+    from hftkb.models import Paper
+
+    body = dump_data(record_data(model))
+    return f"{SCHEMA_HEADER}\n{body}" if isinstance(model, Paper) else body
+
+
+def write_record(path: Path, model: Any) -> bool:
+    """Write `model` canonically to `path` (atomically); return True when the file changed."""
+    text = dump_record(model)
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return False
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return True
