@@ -1,0 +1,1 @@
+"""Importers: turn outside sources (arXiv, BibTeX, the companion awesome list) into paper records."""
