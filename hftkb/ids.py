@@ -12,7 +12,7 @@ import unicodedata
 
 # Words that carry no meaning in an id ("on the vulnerability of ..." -> "vulnerability-...").
 _STOPWORDS = frozenset(
-    "a an the of on in for to and or via with from by at as is are be can do does your you we our its it this that "
+    "a an the of on in for to and or via with from by at as is are be can do does your you we our its it this that i "
     "towards toward when what how why not no".split()
 )
 _ID_WORDS = 4  # words taken from a title when there is no short name

@@ -81,8 +81,8 @@ class Venue(Strict):
 
     name: TermKey = Field(description="Venue key from taxonomy/venues.yaml, e.g. 'neurips' or 'arxiv'.")
     year: int | None = Field(None, ge=1990, le=2100, description="Year of the venue edition.")
-    track: Literal["main", "findings", "workshop", "short", "demo", "journal", "preprint"] = Field(
-        "main", description="Main conference, Findings, a workshop, ..."
+    track: Literal["main", "findings", "workshop", "short", "demo", "journal", "preprint", "submission"] = Field(
+        "main", description="Main conference, Findings, a workshop, ... ('submission': under review there, not accepted)."
     )
     note: str | None = Field(None, description="Free text kept from the source, e.g. the workshop's name.")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 #: code -> one-line meaning. Grouped: E1xx reading the file (YAML and I/O), E2xx one record against the
-#: schema, E3xx the corpus as a whole, E4xx formatting and generated files.
+#: schema, E3xx the corpus as a whole, E4xx formatting and generated files, E5xx importing the companion list.
 CODES: dict[str, str] = {
     # -- reading the file
     "E101": "not a readable regular file (e.g. a directory named x.yaml)",
@@ -41,7 +41,7 @@ CODES: dict[str, str] = {
     "E303": "relation target is not a paper in the knowledge base",
     "E304": "unknown taxonomy term",
     "E305": "two records for one paper (same arXiv, DOI, OpenReview or ACL id)",
-    "E306": "two records for one paper (same normalised title and year)",
+    "E306": "two records for one paper (same normalised title)",
     "E307": "date in the future",
     "E308": "reference_impl name not in the reference_impl registry",
     "E309": "a registered reference implementation names a paper that has no record",
@@ -52,6 +52,11 @@ CODES: dict[str, str] = {
     "E314": "taxonomy problem (duplicate term id, unknown parent, or a venue alias used twice)",
     "E315": "taxonomy vocabulary file missing",
     "E316": "updated date earlier than added date",
+    # -- importing the companion list (hftkb import-awesome)
+    "E501": "list entry that cannot be read (no date, no bold title, or no link)",
+    "E502": "unknown venue spelling in the list",
+    "E503": "unknown link label in the list",
+    "E504": "two entries for one paper with different identifiers",
     # -- formatting and generated files
     "E401": "record is not in canonical format (run `hftkb fmt`)",
     "E402": "generated JSON Schema is stale (run `hftkb schema`)",
