@@ -234,7 +234,13 @@ class _RecordDumper(yaml.SafeDumper):
 
 
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> Any:
-    style = "|" if "\n" in value.strip("\n") else None
+    # Prose (summaries, mechanisms) reads best as a block: literal when it has line breaks, folded when long.
+    if "\n" in value.strip("\n"):
+        style = "|"
+    elif len(value) > 90 and " " in value and value == value.strip():
+        style = ">"
+    else:
+        style = None
     return dumper.represent_scalar(_STR_TAG, value, style=style)
 
 
