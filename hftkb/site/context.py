@@ -1,0 +1,124 @@
+"""What every page generator needs: the corpus, where each page lives, and links between pages.
+
+Generated pages hold raw HTML (see `hftkb.site.escape`), which MkDocs neither rewrites nor validates, so the
+links are computed here the way MkDocs computes page URLs (`use_directory_urls`), always relative, so the
+site works from any base path and offline. `tests/site` checks every internal link of a built site.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hftkb.site.escape import esc
+
+#: Vocabulary name -> folder of its term pages. Relation types have no pages (they label graph edges).
+TERM_FOLDERS = {
+    "kinds": "kinds",
+    "stages": "stages",
+    "sub_families": "sub-families",
+    "attack_types": "attack-types",
+    "venues": "venues",
+    "tags": "tags",
+    "needs": "needs",
+}
+#: Paper field -> vocabulary it draws from.
+FIELD_VOCABULARY = {"kind": "kinds", "stage": "stages", "sub_family": "sub_families", "attack_type": "attack_types"}
+
+
+def page_url(src_uri: str, use_directory_urls: bool = True) -> str:
+    """The URL (relative to the site root) MkDocs gives to the page or file at `src_uri`."""
+    if not src_uri.endswith(".md"):
+        return src_uri
+    stem = src_uri[:-3]
+    if not use_directory_urls:
+        return stem + ".html"
+    if stem == "index":
+        return ""
+    if stem.endswith("/index"):
+        return stem[: -len("index")]
+    return stem + "/"
+
+
+@dataclass
+class SiteContext:
+    corpus: Any  # hftkb.corpus.Corpus
+    kb_dir: Path
+    use_directory_urls: bool = True
+    methods: dict[str, Any] = field(default_factory=dict)  # reference_impl.registry.METHODS
+    implementations: dict[str, Any] = field(default_factory=dict)  # name -> hftkb.site.implementations.ImplInfo
+    today: dt.date = field(default_factory=dt.date.today)
+
+    # -- where pages live -------------------------------------------------------------------------------
+
+    @staticmethod
+    def paper_src(paper_id: str) -> str:
+        return f"papers/{paper_id}.md"
+
+    @staticmethod
+    def term_src(vocabulary: str, term_id: str) -> str:
+        return f"{TERM_FOLDERS[vocabulary]}/{term_id}/index.md"
+
+    def link(self, from_src: str, to_src: str) -> str:
+        """Relative href from the page `from_src` to the page or file `to_src`, HTML-escaped."""
+        from mkdocs.utils import get_relative_url
+
+        target = page_url(to_src, self.use_directory_urls)
+        here = page_url(from_src, self.use_directory_urls) if from_src.endswith(".md") else from_src
+        href = get_relative_url(target or ".", here or ".")
+        if target == "" and not href.endswith("/"):
+            href += "/"
+        return html.escape(href, quote=True)
+
+    # -- lookups ----------------------------------------------------------------------------------------
+
+    def term(self, vocabulary: str, term_id: str | None):
+        if term_id is None:
+            return None
+        return self.corpus.taxonomy.get(vocabulary, {}).get(term_id)
+
+    def term_name(self, vocabulary: str, term_id: str | None) -> str:
+        """Display name of a term (the id itself when the vocabulary does not know it)."""
+        term = self.term(vocabulary, term_id)
+        return term.name if term is not None else (term_id or "")
+
+    def term_link(self, from_src: str, vocabulary: str, term_id: str | None, css: str = "hftkb-chip") -> str:
+        if not term_id:
+            return ""
+        name = esc(self.term_name(vocabulary, term_id))
+        if self.term(vocabulary, term_id) is None:
+            return f'<span class="{css}">{name}</span>'
+        return f'<a class="{css}" href="{self.link(from_src, self.term_src(vocabulary, term_id))}">{name}</a>'
+
+    def paper_link(self, from_src: str, paper_id: str) -> str:
+        paper = self.corpus.papers.get(paper_id)
+        if paper is None:
+            return f"<code>{esc(paper_id)}</code>"
+        return f'<a href="{self.link(from_src, self.paper_src(paper_id))}">{esc(paper.title)}</a>'
+
+    def venue_label(self, paper) -> str:
+        """'NeurIPS 2024', 'ACL 2024 (Findings)', 'arXiv': plain text, not escaped."""
+        if paper.venue is None:
+            return ""
+        label = self.term_name("venues", paper.venue.name)
+        if paper.venue.year and str(paper.venue.year) not in label:
+            label += f" {paper.venue.year}"
+        if paper.venue.track not in ("main", "preprint"):
+            label += f" ({paper.venue.track})"
+        return label
+
+    def code_url(self, paper) -> str | None:
+        for link in paper.links:
+            if link.kind == "code":
+                return link.url
+        return None
+
+    def method_for_paper(self, paper):
+        """The registered reference implementation of this paper, if any."""
+        for method in self.methods.values():
+            if method.paper == paper.id or (paper.reference_impl and method.name == paper.reference_impl):
+                return method
+        return None

@@ -1,0 +1,143 @@
+"""Everything the build generates from the records, computed once per build.
+
+`generate(kb_dir, ...)` returns the pages (src_uri -> Markdown), the other files (src_uri -> text) and the
+navigation entries of the generated sections. `hftkb.site.hooks` hands them to MkDocs; tests and the bench
+call it directly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hftkb.site.context import SiteContext
+from hftkb.site.escape import esc
+
+
+#: kb_dir -> corpus already loaded and validated by `hftkb build`, so the hooks do not load it a second time.
+PRELOADED: dict[Path, object] = {}
+
+
+class SiteBuildError(Exception):
+    """The site cannot be built from this knowledge base (the message says why, one problem per line)."""
+
+
+@dataclass
+class Generated:
+    site: SiteContext
+    pages: dict[str, str] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+    nav: dict[str, list] = field(default_factory=dict)  # marker name -> MkDocs nav entries
+
+
+def load_methods(kb_dir: Path) -> dict:
+    """The reference_impl registry of this checkout (plain data, no torch), or {} without one."""
+    import importlib.util
+    import sys
+
+    path = kb_dir / "reference_impl" / "registry.py"
+    if not path.is_file():
+        return {}
+    spec = importlib.util.spec_from_file_location("_hftkb_site_registry", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    try:
+        spec.loader.exec_module(module)
+    except Exception as err:  # a broken registry must not hide the rest of the site; say so instead
+        raise SiteBuildError(f"{path}: cannot read the registry: {type(err).__name__}: {err}") from err
+    finally:
+        sys.modules.pop(spec.name, None)
+    return dict(module.METHODS)
+
+
+def make_context(kb_dir: Path, *, use_directory_urls: bool = True, today: dt.date | None = None) -> SiteContext:
+    from hftkb.corpus import load_corpus
+    from hftkb.problems import format_problems
+    from hftkb.site.implementations import load_implementations
+
+    kb_dir = Path(kb_dir).resolve()
+    corpus = PRELOADED.pop(kb_dir, None) or load_corpus(kb_dir)
+    if corpus.problems:
+        shown = corpus.problems[:30]
+        more = f"\n... and {len(corpus.problems) - 30} more" if len(corpus.problems) > 30 else ""
+        raise SiteBuildError(
+            f"the knowledge base has {len(corpus.problems)} problem(s); run `hftkb validate` and fix them first:\n"
+            + format_problems(shown) + more
+        )
+    methods = load_methods(kb_dir)
+    site = SiteContext(corpus=corpus, kb_dir=kb_dir, use_directory_urls=use_directory_urls, methods=methods)
+    if today:
+        site.today = today
+    site.implementations = load_implementations(kb_dir, methods)
+    return site
+
+
+def build_nav(site: SiteContext) -> dict[str, list]:
+    """Navigation for the generated sections (paper pages are never in it)."""
+    taxonomy = site.corpus.taxonomy
+
+    # Material writes nav titles into the page unescaped: term names come from records, so escape them.
+    def name(vocabulary: str, key: str) -> str:
+        return esc(taxonomy[vocabulary][key].name)
+
+    def term(vocabulary: str, key: str):
+        return {name(vocabulary, key): site.term_src(vocabulary, key)}
+
+    browse: list = ["browse/index.md"]
+    for kind in taxonomy.get("kinds", {}):
+        if kind == "defense" and taxonomy.get("stages"):
+            stages = []
+            for stage in taxonomy["stages"]:
+                children = [term("sub_families", sf) for sf, t in taxonomy.get("sub_families", {}).items() if t.parent == stage]
+                stages.append({name("stages", stage): [site.term_src("stages", stage), *children]} if children else term("stages", stage))
+            browse.append({name("kinds", kind): [site.term_src("kinds", kind), *stages]})
+        elif kind == "attack" and taxonomy.get("attack_types"):
+            types = [term("attack_types", key) for key in taxonomy["attack_types"]]
+            browse.append({name("kinds", kind): [site.term_src("kinds", kind), *types]})
+        else:
+            browse.append(term("kinds", kind))
+    for vocabulary, title in (("venues", "Venues"), ("tags", "Tags"), ("needs", "What defenses need")):
+        if taxonomy.get(vocabulary):
+            browse.append({title: [f"{vocabulary}/index.md", *(term(vocabulary, key) for key in taxonomy[vocabulary])]})
+    faq = ["faq/index.md", *(f"faq/{key}.md" for key in site.corpus.faq)]
+    implementations = ["implementations/index.md", *(f"implementations/{name}.md" for name in site.methods)]
+    return {"browse": browse, "faq": faq, "implementations": implementations}
+
+
+def generate(kb_dir: Path, *, use_directory_urls: bool = True, site_url: str | None = None) -> Generated:
+    from hftkb.bibtex import paper_to_bibtex
+    from hftkb.site.downloads import download_files
+    from hftkb.site.faq_pages import faq_pages
+    from hftkb.site.graph import graph_json
+    from hftkb.site.implementations import implementation_pages
+    from hftkb.site.paper_page import render_paper
+    from hftkb.site.term_pages import term_pages
+
+    site = make_context(kb_dir, use_directory_urls=use_directory_urls)
+    generated = Generated(site=site)
+    venues = site.corpus.taxonomy.get("venues")
+    for paper in site.corpus.papers.values():
+        generated.pages[site.paper_src(paper.id)] = render_paper(site, paper, paper_to_bibtex(paper, venues))
+    generated.pages.update(term_pages(site))
+    generated.pages.update(faq_pages(site))
+    generated.pages.update(implementation_pages(site))
+    generated.files.update(download_files(site, site_url))
+    generated.files["downloads/graph.json"] = graph_json(site)
+    generated.nav = build_nav(site)
+    return generated
+
+
+def expand_nav(nav, generated_nav: dict[str, list]):
+    """Replace `hftkb:NAME` entries of the configured nav by the generated entries (recursively)."""
+    if isinstance(nav, list):
+        return [item for item in (expand_nav(item, generated_nav) for item in nav) if item != {}]
+    if isinstance(nav, dict):
+        expanded = {title: expand_nav(value, generated_nav) for title, value in nav.items()}
+        return {title: value for title, value in expanded.items() if value != []}  # an empty section is left out
+    if isinstance(nav, str) and nav.startswith("hftkb:"):
+        name = nav.split(":", 1)[1]
+        if name not in generated_nav:
+            raise SiteBuildError(f"mkdocs.yml: unknown generated nav section '{nav}' (known: {', '.join(generated_nav)})")
+        return generated_nav[name]
+    return nav

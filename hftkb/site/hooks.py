@@ -1,0 +1,85 @@
+"""MkDocs hooks (`hooks:` in mkdocs.yml): generate the record-driven pages at build time.
+
+* on_config: load and validate the knowledge base, generate every page and file, fill the `hftkb:NAME`
+  entries of the nav. The knowledge base is the folder of mkdocs.yml, or $HFTKB_KB when set (`hftkb build --kb`).
+* on_files: add the generated pages and files (`File.generated`); a hand-written file at a generated path is an
+  error rather than a silent override.
+* on_page_markdown: fill the `<!-- hftkb:NAME -->` markers of hand-written pages.
+* on_serve: watch papers/, taxonomy/, faq/ and reference_impl/ so `mkdocs serve` rebuilds when a record changes.
+
+MkDocs loads this file by path, so it only imports the package absolutely.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from mkdocs.exceptions import PluginError
+from mkdocs.structure.files import File
+
+log = logging.getLogger("mkdocs.hooks.hftkb")
+_state: dict = {}
+
+WATCHED = ("papers", "taxonomy", "faq", "reference_impl/registry.py", "reference_impl/defenses", "reference_impl/results")
+
+
+def kb_dir_for(config) -> Path:
+    return Path(os.environ.get("HFTKB_KB") or Path(config.config_file_path).parent).resolve()
+
+
+def on_config(config):
+    from hftkb.site.generate import SiteBuildError, expand_nav, generate
+
+    try:
+        generated = generate(kb_dir_for(config), use_directory_urls=config.use_directory_urls, site_url=config.site_url)
+        reference = Path(config.docs_dir) / "reference"
+        generated.nav["reference"] = sorted(
+            p.relative_to(config.docs_dir).as_posix() for p in reference.glob("*.md")
+        ) if reference.is_dir() else []
+        if config.nav is not None:
+            config.nav = expand_nav(config.nav, generated.nav)
+    except SiteBuildError as err:
+        raise PluginError(str(err)) from None
+    _state["generated"] = generated
+    log.info(
+        "hftkb: generated %d pages and %d files from %d papers",
+        len(generated.pages), len(generated.files), len(generated.site.corpus.papers),
+    )
+    return config
+
+
+def on_files(files, config):
+    generated = _state["generated"]
+    clashes = [src for src in [*generated.pages, *generated.files] if files.get_file_from_path(src) is not None]
+    if clashes:
+        raise PluginError(
+            f"{config.docs_dir}/{clashes[0]}: this path is generated from the records; remove the hand-written file"
+            + (f" (and {len(clashes) - 1} more)" if len(clashes) > 1 else "")
+        )
+    for src, content in generated.pages.items():
+        files.append(File.generated(config, src, content=content))
+    for src, content in generated.files.items():
+        files.append(File.generated(config, src, content=content))
+    return files
+
+
+def on_page_markdown(markdown, page, config, files):
+    if page.file.generated_by or "<!-- hftkb:" not in markdown:
+        return markdown
+    from hftkb.site.fragments import fill_markers
+
+    try:
+        return fill_markers(_state["generated"].site, page.file.src_uri, markdown)
+    except ValueError as err:
+        raise PluginError(str(err)) from None
+
+
+def on_serve(server, config, builder):
+    kb_dir = kb_dir_for(config)
+    for name in WATCHED:
+        path = kb_dir / name
+        if path.exists():
+            server.watch(str(path))
+    return server

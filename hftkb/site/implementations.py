@@ -1,0 +1,274 @@
+"""The Reference implementations section, read from `reference_impl` without importing it.
+
+`hftkb` never imports torch, and the defense modules do (lazily or not), so each module is read with `ast`:
+its docstring (Paper / Algorithm / Deviations / Usage sections), `STAGE`, `NEEDS`, and the fields of its
+`Config` dataclass with their defaults and `metadata` (help, source). Measured numbers come from the committed
+results files `reference_impl/results/{miniature_world,overhead}.json`.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hftkb.site.context import SiteContext
+from hftkb.site.escape import esc, front_matter_string
+
+
+@dataclass
+class ConfigField:
+    name: str
+    default: str  # source text of the default
+    help: str = ""
+    source: str = ""
+
+
+@dataclass
+class ImplInfo:
+    name: str
+    module: str
+    path: Path | None
+    stage: str | None = None
+    needs: list[str] = field(default_factory=list)
+    summary: str = ""
+    sections: dict[str, str] = field(default_factory=dict)  # "Paper", "Algorithm", "Deviations", "Usage" -> text
+    fields: list[ConfigField] = field(default_factory=list)
+    error: str | None = None  # why the module could not be read
+
+
+SECTION_HEADER = re.compile(r"^(Paper|Algorithm|Deviations|Usage)\b[^\n]*?:", re.MULTILINE)
+
+
+def _literal(node) -> object:
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, SyntaxError, TypeError):
+        return None
+
+
+def _config_fields(cls: ast.ClassDef, source: str) -> list[ConfigField]:
+    fields = []
+    for statement in cls.body:
+        if not isinstance(statement, ast.AnnAssign) or not isinstance(statement.target, ast.Name):
+            continue
+        entry = ConfigField(statement.target.id, "")
+        value = statement.value
+        if isinstance(value, ast.Call) and getattr(value.func, "id", getattr(value.func, "attr", "")) == "field":
+            for keyword in value.keywords:
+                if keyword.arg == "default":
+                    entry.default = ast.get_source_segment(source, keyword.value) or ""
+                elif keyword.arg == "default_factory":
+                    entry.default = (ast.get_source_segment(source, keyword.value) or "") + "()"
+                elif keyword.arg == "metadata":
+                    metadata = _literal(keyword.value)
+                    if isinstance(metadata, dict):
+                        entry.help = str(metadata.get("help", ""))
+                        entry.source = str(metadata.get("source", ""))
+        elif value is not None:
+            entry.default = ast.get_source_segment(source, value) or ""
+        fields.append(entry)
+    return fields
+
+
+def read_module(name: str, module: str, root: Path) -> ImplInfo:
+    """What the site shows about one registered method, from the source of `module` under `root`."""
+    path = root / (module.replace(".", "/") + ".py")
+    info = ImplInfo(name=name, module=module, path=path if path.is_file() else None)
+    if info.path is None:
+        info.error = f"{module} is not in this checkout yet"
+        return info
+    source = path.read_text(encoding="utf-8")
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as err:
+        info.error = f"{path.name} does not parse (line {err.lineno})"
+        return info
+    docstring = ast.get_docstring(tree) or ""
+    info.summary = docstring.split("\n\n", 1)[0].replace("\n", " ").strip()
+    headers = list(SECTION_HEADER.finditer(docstring))
+    for index, match in enumerate(headers):
+        end = headers[index + 1].start() if index + 1 < len(headers) else len(docstring)
+        info.sections[match.group(1)] = docstring[match.start():end].strip()
+    for statement in tree.body:
+        targets = statement.targets if isinstance(statement, ast.Assign) else []
+        for target in targets:
+            if isinstance(target, ast.Name) and target.id == "STAGE":
+                info.stage = _literal(statement.value)
+            elif isinstance(target, ast.Name) and target.id == "NEEDS":
+                info.needs = list(_literal(statement.value) or [])
+        if isinstance(statement, ast.ClassDef) and statement.name == "Config":
+            info.fields = _config_fields(statement, source)
+    return info
+
+
+def read_results(root: Path, filename: str) -> dict | None:
+    path = root / "reference_impl" / "results" / filename
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("rows"), list) else None
+
+
+def load_implementations(root: Path, methods: dict) -> dict[str, ImplInfo]:
+    return {name: read_module(name, method.module, root) for name, method in methods.items()}
+
+
+# -- rendering --------------------------------------------------------------------------------------------
+
+
+def _section_body(text: str) -> str:
+    """The section's text without its header line, dedented."""
+    import textwrap
+
+    first, _, rest = text.partition("\n")
+    head = first.split(":", 1)[1].strip() if ":" in first else ""
+    return (head + "\n" + textwrap.dedent(rest)).strip()
+
+
+def _prose(text: str) -> str:
+    """Docstring prose -> HTML: numbered steps and '*' bullets become lists, the rest paragraphs."""
+    blocks, items, kind = [], [], None
+
+    def flush():
+        nonlocal items, kind
+        if items:
+            tag = "ol" if kind == "ol" else "ul"
+            blocks.append(f"<{tag}>" + "".join(f"<li>{esc(i)}</li>" for i in items) + f"</{tag}>")
+        items, kind = [], None
+
+    paragraph: list[str] = []
+    for line in text.splitlines() + [""]:
+        stripped = line.strip()
+        numbered = re.match(r"^\d+\.\s+(.*)", stripped)
+        bullet = re.match(r"^[*-]\s+(.*)", stripped)
+        if numbered or bullet:
+            if paragraph:
+                blocks.append(f"<p>{esc(' '.join(paragraph))}</p>")
+                paragraph = []
+            new_kind = "ol" if numbered else "ul"
+            if kind and kind != new_kind:
+                flush()
+            kind = new_kind
+            items.append((numbered or bullet).group(1))
+        elif stripped and items and line.startswith(" "):
+            items[-1] += " " + stripped  # continuation of a list item
+        elif stripped:
+            flush()
+            paragraph.append(stripped)
+        else:
+            flush()
+            if paragraph:
+                blocks.append(f"<p>{esc(' '.join(paragraph))}</p>")
+                paragraph = []
+    return "".join(blocks)
+
+
+def _rows_table(rows: list[dict], columns: list[str]) -> str:
+    head = "".join(f"<th>{esc(c)}</th>" for c in columns)
+
+    def cell(value):
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        return esc(value)
+
+    body = "".join("<tr>" + "".join(f"<td>{cell(row.get(c, ''))}</td>" for c in columns) + "</tr>" for row in rows)
+    return f'<div class="hftkb-scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+
+
+def _results_block(name: str, data: dict | None, title: str, first: list[str]) -> str:
+    if data is None:
+        return f"<h2>{esc(title)}</h2><p>Not measured yet (no results file in this checkout).</p>"
+    rows = [row for row in data["rows"] if isinstance(row, dict) and row.get("method") == name]
+    if not rows:
+        return f"<h2>{esc(title)}</h2><p>No row for this method in the results file yet.</p>"
+    columns = [c for c in first if any(c in row for row in rows)]
+    columns += sorted({key for row in rows for key in row} - set(columns) - {"method"})
+    meta = f"Measured on {esc(data.get('machine', '?'))}, {esc(data.get('date', '?'))}, with <code>{esc(data.get('command', '?'))}</code>."
+    return f"<h2>{esc(title)}</h2><p>{meta}</p>{_rows_table(rows, columns)}"
+
+
+def method_page(site: SiteContext, method, info: ImplInfo) -> str:
+    src = f"implementations/{method.name}.md"
+    stage = site.term_link(src, "stages", method.stage)
+    paper = ""
+    if method.paper:
+        paper = f"<p>Paper: {site.paper_link(src, method.paper)}"
+        paper += f" (arXiv {esc(method.arxiv)})</p>" if method.arxiv else "</p>"
+    needs = ", ".join(esc(site.term_name("needs", n)) for n in info.needs) or "nothing beyond the fine-tuning data"
+    parts = [
+        f'<h1 id="method">{esc(method.name)}</h1>',
+        f'<p class="hftkb-kicker">Stage: {stage} · module <code>{esc(method.module)}</code></p>',
+        f"<p>{esc(info.summary or method.summary)}</p>",
+        paper,
+    ]
+    if info.error:
+        parts.append(f'<div class="admonition warning"><p class="admonition-title">Not available</p><p>{esc(info.error)}.</p></div>')
+    parts.append(f"<h2>What it needs</h2><p>{needs}</p>")
+    if "Algorithm" in info.sections:
+        parts.append("<h2>Algorithm</h2>" + _prose(_section_body(info.sections["Algorithm"])))
+    if "Deviations" in info.sections:
+        parts.append("<h2>Deviations from the paper's code</h2>" + _prose(_section_body(info.sections["Deviations"])))
+    if info.fields:
+        rows = "".join(
+            f"<tr><td><code>{esc(f.name)}</code></td><td><code>{esc(f.default)}</code></td><td>{esc(f.help)}</td>"
+            f"<td>{esc(f.source)}</td></tr>"
+            for f in info.fields
+        )
+        parts.append(
+            "<h2>Settings and their defaults</h2><div class=\"hftkb-scroll\"><table><thead><tr><th>Setting</th>"
+            f"<th>Default</th><th>Meaning</th><th>Source of the default</th></tr></thead><tbody>{rows}</tbody></table></div>"
+        )
+    usage = _section_body(info.sections["Usage"]) if "Usage" in info.sections else ""
+    command = f"python -m reference_impl run config.yaml --method {method.name}"
+    parts.append(f"<h2>Run it</h2><pre><code>{esc(usage or command)}</code></pre>")
+    parts.append(
+        _results_block(method.name, read_results(site.kb_dir, "miniature_world.json"), "Measured: miniature world",
+                       ["harmful_ratio", "hs", "fa", "refusal_rate", "hs_plus"])
+    )
+    parts.append(
+        _results_block(method.name, read_results(site.kb_dir, "overhead.json"), "Measured: overhead",
+                       ["model", "step_time_s", "step_time_ratio", "peak_mem_mb", "peak_mem_ratio", "time_s"])
+    )
+    body = "\n".join(p for p in parts if p)
+    return f"---\ntitle: {front_matter_string(method.name)}\n---\n\n<div class=\"hftkb-method\">\n{body}\n</div>\n"
+
+
+def index_page(site: SiteContext) -> str:
+    src = "implementations/index.md"
+    rows = []
+    for name, method in site.methods.items():
+        info = site.implementations.get(name)
+        paper = site.paper_link(src, method.paper) if method.paper else "baseline"
+        state = "" if info is None or info.error is None else " <em>(not in this checkout yet)</em>"
+        rows.append(
+            f'<tr><td><a href="{site.link(src, f"implementations/{name}.md")}">{esc(name)}</a>{state}</td>'
+            f"<td>{site.term_link(src, 'stages', method.stage)}</td><td>{esc(method.summary)}</td><td>{paper}</td></tr>"
+        )
+    intro = (
+        "Runnable PyTorch implementations (transformers + peft) of defenses from the survey, with the two baselines "
+        "they are compared to. Each page lists the algorithm, the defaults and where they come from, how to run it, "
+        "and what was measured."
+    )
+    table = (
+        '<div class="hftkb-scroll"><table><thead><tr><th>Method</th><th>Stage</th><th>What it does</th><th>Paper</th></tr>'
+        f"</thead><tbody>{''.join(rows)}</tbody></table></div>"
+    )
+    empty = "<p>No method is registered yet.</p>" if not rows else ""
+    return (
+        '---\ntitle: "Reference implementations"\n---\n\n<h1 id="implementations">Reference implementations</h1>\n'
+        f"<p>{esc(intro)}</p>\n<pre><code>pip install -e '.[impl]'\npython -m reference_impl run config.yaml --method vaccine</code></pre>\n"
+        f"{table}{empty}\n"
+    )
+
+
+def implementation_pages(site: SiteContext) -> dict[str, str]:
+    pages = {"implementations/index.md": index_page(site)}
+    for name, method in site.methods.items():
+        pages[f"implementations/{name}.md"] = method_page(site, method, site.implementations[name])
+    return pages

@@ -1,0 +1,92 @@
+"""The paper table shown on every taxonomy, tag, venue and browse page.
+
+Rows are plain HTML carrying `data-*` attributes (kind, stage, venue, year, has-code, date); the small script
+`site/assets/javascripts/hftkb.js` sorts them (date, title, venue) and filters them in the browser. The filter
+choices are rendered here from the rows themselves, so a filter never offers a value that matches nothing.
+The whole block is excluded from the search index: a paper is found through its own page, not through the
+dozens of tables that list it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from hftkb.site.context import SiteContext
+from hftkb.site.escape import esc, safe_url
+
+
+def sort_newest_first(papers) -> list:
+    return sorted(papers, key=lambda p: (p.date, p.id), reverse=True)
+
+
+def _options(label: str, name: str, counts: Counter, names: dict[str, str]) -> str:
+    if len(counts) < 2:  # one value (or none): a filter would only hide everything or nothing
+        return ""
+    ordered = sorted(counts, key=lambda key: (-counts[key], names.get(key, key)))
+    options = "".join(
+        f'<option value="{esc(key)}">{esc(names.get(key, key) or "(none)")} ({counts[key]})</option>' for key in ordered
+    )
+    return (
+        f'<label>{label} <select data-filter="{name}"><option value="">all</option>{options}</select></label>'
+    )
+
+
+def paper_table(site: SiteContext, from_src: str, papers, *, empty: str = "No papers yet.") -> str:
+    """A sortable, filterable table of `papers` (newest first) for the page at `from_src`."""
+    papers = sort_newest_first(papers)
+    if not papers:
+        return f'<p class="hftkb-empty">{esc(empty)}</p>'
+
+    kinds, stages, venues, years = Counter(), Counter(), Counter(), Counter()
+    names: dict[str, str] = {}
+    rows = []
+    with_code = 0
+    for paper in papers:
+        venue_key = paper.venue.name if paper.venue else ""
+        kinds[paper.kind] += 1
+        stages[paper.stage or ""] += 1
+        venues[venue_key] += 1
+        years[str(paper.date.year)] += 1
+        names.setdefault(paper.kind, site.term_name("kinds", paper.kind))
+        names.setdefault(paper.stage or "", site.term_name("stages", paper.stage))
+        names.setdefault(venue_key, site.term_name("venues", venue_key) if venue_key else "")
+        code = safe_url(site.code_url(paper))
+        with_code += bool(code)
+        paper_href = site.link(from_src, site.paper_src(paper.id))
+        short = f"<b>{esc(paper.short_name)}</b>: " if paper.short_name else ""
+        kind = esc(site.term_name("kinds", paper.kind))
+        if paper.stage:
+            kind += f"<br><small>{esc(site.term_name('stages', paper.stage))}</small>"
+        code_cell = f'<a href="{code}" title="code">code</a>' if code else ""
+        rows.append(
+            f'<tr data-kind="{esc(paper.kind)}" data-stage="{esc(paper.stage or "")}" data-venue="{esc(venue_key)}"'
+            f' data-year="{paper.date.year}" data-code="{1 if code else 0}">'
+            f"<td>{paper.date.isoformat()}</td>"
+            f'<td>{short}<a href="{paper_href}">{esc(paper.title)}</a></td>'
+            f"<td>{kind}</td><td>{esc(site.venue_label(paper))}</td><td>{code_cell}</td></tr>"
+        )
+
+    filters = "".join(
+        [
+            _options("Kind", "kind", kinds, names),
+            _options("Stage", "stage", stages, names),
+            _options("Venue", "venue", venues, names),
+            _options("Year", "year", years, {}),
+        ]
+    )
+    if 0 < with_code < len(papers):
+        filters += '<label><input type="checkbox" data-filter="code"> has code</label>'
+    filters += '<label>Title <input type="search" data-filter="text" placeholder="words in the title"></label>'
+    header = (
+        '<tr><th><button type="button" data-sort="date" aria-sort="descending">Date</button></th>'
+        '<th><button type="button" data-sort="title">Title</button></th><th>Kind</th>'
+        '<th><button type="button" data-sort="venue">Venue</button></th><th>Code</th></tr>'
+    )
+    return (
+        f'<section class="hftkb-papers" data-search-exclude data-hftkb-table>\n'
+        f'<form class="hftkb-filters">{filters}</form>\n'
+        f'<p class="hftkb-count" aria-live="polite"><span data-shown>{len(papers)}</span> of {len(papers)} papers</p>\n'
+        f'<div class="hftkb-scroll"><table class="hftkb-table"><thead>{header}</thead><tbody>\n'
+        + "\n".join(rows)
+        + "\n</tbody></table></div>\n</section>"
+    )
