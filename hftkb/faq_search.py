@@ -55,6 +55,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
               "percent", "share of harmful", "how much harmful", "mixing ratio"),
     "sample_count": ("number of samples", "sample number", "dataset size", "data size", "how many samples",
                      "how many examples", "few thousand", "n 1000", "1000 samples", "5000 samples"),
+    "sample": ("example", "data point", "datapoint", "training instance"),
     "lr": ("learning rate", "step size"),
     "epoch": ("training longer", "train longer", "longer training", "more steps", "training steps",
               "number of epochs", "many epochs", "long training", "training duration"),
@@ -125,6 +126,7 @@ def stem(word: str) -> str:
 
 def _words(text: str) -> list[str]:
     text = text.lower().replace("\u2019", "'").replace("n't", " not").replace("'s", "")
+    text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)  # "1,000" -> "1000"
     return [stem(word) for word in _WORD.findall(text)]
 
 
