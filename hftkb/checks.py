@@ -186,9 +186,11 @@ def check_corpus(corpus: Corpus, today: dt.date | None = None) -> list[Problem]:
 
     if registry is not None and registry[1] is not None:
         methods, registry_path = registry
+        registry_lines = registry_path.read_text(encoding="utf-8").splitlines()
         for method in methods.values():
             if method.paper and method.paper not in known_ids:
-                problems.append(Problem(str(registry_path), 0, "E309", f"method '{method.name}' names paper '{method.paper}', which has no record in papers/"))
+                line = next((n for n, text in enumerate(registry_lines, 1) if f'"{method.paper}"' in text), 0)
+                problems.append(Problem(str(registry_path), line, "E309", f"method '{method.name}' names paper '{method.paper}', which has no record in papers/"))
 
     problems += _check_faq(corpus, known_ids)
     return problems

@@ -69,7 +69,7 @@ def venue_key(spelling: str) -> str:
 
 def load_corpus(kb_dir: Path, *, check: bool = True) -> Corpus:
     """Load and validate the knowledge base in `kb_dir`; `check=False` skips the cross-record checks."""
-    from hftkb.checks import check_corpus, validate_record
+    from hftkb.checks import check_corpus
 
     kb_dir = Path(kb_dir)
     corpus = Corpus(root=kb_dir)
@@ -84,16 +84,15 @@ def load_corpus(kb_dir: Path, *, check: bool = True) -> Corpus:
             corpus.problems.append(Problem(str(path), 0, "E315", f"taxonomy vocabulary '{vocabulary}' is missing"))
             continue
         data = _load(path, kb_dir, corpus)
-        if data is None:
-            continue
+        if data is None or isinstance(data, _Partial):
+            continue  # a vocabulary with YAML problems is not used: its terms would be guesses
         if not isinstance(data, list):
             corpus.problems.append(Problem(str(path), 1, "E110", "a vocabulary file is a YAML list of terms"))
             continue
         terms: dict[str, Term] = {}
         positions = corpus.positions[path]
         for index, item in enumerate(data):
-            term, problems = validate_record(Term, item, positions, str(path), loc=(index,))
-            corpus.problems.extend(problems)
+            term = _validate(Term, item, path, corpus, loc=(index,))
             if term is None:
                 continue
             if term.id in terms:
@@ -104,9 +103,7 @@ def load_corpus(kb_dir: Path, *, check: bool = True) -> Corpus:
         corpus.taxonomy[vocabulary] = terms
 
     for path in _record_files(kb_dir / "papers"):
-        data = _load(path, kb_dir, corpus)
-        paper, problems = (None, []) if data is None else validate_record(Paper, data, corpus.positions[path], str(path))
-        corpus.problems.extend(problems)
+        paper = _validate(Paper, _load(path, kb_dir, corpus), path, corpus)
         if paper is None:
             corpus.failed_stems.add(path.stem)
             continue
@@ -119,9 +116,7 @@ def load_corpus(kb_dir: Path, *, check: bool = True) -> Corpus:
         corpus.paths[paper.id] = path
 
     for path in _record_files(kb_dir / "faq"):
-        data = _load(path, kb_dir, corpus)
-        entry, problems = (None, []) if data is None else validate_record(FaqEntry, data, corpus.positions[path], str(path))
-        corpus.problems.extend(problems)
+        entry = _validate(FaqEntry, _load(path, kb_dir, corpus), path, corpus)
         if entry is None:
             continue
         if entry.id in corpus.faq:
@@ -151,6 +146,34 @@ def _load(path: Path, kb_dir: Path, corpus: Corpus) -> Any:
         data, positions = load_yaml(path, kb_dir)
     except LoadError as err:
         corpus.problems.extend(err.problems)
-        return None
+        if err.data is None or any(p.code == "E107" for p in err.problems):
+            return None  # aliases were replaced by nothing: what is left would only produce noise
+        # Readable despite its problems: validate it to report everything at once, but keep the record out of
+        # the corpus (see _Partial), and do not repeat a problem on a line that already has one.
+        corpus.positions[path] = err.positions
+        return _Partial(err.data, {p.line for p in err.problems})
     corpus.positions[path] = positions
     return data
+
+
+class _Partial:
+    """Data of a file that loaded with problems: validated for its other problems, never accepted."""
+
+    def __init__(self, data: Any, lines: set[int]):
+        self.data = data
+        self.lines = lines
+
+
+def _validate(model: type, loaded: Any, path: Path, corpus: Corpus, loc: tuple = ()) -> Any:
+    """Validate loaded data (or partial data) as `model`; record its problems; return the record or None."""
+    from hftkb.checks import validate_record
+
+    if loaded is None:
+        return None
+    data = loaded.data if isinstance(loaded, _Partial) else loaded
+    record, problems = validate_record(model, data, corpus.positions[path], str(path), loc=loc)
+    if isinstance(loaded, _Partial):
+        corpus.problems.extend(p for p in problems if p.line not in loaded.lines)
+        return None
+    corpus.problems.extend(problems)
+    return record

@@ -42,9 +42,13 @@ Loc = tuple  # a path into the data: keys (str) and list indices (int), as pydan
 class LoadError(Exception):
     """The file could not be turned into data; `problems` says why (each with its line)."""
 
-    def __init__(self, problems: list[Problem]):
+    def __init__(self, problems: list[Problem], data: Any = None, positions: Positions | None = None):
         super().__init__("; ".join(p.format() for p in problems))
         self.problems = problems
+        # When the document could still be read (duplicate key, alias, tag, impossible date), the data read
+        # so far: validation can go on and report the file's other problems too.
+        self.data = data
+        self.positions = positions
 
 
 class Positions:
@@ -117,12 +121,15 @@ def parse_yaml(text: str, where: str = "<string>") -> tuple[Any, Positions]:
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark else 0
-        message = " ".join(s for s in (err.context, err.problem) if s) or "malformed YAML"
+        context = err.context
+        if context and err.context_mark is not None and err.context_mark.line != getattr(mark, "line", None):
+            context += f" (from line {err.context_mark.line + 1})"
+        message = ": ".join(s for s in (context, err.problem) if s) or "malformed YAML"
         raise LoadError([Problem(where, line, "E105", f"malformed YAML: {message}", (mark.column + 1) if mark else 0)]) from None
     except yaml.YAMLError as err:
         raise LoadError([Problem(where, 0, "E105", f"malformed YAML: {err}")]) from None
     if builder.problems:
-        raise LoadError(builder.problems)
+        raise LoadError(builder.problems, data, builder.positions)
     return data, builder.positions
 
 
