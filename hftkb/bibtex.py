@@ -6,8 +6,10 @@ written with bibtexparser 2.x and is deterministic: fixed field order, fixed lay
 
 Entry type from the venue:
 
-* no venue, an ``arxiv`` venue or the ``preprint`` track -> ``@misc`` (arXiv style: ``eprint`` +
-  ``archivePrefix``, and the month of first appearance);
+* no venue, the ``arxiv`` or ``preprint`` venue, the ``preprint`` track, or a paper only *submitted* to a venue
+  (track ``submission``) -> ``@misc`` (arXiv style: ``eprint`` + ``archivePrefix``, and the month of first
+  appearance; a submission says where in ``note``);
+* the ``technical_report`` venue -> ``@techreport`` (the venue note, e.g. the lab, as ``institution``);
 * the ``journal`` track -> ``@article`` with ``journal``;
 * every other track -> ``@inproceedings`` with a ``booktitle`` built from the venue's display name
   (see `booktitle_for` / `parse_booktitle`, which are exact inverses of each other).
@@ -33,6 +35,7 @@ FIELD_ORDER = (
     "title",
     "booktitle",
     "journal",
+    "institution",
     "year",
     "month",
     "note",
@@ -72,15 +75,11 @@ _DEMO_SUFFIX = " (Demonstrations)"
 
 @lru_cache(maxsize=1)
 def _encoder():
-    from pylatexenc.latexencode import RULE_DICT, UnicodeToLatexConversionRule, UnicodeToLatexEncoder
+    from pylatexenc.latexencode import UnicodeToLatexEncoder
 
-    specials = UnicodeToLatexConversionRule(
-        rule_type=RULE_DICT, rule={ord(char): latex for char, latex in _ASCII_SPECIALS.items()}
-    )
     return UnicodeToLatexEncoder(
-        conversion_rules=[specials, "defaults"],
-        non_ascii_only=False,
-        replacement_latex_protection="braces-all",  # {\'e}: BibTeX sorts and purifies a braced accent right
+        non_ascii_only=True,
+        replacement_latex_protection="none",  # braces are added around each character below
         unknown_char_policy="keep",  # CJK and the like stay as UTF-8 (biber and modern BibTeX read it)
         unknown_char_warning=False,
     )
@@ -88,13 +87,14 @@ def _encoder():
 
 def encode_latex(text: str) -> str:
     """Plain Unicode text -> LaTeX that prints it, for a BibTeX field value."""
-    encoder = _encoder()
     out = []
     for char in text:
-        # The "defaults" rules also rewrite plain ASCII letters and punctuation such as '<' into macros;
-        # only the specials above and non-ASCII characters need a LaTeX spelling.
-        if char in _ASCII_SPECIALS or ord(char) > 127:
-            out.append(encoder.unicode_to_latex(char))
+        if char in _ASCII_SPECIALS:
+            out.append(_ASCII_SPECIALS[char])
+        elif ord(char) > 127:
+            latex = _encoder().unicode_to_latex(char)
+            # {\'e}: BibTeX sorts and purifies a braced accent right, and a macro cannot eat the next letter.
+            out.append(latex if latex == char else "{" + latex.strip() + "}")
         else:
             out.append(char)
     return "".join(out)
@@ -193,13 +193,25 @@ def parse_booktitle(booktitle: str) -> tuple[str, str, str | None]:
 # Records -> entries
 
 
+#: Venues that are no publication: a paper there is cited as @misc.
+PREPRINT_VENUES = ("arxiv", "preprint")
+TECH_REPORT_VENUE = "technical_report"
+
+
 def entry_type_for(paper: Paper) -> str:
     venue = paper.venue
-    if venue is None or venue.name == "arxiv" or venue.track == "preprint":
+    if venue is None or venue.name in PREPRINT_VENUES or venue.track in ("preprint", "submission"):
         return "misc"
+    if venue.name == TECH_REPORT_VENUE:
+        return "techreport"
     if venue.track == "journal":
         return "article"
     return "inproceedings"
+
+
+def submission_note(name: str, year: int | None) -> str:
+    """The note of a paper under review (track 'submission') that has no note of its own."""
+    return f"Submitted to {name}" + (f" {year}" if year else "")
 
 
 def paper_url(paper: Paper) -> str | None:
@@ -226,19 +238,25 @@ def paper_fields(paper: Paper, venues: Mapping[str, Any] | None = None) -> tuple
         fields["author"] = " and ".join(_encode_person(name) for name in paper.authors)
     fields["title"] = _protect_capitals(paper.title)
     year = paper.date.year
-    if venue is not None and entry_type != "misc":
+    note = venue.note if venue is not None and venue.track != "workshop" else None
+    if venue is not None and entry_type in ("article", "inproceedings"):
         name = venue_display_name(venue.name, venues)
         if entry_type == "article":
             fields["journal"] = encode_latex(name)
         else:
             fields["booktitle"] = encode_latex(booktitle_for(name, venue.track, venue.note))
         year = venue.year or year
+    elif entry_type == "techreport" and note:
+        fields["institution"] = encode_latex(note)
+        note = None
+    elif venue is not None and venue.track == "submission" and not note:
+        note = submission_note(venue_display_name(venue.name, venues), venue.year)
     fields["year"] = str(year)
-    if entry_type == "misc":
+    if entry_type in ("misc", "techreport"):
         # A preprint is cited by when it appeared; a published paper by its venue's year alone.
         fields["month"] = MONTHS[paper.date.month - 1]
-    if venue is not None and venue.note and venue.track != "workshop":
-        fields["note"] = encode_latex(venue.note)
+    if note:
+        fields["note"] = encode_latex(note)
     if paper.identifiers.doi:
         fields["doi"] = paper.identifiers.doi
     if paper.identifiers.arxiv:

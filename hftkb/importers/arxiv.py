@@ -79,7 +79,7 @@ def record_from_arxiv(
     short = short_name or title_short_name(title)
     paper_id = make_paper_id(title, published.year, short, taken)
     if venue is None and "arxiv" in corpus.taxonomy.get("venues", {}):
-        venue = {"name": "arxiv", "year": published.year, "track": "preprint"}
+        venue = {"name": "arxiv", "track": "preprint"}  # a preprint's year is its date (as the list importer does)
     identifiers = {"arxiv": answer.arxiv_id}
     if answer.doi and re.match(r"^10\.\d{4,9}/\S+$", answer.doi):
         identifiers["doi"] = answer.doi

@@ -63,6 +63,7 @@ TAXONOMY = {
           name: arXiv
         - id: neurips
           name: NeurIPS
+          description: Conference on Neural Information Processing Systems.
           aliases: [Advances in Neural Information Processing Systems, NIPS]
         - id: iclr
           name: ICLR
