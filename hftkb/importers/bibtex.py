@@ -170,12 +170,16 @@ def bib_date(entry: Any, arxiv_id: str | None) -> tuple[dt.date | None, bool]:
         arxiv_date = dt.date(2000 + int(arxiv_id[:2]), int(arxiv_id[2:4]), 1)  # new-style ids exist since 2007
     # The record's date is the *first* appearance: the arXiv id's month when the paper was on arXiv by the
     # entry's year (an arXiv version usually precedes the venue), else the entry's year and month.
-    candidates = [d for d in (arxiv_date, dt.date(year, month or 1, 1) if year else None) if d is not None]
-    if year is not None and month is None and arxiv_date is not None and arxiv_date.year <= year:
+    # A preprint's month (@misc, as `export-bib` writes it) is its appearance; a published paper's month is
+    # the venue's, so an earlier arXiv month wins there.
+    preprint = entry.entry_type.lower() in ("misc", "techreport", "unpublished", "online")
+    if year is not None and month is not None and (preprint or arxiv_date is None):
+        return dt.date(year, month, 1), True
+    if arxiv_date is not None and (year is None or arxiv_date.year <= year):
         return arxiv_date, True
-    if not candidates:
-        return None, False
-    return min(candidates), True
+    if year is not None:
+        return dt.date(year, month or 1, 1), True
+    return None, False
 
 
 def _venue_id(corpus: Any, text: str) -> str | None:
