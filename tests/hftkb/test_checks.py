@@ -8,14 +8,16 @@ records, a taxonomy or registry problem, ...) are built by the functions in BUIL
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
-import subprocess
-import sys
+from contextlib import redirect_stderr, redirect_stdout
+from types import SimpleNamespace
 from pathlib import Path
 
 import pytest
 
+from hftkb.cli import main
 from hftkb.corpus import load_corpus
 from hftkb.problems import CODES
 
@@ -37,8 +39,13 @@ def make_kb(root: Path) -> Path:
     return root
 
 
-def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hftkb.cli", *args], capture_output=True, text=True, cwd=cwd)
+def run_cli(*args: str) -> SimpleNamespace:
+    """Run the CLI in-process (fast); returns returncode, stdout and stderr like subprocess.run."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(list(args))
+    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
+
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import shutil
-import subprocess
-import sys
+from contextlib import redirect_stderr, redirect_stdout
+from types import SimpleNamespace
 from pathlib import Path
 
 import pytest
 
+from hftkb.cli import main
 from hftkb.corpus import load_corpus
 from hftkb.importers.awesome import link_kind, merge_duplicates, normalise_venue, parse_awesome, url_identifiers
 
@@ -173,9 +175,16 @@ def make_kb(root: Path) -> Path:
     return root
 
 
-def run_import(kb: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hftkb.cli", "import-awesome", str(TRICKY), "--kb", str(kb),
-                           "--added", "2026-01-01", *extra], capture_output=True, text=True)
+def hftkb(*args: str) -> SimpleNamespace:
+    """Run the CLI in-process (fast); returns returncode, stdout and stderr like subprocess.run."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(list(args))
+    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
+
+
+def run_import(kb: Path, *extra: str) -> SimpleNamespace:
+    return hftkb("import-awesome", str(TRICKY), "--kb", str(kb), "--added", "2026-01-01", *extra)
 
 
 def test_import_writes_valid_records_and_rerun_changes_nothing(tmp_path: Path) -> None:
@@ -218,6 +227,5 @@ def test_dry_run_writes_nothing(tmp_path: Path) -> None:
 
 def test_missing_file_is_one_line_error(tmp_path: Path) -> None:
     kb = make_kb(tmp_path)
-    result = subprocess.run([sys.executable, "-m", "hftkb.cli", "import-awesome", str(tmp_path / "nope.md"), "--kb", str(kb)],
-                            capture_output=True, text=True)
+    result = hftkb("import-awesome", str(tmp_path / "nope.md"), "--kb", str(kb))
     assert result.returncode == 1 and "E101" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,129 @@
+"""The strict YAML loader (hftkb.yamlio) and the corpus API (hftkb.corpus)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pytest
+
+from hftkb.corpus import load_corpus
+from hftkb.yamlio import LoadError, load_yaml, parse_yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def codes(text: str) -> list[tuple[int, str]]:
+    with pytest.raises(LoadError) as info:
+        parse_yaml(text, "t.yaml")
+    return [(p.line, p.code) for p in info.value.problems]
+
+
+def test_plain_values_and_positions() -> None:
+    data, pos = parse_yaml("id: a-2024\ndate: 2024-02-02\nlinks:\n  - kind: paper\n    url: https://x.org\ncount: 3\n")
+    assert data == {"id": "a-2024", "date": dt.date(2024, 2, 2), "links": [{"kind": "paper", "url": "https://x.org"}], "count": 3}
+    assert pos.line(("links", 0, "url")) == 5
+    assert pos.line(("links", 0)) == 4
+    assert pos.line(("links",), key=True) == 3
+    assert pos.line(("links", 0, "missing")) == 4  # deepest known ancestor
+    assert pos.plain[("count",)] == "3" and ("id",) not in pos.plain
+
+
+def test_quoted_identifier_stays_text_and_unquoted_source_is_remembered() -> None:
+    data, pos = parse_yaml("a: '2310.03690'\nb: 2310.03690\n")
+    assert data == {"a": "2310.03690", "b": 2310.0369}
+    assert pos.plain[("b",)] == "2310.03690"  # what was written, digit included
+
+
+def test_duplicate_key_reports_both_lines() -> None:
+    with pytest.raises(LoadError) as info:
+        parse_yaml("a: 1\nb: 2\na: 3\n", "t.yaml")
+    (problem,) = info.value.problems
+    assert (problem.line, problem.code) == (3, "E106") and "first on line 1" in problem.message
+    assert info.value.data == {"a": 1, "b": 2}  # the first value is kept for further checks
+
+
+def test_nested_duplicate_key() -> None:
+    assert codes("a:\n  x: 1\n  x: 2\n") == [(3, "E106")]
+
+
+def test_anchor_alias_and_billion_laughs_are_refused_without_expansion() -> None:
+    assert codes("a: &x 1\nb: *x\n") == [(1, "E107")]
+    laughs = "a: &a [lol, lol]\n" + "".join(f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(9))
+    assert codes(laughs) == [(1, "E107")]  # reported once, and nothing was expanded
+
+
+def test_tags_are_refused() -> None:
+    assert codes("a: !!python/object:os.system x\n") == [(1, "E108")]
+    assert codes("a: !custom x\n") == [(1, "E108")]
+    assert codes("!!map\na: 1\n") == [(1, "E108")]
+
+
+def test_impossible_date_and_second_document() -> None:
+    assert codes("a: 1\nd: 2024-02-30\n") == [(2, "E111")]
+    assert codes("a: 1\n---\nb: 2\n") == [(2, "E112")]
+
+
+def test_malformed_yaml_is_one_problem_with_a_line() -> None:
+    assert codes("a: [1, 2\nb: 3\n")[0][1] == "E105"
+    assert codes("a: 1\n b: 2\n") == [(2, "E105")]
+
+
+def test_file_checks(tmp_path: Path) -> None:
+    (tmp_path / "dir.yaml").mkdir()
+    (tmp_path / "empty.yaml").write_text("")
+    (tmp_path / "bom.yaml").write_bytes("\ufeffa: 1\n".encode("utf-8"))
+    (tmp_path / "latin.yaml").write_bytes(b"a: 1\nb: caf\xe9\n")
+    for name, code, line in [("dir.yaml", "E101", 0), ("empty.yaml", "E104", 0), ("latin.yaml", "E103", 2), ("none.yaml", "E101", 0)]:
+        with pytest.raises(LoadError) as info:
+            load_yaml(tmp_path / name)
+        assert [(p.code, p.line) for p in info.value.problems] == [(code, line)]
+    assert load_yaml(tmp_path / "bom.yaml")[0] == {"a": 1}
+
+
+def test_symlink_inside_the_kb_is_fine_outside_is_not(tmp_path: Path) -> None:
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    (kb / "real.yaml").write_text("a: 1\n")
+    (kb / "inside.yaml").symlink_to(kb / "real.yaml")
+    (tmp_path / "secret.yaml").write_text("a: 2\n")
+    (kb / "outside.yaml").symlink_to(tmp_path / "secret.yaml")
+    assert load_yaml(kb / "inside.yaml", kb)[0] == {"a": 1}
+    with pytest.raises(LoadError) as info:
+        load_yaml(kb / "outside.yaml", kb)
+    assert info.value.problems[0].code == "E109"
+
+
+def test_corpus_api_on_the_committed_kb() -> None:
+    corpus = load_corpus(REPO)
+    assert list(corpus.papers) == sorted(corpus.papers)
+    assert corpus.paths["vaccine-2024"] == REPO / "papers" / "vaccine-2024.yaml"
+    assert set(corpus.taxonomy) >= {"kinds", "stages", "sub_families", "venues", "relation_types"}
+    assert corpus.taxonomy["sub_families"]["alignment_data_mixing"].parent == "fine_tuning"
+    sources = {source for source, relation in corpus.reverse_relations("vaccine-2024")}
+    assert {"booster-2024", "t-vaccine-2024"} <= sources
+    assert all(r.target == "vaccine-2024" for _, r in corpus.reverse_relations("vaccine-2024"))
+    assert corpus.reverse_relations("no-such-paper") == []
+    assert corpus.venue_aliases()["neurips"] == "neurips"
+
+
+def test_a_broken_record_is_left_out_and_not_blamed_twice(tmp_path: Path) -> None:
+    shutil.copytree(REPO / "taxonomy", tmp_path / "taxonomy")
+    (tmp_path / "papers").mkdir()
+    (tmp_path / "papers" / "a-2024.yaml").write_text("id: a-2024\ntitle: A\ndate: 2024-01-01\nkind: defense\nadded: 2024-01-02\n"
+                                                     "relations:\n  - type: extends\n    target: b-2024\n")
+    (tmp_path / "papers" / "b-2024.yaml").write_text("id: b-2024\ntitle: [B\n")
+    corpus = load_corpus(tmp_path)
+    assert list(corpus.papers) == ["a-2024"]
+    assert [p.code for p in corpus.problems] == ["E105"]  # no E303 for the relation to the broken record
+
+
+def test_duplicate_key_and_other_problems_in_one_file_are_all_reported(tmp_path: Path) -> None:
+    shutil.copytree(REPO / "taxonomy", tmp_path / "taxonomy")
+    (tmp_path / "papers").mkdir()
+    (tmp_path / "papers" / "a-2024.yaml").write_text(
+        "id: a-2024\ntitle: A\ndate: 2024-01-01\nkind: defense\nkind: attack\nadded: 2024-01-02\ntitel: x\n")
+    corpus = load_corpus(tmp_path)
+    assert [(p.line, p.code) for p in corpus.problems] == [(5, "E106"), (7, "E202")]
+    assert corpus.papers == {}
