@@ -27,6 +27,14 @@ def esc(value: object) -> str:
     return str(value).translate(_TABLE)
 
 
+def attr(value: object) -> str:
+    """A value for a data-* attribute (term keys, years): HTML-escaped only, so scripts read it back unchanged.
+
+    Attribute values are never parsed as Markdown or templates, so the extra encoding of `esc` is not needed.
+    """
+    return "" if value is None else html.escape(str(value), quote=True)
+
+
 def safe_url(url: str | None) -> str | None:
     """An http(s) URL escaped for an href, or None for anything else (`javascript:`, `data:`, relative).
 

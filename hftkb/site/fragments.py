@@ -12,7 +12,7 @@ from collections import Counter
 
 from hftkb.site.context import SiteContext
 from hftkb.site.downloads import latest_papers
-from hftkb.site.escape import esc
+from hftkb.site.escape import attr, esc
 from hftkb.site.timeline import timeline_html
 
 MARKER = re.compile(r"^<!-- hftkb:([a-z-]+) -->$", re.MULTILINE)
@@ -58,11 +58,12 @@ def latest(site: SiteContext, src: str, count: int = 8) -> str:
 def graph(site: SiteContext, src: str) -> str:
     """The graph viewer: filters, the canvas, and the scripts (vendored cytoscape, then our viewer)."""
     kinds = "".join(
-        f'<label><input type="checkbox" data-kind="{esc(k)}" checked> {esc(t.name)}</label>'
+        f'<label><input type="checkbox" data-kind="{attr(k)}" checked><span class="hftkb-swatch" data-swatch="{attr(k)}">'
+        f"</span>{esc(t.name)}</label>"
         for k, t in site.corpus.taxonomy.get("kinds", {}).items()
     )
     stages = "".join(
-        f'<label><input type="checkbox" data-stage="{esc(k)}" checked> {esc(t.name)}</label>'
+        f'<label><input type="checkbox" data-stage="{attr(k)}" checked> {esc(t.name)}</label>'
         for k, t in site.corpus.taxonomy.get("stages", {}).items()
     )
     return (

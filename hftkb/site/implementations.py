@@ -170,7 +170,7 @@ def _prose(text: str) -> str:
 
 
 def _rows_table(rows: list[dict], columns: list[str]) -> str:
-    head = "".join(f"<th>{esc(c)}</th>" for c in columns)
+    head = "".join(f"<th>{esc(c).replace('&#95;', '_')}</th>" for c in columns)
 
     def cell(value):
         if isinstance(value, float):
@@ -183,14 +183,14 @@ def _rows_table(rows: list[dict], columns: list[str]) -> str:
 
 def _results_block(name: str, data: dict | None, title: str, first: list[str]) -> str:
     if data is None:
-        return f"<h2>{esc(title)}</h2><p>Not measured yet (no results file in this checkout).</p>"
+        return f"<h2>{title}</h2><p>Not measured yet (no results file in this checkout).</p>"
     rows = [row for row in data["rows"] if isinstance(row, dict) and row.get("method") == name]
     if not rows:
-        return f"<h2>{esc(title)}</h2><p>No row for this method in the results file yet.</p>"
+        return f"<h2>{title}</h2><p>No row for this method in the results file yet.</p>"
     columns = [c for c in first if any(c in row for row in rows)]
     columns += sorted({key for row in rows for key in row} - set(columns) - {"method"})
     meta = f"Measured on {esc(data.get('machine', '?'))}, {esc(data.get('date', '?'))}, with <code>{esc(data.get('command', '?'))}</code>."
-    return f"<h2>{esc(title)}</h2><p>{meta}</p>{_rows_table(rows, columns)}"
+    return f"<h2>{title}</h2><p>{meta}</p>{_rows_table(rows, columns)}"
 
 
 def method_page(site: SiteContext, method, info: ImplInfo) -> str:

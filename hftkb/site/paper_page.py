@@ -8,7 +8,7 @@ Only the title, short name, authors, summary and tags are indexed for search (ev
 from __future__ import annotations
 
 from hftkb.site.context import FIELD_VOCABULARY, SiteContext
-from hftkb.site.escape import esc, front_matter_string, safe_url
+from hftkb.site.escape import attr, esc, front_matter_string, safe_url
 
 IDENTIFIER_URLS = {
     "arxiv": ("arXiv", "https://arxiv.org/abs/{}"),
@@ -149,7 +149,7 @@ def render_paper(site: SiteContext, paper, bibtex: str) -> str:
         part
         for part in [
             # The h1 comes first: any element before it would add an empty entry per page to the search index.
-            f'<h1 id="paper" data-paper-id="{esc(paper.id)}">{short}{esc(paper.title)}</h1>',
+            f'<h1 id="paper" data-paper-id="{attr(paper.id)}">{short}{esc(paper.title)}</h1>',
             f'<p class="hftkb-meta">{head}</p>' if head else "",
             f'<p class="hftkb-when">{when}</p>',
             f'<p class="hftkb-authors">{authors}</p>',
@@ -163,8 +163,8 @@ def render_paper(site: SiteContext, paper, bibtex: str) -> str:
             _results(paper),
             _faq_mentions(site, src, paper),
             '<h2>Cite</h2><div class="hftkb-bibtex"><button type="button" class="md-button hftkb-copy" '
-            f'data-copy-target="bibtex-{esc(paper.id)}">Copy BibTeX</button>'
-            f'<pre><code id="bibtex-{esc(paper.id)}">{esc(bibtex)}</code></pre></div>',
+            f'data-copy-target="bibtex-{attr(paper.id)}">Copy BibTeX</button>'
+            f'<pre><code id="bibtex-{attr(paper.id)}">{esc(bibtex)}</code></pre></div>',
             f"<h2>Record</h2>{record}",
             "</section>",
         ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 
 from hftkb.site.context import SiteContext
-from hftkb.site.escape import esc, safe_url
+from hftkb.site.escape import attr, esc, safe_url
 
 
 def sort_newest_first(papers) -> list:
@@ -24,7 +24,7 @@ def _options(label: str, name: str, counts: Counter, names: dict[str, str]) -> s
         return ""
     ordered = sorted(counts, key=lambda key: (-counts[key], names.get(key, key)))
     options = "".join(
-        f'<option value="{esc(key)}">{esc(names.get(key, key) or "(none)")} ({counts[key]})</option>' for key in ordered
+        f'<option value="{attr(key)}">{esc(names.get(key, key) or "(none)")} ({counts[key]})</option>' for key in ordered
     )
     return (
         f'<label>{label} <select data-filter="{name}"><option value="">all</option>{options}</select></label>'
@@ -59,7 +59,7 @@ def paper_table(site: SiteContext, from_src: str, papers, *, empty: str = "No pa
             kind += f"<br><small>{esc(site.term_name('stages', paper.stage))}</small>"
         code_cell = f'<a href="{code}" title="code">code</a>' if code else ""
         rows.append(
-            f'<tr data-kind="{esc(paper.kind)}" data-stage="{esc(paper.stage or "")}" data-venue="{esc(venue_key)}"'
+            f'<tr data-kind="{attr(paper.kind)}" data-stage="{attr(paper.stage)}" data-venue="{attr(venue_key)}"'
             f' data-year="{paper.date.year}" data-code="{1 if code else 0}">'
             f"<td>{paper.date.isoformat()}</td>"
             f'<td>{short}<a href="{paper_href}">{esc(paper.title)}</a></td>'

@@ -52,7 +52,8 @@ def stacked_chart(papers, category_of, categories: list[tuple[str, str]], *, cap
     scale = (height - top - bottom) / peak
     parts = [
         f'<svg class="hftkb-chart" viewBox="0 0 {width} {height}" role="img" aria-label="{esc(caption)}" '
-        f'xmlns="http://www.w3.org/2000/svg" style="min-width:{min(width, 640)}px">'
+        f'xmlns="http://www.w3.org/2000/svg" width="{round(width * 1.6)}" height="{round(height * 1.6)}" '
+        f'style="min-width:{min(width, 560)}px">'
     ]
     # Horizontal grid lines with counts.
     step = max(1, round(peak / 4))
@@ -87,8 +88,8 @@ def stacked_chart(papers, category_of, categories: list[tuple[str, str]], *, cap
         f'<li><span class="hftkb-swatch" style="background:{colours[key]}"></span>{esc(name)}</li>' for key, name in used
     )
     return (
-        f'<figure class="hftkb-figure"><div class="hftkb-scroll">{"".join(parts)}</div>'
-        f'<figcaption>{esc(caption)}</figcaption><ul class="hftkb-legend">{legend}</ul></figure>'
+        f'<div class="hftkb-figure"><div class="hftkb-scroll">{"".join(parts)}</div>'
+        f'<p class="hftkb-note">{esc(caption)}</p><ul class="hftkb-legend">{legend}</ul></div>'
     )
 
 

@@ -25,10 +25,12 @@
     .then(function (graph) {
       var legend = graph.legend || {};
       graph.elements.nodes.forEach(function (node) { node.data.colour = colourOf(node.data.kind, legend); });
+      holder.querySelectorAll("[data-swatch]").forEach(function (swatch) {
+        swatch.style.background = colourOf(swatch.getAttribute("data-swatch"), legend);
+      });
       var cy = window.cytoscape({
         container: container,
         elements: graph.elements,
-        wheelSensitivity: 0.3,
         minZoom: 0.1,
         maxZoom: 3,
         style: [

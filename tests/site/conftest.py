@@ -1,0 +1,58 @@
+"""Fixtures for the site tests: a fabricated knowledge base (with hostile records) built once per session,
+served over HTTP from a thread, and headless Debian Chromium driven by selenium."""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import socketserver
+import threading
+from pathlib import Path
+
+import pytest
+from site_helpers import CHROMEDRIVER, CHROMIUM, QuietHandler, build, chromium_options, write_demo_registry
+
+
+@pytest.fixture(scope="session")
+def fabricated_kb(tmp_path_factory) -> Path:
+    from hftkb.site.synthetic import make_kb
+
+    kb = make_kb(tmp_path_factory.mktemp("kb"), 60, hostile=True)
+    write_demo_registry(kb)
+    return kb
+
+
+@pytest.fixture(scope="session")
+def fabricated_site(fabricated_kb, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("public")
+    build(fabricated_kb, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def served(fabricated_site):
+    """Base URL of the fabricated site served on 127.0.0.1 with a random free port."""
+    handler = functools.partial(QuietHandler, directory=str(fabricated_site))
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory):
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()) and not (shutil.which("chromium") and shutil.which("chromedriver")):
+        pytest.fail("Debian chromium and chromium-driver are needed for the browser tests: run `make browser` "
+                    "(`make test` does it for you)", pytrace=False)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    driver = webdriver.Chrome(
+        service=Service(str(CHROMEDRIVER)), options=chromium_options(tmp_path_factory.mktemp("chromium-profile"))
+    )
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()

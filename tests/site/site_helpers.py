@@ -1,0 +1,68 @@
+"""Helpers shared by the site tests, their fixtures and the screenshot script."""
+
+from __future__ import annotations
+
+import http.server
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+
+
+def build(kb_dir: Path, out_dir: Path) -> None:
+    from hftkb.commands.build import build_site
+
+    build_site(kb_dir, out_dir, REPO / "mkdocs.yml")
+
+
+def write_demo_registry(kb: Path) -> None:
+    """A registry with one method whose paper is in the fabricated KB, and its module, for the implementation
+    pages (read with ast; never imported)."""
+    (kb / "reference_impl" / "defenses").mkdir(parents=True)
+    (kb / "reference_impl" / "registry.py").write_text(
+        (REPO / "reference_impl" / "registry.py").read_text().split("METHODS: dict")[0]
+        + 'METHODS: dict[str, Method] = {m.name: m for m in [\n'
+        '    Method("sft", "reference_impl.baselines", "alignment", summary="Baseline <b>SFT</b>."),\n'
+        '    Method("demo", "reference_impl.defenses.demo", "alignment", "paper-00002", "2402.00002", "Demo defense."),\n'
+        "]}\n"
+    )
+    (kb / "reference_impl" / "defenses" / "demo.py").write_text(
+        '"""Demo: a fabricated defense <script>alert(1)</script>.\n\n'
+        "Paper: KB id `paper-00002`, arXiv 2402.00002.\n\n"
+        "Algorithm (eq. 3):\n1. Perturb the weights.\n2. Step against the\n   perturbed gradient.\n\n"
+        "Deviations:\n* None at all.\n\n"
+        "Usage:\n    python -m reference_impl run config.yaml --method demo\n"
+        '"""\n\nimport torch\nfrom dataclasses import dataclass, field\n\n'
+        'STAGE = "alignment"\nNEEDS = ("alignment_data",)\n\n\n@dataclass(frozen=True)\nclass Config:\n'
+        '    rho: float = field(default=2.0, metadata={"help": "Perturbation radius.", "source": "paper Table 5"})\n'
+        '    steps: int = 3\n'
+    )
+    results = kb / "reference_impl" / "results"
+    results.mkdir()
+    (results / "miniature_world.json").write_text(
+        '{"machine": "test box", "date": "2026-01-01", "command": "python -m reference_impl world",'
+        ' "rows": [{"method": "demo", "harmful_ratio": 0.1, "hs": 12.5, "fa": 90.0}, {"method": "sft", "harmful_ratio": 0.1, "hs": 40.0, "fa": 91.0}]}'
+    )
+
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep pytest output clean
+        pass
+
+
+
+def chromium_options(user_data_dir: Path, width: int = 1366, height: int = 768):
+    from selenium.webdriver.chrome.options import Options
+
+    options = Options()
+    options.binary_location = str(CHROMIUM)
+    for flag in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+        f"--user-data-dir={user_data_dir}", f"--window-size={width},{height}",
+    ):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return options

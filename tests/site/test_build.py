@@ -1,0 +1,265 @@
+"""The site built from a fabricated knowledge base (60 records, hostile ones included): every page and download
+is there, every internal link resolves, nothing from a record can run."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from hftkb.site.synthetic import HOSTILE_STRINGS
+
+from site_helpers import REPO
+
+# Markup that must never appear in the output as markup: each would run script if it did.
+EXECUTABLE = [
+    re.compile(r"<script>alert", re.I),
+    re.compile(r"<img[^>]*onerror", re.I),
+    re.compile(r"<svg onload", re.I),
+    re.compile(r"""href\s*=\s*["']?\s*javascript:""", re.I),
+    re.compile(r"""src\s*=\s*["']?\s*javascript:""", re.I),
+    re.compile(r"<[a-z]+[^>]*\son(click|mouseover|error|load)\s*=", re.I),
+    re.compile(r"<b onmouseover", re.I),
+]
+
+
+def html_files(site: Path) -> list[Path]:
+    return sorted(site.rglob("*.html"))
+
+
+def test_expected_pages_exist(fabricated_site: Path):
+    for page in [
+        "index.html", "browse/index.html", "papers/paper-00000/index.html", "papers/paper-00059/index.html",
+        "kinds/defense/index.html", "stages/fine_tuning/index.html", "sub-families/alignment_data_mixing/index.html",
+        "attack-types/harmful_data/index.html", "venues/index.html", "venues/neurips/index.html", "tags/index.html",
+        "tags/lora/index.html", "needs/alignment_data/index.html", "faq/index.html",
+        "faq/is-the-threat-realistic/index.html", "implementations/index.html", "implementations/demo/index.html",
+        "explore/timeline/index.html", "explore/graph/index.html", "downloads/index.html", "about/index.html",
+        "downloads/papers.json", "downloads/papers.csv", "downloads/papers.bib", "downloads/papers.schema.json",
+        "downloads/graph.json", "feed.xml", "search/search_index.json",
+        "assets/vendor/cytoscape/cytoscape.min.js", "assets/vendor/cytoscape/LICENSE",
+    ]:
+        assert (fabricated_site / page).is_file(), page
+
+
+def test_no_record_string_is_executable_anywhere(fabricated_site: Path):
+    checked = 0
+    for path in [*html_files(fabricated_site), fabricated_site / "search/search_index.json"]:
+        text = path.read_text(encoding="utf-8")
+        for pattern in EXECUTABLE:
+            assert not pattern.search(text), f"{path.relative_to(fabricated_site)}: {pattern.pattern}"
+        checked += 1
+    assert checked > 100
+    # The hostile title is on its page, as text.
+    page = (fabricated_site / "papers/paper-00000/index.html").read_text()
+    assert "&lt;script&gt;alert" in page
+    assert "&#123;&#123; config.site&#95;name &#125;&#125;" in page
+    # and Jinja was not evaluated anywhere: the site name would appear where `{{ config.site_name }}` was written
+    assert "survives Harmful Fine-tuning Knowledge Base" not in page
+
+
+def test_no_markdown_link_or_attribute_from_records(fabricated_site: Path):
+    faq = (fabricated_site / "faq/hostile-question/index.html").read_text()
+    assert "<span>js link</span>" in faq  # the link text is shown, without its javascript: target
+    assert "xss-faq-link" not in faq
+    tag_page = (fabricated_site / "tags/hostile/index.html").read_text()
+    assert "Tag &lt;script&gt;" in tag_page
+    # the hostile term name is escaped in the navigation too (Material writes nav titles unescaped)
+    assert "Tag <script>" not in tag_page
+
+
+class _Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        for name, value in attrs:
+            if name in ("href", "src") and value:
+                self.hrefs.append(value)
+
+
+def test_every_internal_link_resolves(fabricated_site: Path):
+    broken = []
+    for path in html_files(fabricated_site):
+        if path.name == "404.html":  # Material writes root-absolute URLs there (it is served from any path)
+            continue
+        parser = _Links()
+        parser.feed(path.read_text(encoding="utf-8"))
+        for href in parser.hrefs:
+            parts = urlsplit(href)
+            if parts.scheme or parts.netloc or href.startswith(("#", "mailto:")):
+                continue
+            target = (path.parent / unquote(parts.path)).resolve()
+            if target.is_dir():
+                target = target / "index.html"
+            if not target.exists():
+                broken.append(f"{path.relative_to(fabricated_site)} -> {href}")
+    assert not broken, broken[:20]
+
+
+def test_paper_page_fields_relations_bibtex_and_impl_box(fabricated_site: Path):
+    page = (fabricated_site / "papers/paper-00000/index.html").read_text()
+    assert "extended by" in page and "../paper-00001/" in page  # reverse relation, computed
+    assert 'id="bibtex-paper-00000"' in page and "@inproceedings&#123;paper-00000," in page
+    assert "Reported results" in page and "12.5" in page
+    assert "Cited in the FAQ" in page
+    demo = (fabricated_site / "papers/paper-00002/index.html").read_text()
+    assert "Reference implementation" in demo and "../../implementations/demo/" in demo
+    assert "Reference implementation" not in (fabricated_site / "papers/paper-00003/index.html").read_text()
+
+
+def test_paper_pages_stay_out_of_the_navigation(fabricated_site: Path):
+    home = (fabricated_site / "index.html").read_text()
+    nav = re.search(r'<nav class="md-nav md-nav--primary.*?</nav>', home, re.S).group(0)
+    assert "papers/" not in nav
+    assert "browse/" in home and "stages/" in (fabricated_site / "browse/index.html").read_text()
+
+
+def test_table_rows_carry_filter_data(fabricated_site: Path):
+    page = (fabricated_site / "browse/index.html").read_text()
+    rows = re.findall(r'<tr data-kind="([a-z_]+)" data-stage="([a-z_]*)" data-venue="([a-z_]*)" data-year="(\d{4})" data-code="([01])">', page)
+    assert len(rows) == 60
+    assert 'data-filter="stage"' in page and 'data-filter="venue"' in page and 'data-filter="code"' in page
+    assert 'data-sort="date"' in page and 'data-sort="title"' in page and 'data-sort="venue"' in page
+    defense = (fabricated_site / "kinds/defense/index.html").read_text()
+    assert set(re.findall(r'<tr data-kind="([a-z_]+)"', defense)) == {"defense"}
+
+
+def test_search_index_covers_titles_authors_summaries_tags_but_not_tables(fabricated_site: Path):
+    docs = json.loads((fabricated_site / "search/search_index.json").read_text())["docs"]
+    paper = [d for d in docs if d["location"].startswith("papers/paper-00005/")]
+    assert len(paper) == 1  # one entry per paper page: title + head of the page
+    records = json.loads((fabricated_site / "downloads/papers.json").read_text())
+    record = next(r for r in records if r["id"] == "paper-00005")
+    text = paper[0]["title"] + " " + paper[0]["text"]
+    assert record["title"][:30] in text and record["authors"][0] in text and record["summary"][:40] in text
+    browse = [d for d in docs if d["location"].startswith("browse/")]
+    assert all("paper-000" not in d["text"] and len(d["text"]) < 2000 for d in browse)  # the table is excluded
+
+
+def test_downloads_parse_and_match_the_corpus(fabricated_site: Path):
+    records = json.loads((fabricated_site / "downloads/papers.json").read_text())
+    assert len(records) == 60 and records[0]["id"] == "paper-00000"
+    rows = list(csv.DictReader(io.StringIO((fabricated_site / "downloads/papers.csv").read_text())))
+    assert len(rows) == 60 and rows[0]["title"].startswith("<script>")
+    bib = (fabricated_site / "downloads/papers.bib").read_text()
+    assert len(re.findall(r"^@\w+\{paper-\d{5},", bib, re.M)) == 60
+    feed = ET.fromstring((fabricated_site / "feed.xml").read_bytes())
+    entries = feed.findall("{http://www.w3.org/2005/Atom}entry")
+    assert 0 < len(entries) <= 50
+    added = [e.find("{http://www.w3.org/2005/Atom}published").text for e in entries]
+    assert added == sorted(added, reverse=True)
+    schema = json.loads((fabricated_site / "downloads/papers.schema.json").read_text())
+    assert "title" in schema["properties"]
+
+
+def test_graph_json_has_every_paper_and_relation(fabricated_site: Path, fabricated_kb: Path):
+    graph = json.loads((fabricated_site / "downloads/graph.json").read_text())
+    nodes, edges = graph["elements"]["nodes"], graph["elements"]["edges"]
+    assert len(nodes) == 60
+    records = json.loads((fabricated_site / "downloads/papers.json").read_text())
+    assert len(edges) == sum(len(r.get("relations", [])) for r in records) > 0
+    assert {n["data"]["kind"] for n in nodes} <= {"attack", "defense", "analysis", "benchmark", "survey"}
+    assert nodes[0]["data"]["url"] == "papers/paper-00000/"
+
+
+def test_implementation_page_reads_module_without_importing_it(fabricated_site: Path):
+    page = (fabricated_site / "implementations/demo/index.html").read_text()
+    assert "<code>rho</code>" in page and "<code>2.0</code>" in page and "paper Table 5" in page
+    assert "Perturb the weights." in page and "Step against the perturbed gradient." in page  # continued step
+    assert "Measured: miniature world" in page and "12.5" in page and "test box" in page
+    assert "&lt;script&gt;" in page and "<script>alert" not in page
+    index = (fabricated_site / "implementations/index.html").read_text()
+    assert "../implementations/demo/" in index or "demo/" in index
+
+
+def test_timeline_has_a_bar_per_quarter(fabricated_site: Path):
+    page = (fabricated_site / "explore/timeline/index.html").read_text()
+    assert page.count('<svg class="hftkb-chart"') == 2
+    by_stage = page.split('id="by-stage"')[1].split('id="by-kind"')[0]
+    total = sum(int(n) for n in re.findall(r"<title>\d{4} Q\d: (\d+) ", by_stage))
+    assert total == 60
+
+
+def test_vendored_cytoscape_matches_package_lock():
+    lock = json.loads((REPO / "package-lock.json").read_text())
+    version = lock["packages"]["node_modules/cytoscape"]["version"]
+    assert json.loads((REPO / "package.json").read_text())["dependencies"]["cytoscape"] == version
+    vendored = (REPO / "site/assets/vendor/cytoscape/cytoscape.min.js").read_text()
+    assert f'.version="{version}"' in vendored
+    assert "Copyright" in (REPO / "site/assets/vendor/cytoscape/LICENSE").read_text()
+
+
+def test_no_generated_page_is_committed():
+    for folder in ("papers", "kinds", "stages", "tags", "venues", "faq", "implementations", "browse"):
+        assert not (REPO / "site" / folder).exists(), f"site/{folder} is generated at build time"
+
+
+def test_build_command_refuses_an_invalid_kb(tmp_path: Path, fabricated_kb: Path, capsys):
+    import shutil
+
+    from hftkb.cli import main
+
+    kb = tmp_path / "kb"
+    shutil.copytree(fabricated_kb, kb)
+    record = kb / "papers/paper-00003.yaml"
+    record.write_text(re.sub(r"^kind: ", "kind: nonsense_", record.read_text(), flags=re.M))
+    assert main(["build", "--kb", str(kb), "--out", str(tmp_path / "out")]) == 1
+    out = capsys.readouterr()
+    assert re.search(r"paper-00003\.yaml:\d+: E304", out.out)
+    assert "Traceback" not in out.out + out.err
+    assert not (tmp_path / "out").exists()
+
+
+def test_hand_written_page_at_a_generated_path_is_an_error(tmp_path: Path, fabricated_kb: Path, capsys):
+    from mkdocs.exceptions import Abort
+
+    from hftkb.commands.build import build_site
+
+    project = copy_project(tmp_path)
+    (project / "site/browse").mkdir()
+    (project / "site/browse/index.md").write_text("# mine\n")
+    with pytest.raises(Abort):
+        build_site(fabricated_kb, tmp_path / "out", project / "mkdocs.yml")
+    assert "site/browse/index.md: this path is generated from the records" in capsys.readouterr().err
+
+
+def test_unknown_marker_fails_the_build(tmp_path: Path, fabricated_kb: Path, capsys):
+    from mkdocs.exceptions import Abort
+
+    from hftkb.commands.build import build_site
+
+    project = copy_project(tmp_path)
+    (project / "site/about.md").write_text("# About\n\n<!-- hftkb:countz -->\n")
+    with pytest.raises(Abort):
+        build_site(fabricated_kb, tmp_path / "out", project / "mkdocs.yml")
+    assert "site/about.md: unknown marker <!-- hftkb:countz -->" in capsys.readouterr().err
+
+
+def copy_project(tmp_path: Path) -> Path:
+    """mkdocs.yml and site/ in a scratch folder (hooks by absolute path), to break them safely."""
+    import shutil
+
+    project = tmp_path / "project"
+    shutil.copytree(REPO / "site", project / "site")
+    config = (REPO / "mkdocs.yml").read_text().replace("- hftkb/site/hooks.py", f"- {REPO / 'hftkb/site/hooks.py'}")
+    (project / "mkdocs.yml").write_text(config)
+    return project
+
+
+@pytest.mark.slow
+def test_real_corpus_builds_strictly(tmp_path: Path):
+    """The repository's own records build with --strict (validation first, like `hftkb build`)."""
+    from hftkb.cli import main
+
+    assert main(["build", "--kb", str(REPO), "--out", str(tmp_path / "public")]) == 0
+    assert (tmp_path / "public/papers/vaccine-2024/index.html").is_file()
+    assert (tmp_path / "public/implementations/vaccine/index.html").is_file()
