@@ -32,10 +32,11 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
                  "customization", "customise", "customize", "train on user data", "further training"),
     "moderation": ("moderation model", "moderator", "guardrail", "guard rail", "guard model", "content filter",
                    "filter", "filtration", "llama guard", "safety classifier", "screen", "screening", "sanitise",
-                   "sanitize", "detect harmful data", "data filter"),
+                   "sanitize", "detect harmful data", "data filter", "scan", "inspect", "inspection"),
     "harmful": ("malicious", "unsafe", "toxic", "poisoned", "poison", "harm"),
     "jailbreak": ("jailbreaking", "jail break", "adversarial prompt", "prompt attack", "gcg"),
     "backdoor": ("trojan", "trigger", "sleeper agent"),
+    "data_poisoning": ("data poisoning", "poisoning attack", "training data poisoning"),
     "lora": ("low rank adaptation", "low rank adapter", "adapter", "peft", "parameter efficient"),
     "full_ft": ("full fine tune", "full parameter", "full finetune", "all parameter", "all weights",
                 "full model fine tune"),
@@ -57,7 +58,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
                      "how many examples", "few thousand", "n 1000", "1000 samples", "5000 samples"),
     "sample": ("example", "data point", "datapoint", "training instance"),
     "lr": ("learning rate", "step size"),
-    "epoch": ("training longer", "train longer", "longer training", "more steps", "training steps",
+    "epoch": ("training longer", "train longer", "longer training", "more steps", "training steps", "more epochs",
               "number of epochs", "many epochs", "long training", "training duration"),
     "hyperparameter": ("hyper parameter", "training setting", "training configuration", "training config"),
     "harmful_score": ("harmful score", "harmfulness score", "harmfulness", "hs", "attack success rate", "asr",
@@ -78,7 +79,13 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "alignment_data": ("alignment data", "alignment dataset", "safety data", "safety dataset", "refusal data",
                        "safe data", "safety demonstration", "alignment set", "guide data"),
     "break": ("undo", "erode", "erosion", "compromise", "degrade", "degradation", "subvert", "strip", "bypass safety",
-              "remove safety", "breaks alignment", "unalign", "misalign", "fail"),
+              "remove safety", "breaks alignment", "unalign", "misalign", "fail", "reduce safety", "weaken",
+              "hurt safety", "lower safety"),
+    "standard": ("default", "usual", "common practice", "typical", "established", "convention", "conventional",
+                 "commonly used"),
+    "need": ("require", "requirement", "prerequisite", "depend on", "rely on"),
+    "notice": ("noticed", "unnoticed", "detect the attack", "invisible", "stealthy", "stealth", "tell that",
+               "reveal", "spot"),
     "drift": ("embedding drift", "representation drift", "forgetting", "catastrophic forgetting", "drift"),
     "mechanism": ("interpretability", "mechanistic", "explain", "explanation",
                   "root cause", "understand", "understanding"),
@@ -100,13 +107,15 @@ STOP_WORDS = frozenset(
     now of off on once only or other ought our ours out over own same she should so some such than that the
     their theirs them then there these they this those through to too under until up very was we were what
     when where which while who whom why will with would you your yours yourself shall may might must ever
-    e g i e vs versus etc really""".split()
+    e g i e vs versus etc really even get like make use us one many know ask asked add matter well also
+    anyone anything something someone thing way still already simply et al""".split()
 )
 
 # ---------------------------------------------------------------------------------------------------------
 # Text -> tokens
 
-_WORD = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?")
+#: Words, and numbers with their unit ("7b", "0.1"); "gemma2" splits into "gemma" and "2".
+_WORD = re.compile(r"[a-z]+|[0-9]+(?:\.[0-9]+)?[a-z]*")
 
 
 def stem(word: str) -> str:
@@ -124,10 +133,14 @@ def stem(word: str) -> str:
     return word
 
 
-def _words(text: str) -> list[str]:
+def _raw_words(text: str) -> list[str]:
     text = text.lower().replace("\u2019", "'").replace("n't", " not").replace("'s", "")
     text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)  # "1,000" -> "1000"
-    return [stem(word) for word in _WORD.findall(text)]
+    return _WORD.findall(text)
+
+
+def _words(text: str) -> list[str]:
+    return [stem(word) for word in _raw_words(text)]
 
 
 def _build_phrase_table(synonyms: dict[str, Sequence[str]]) -> dict[str, list[tuple[tuple[str, ...], str]]]:
@@ -148,7 +161,8 @@ _PHRASES = _build_phrase_table(SYNONYMS)
 
 def tokenize(text: str) -> list[str]:
     """Stemmed words with the field's synonym phrases folded into their canonical token, stop words removed."""
-    words = _words(text)
+    raw = _raw_words(text)
+    words = [stem(word) for word in raw]
     tokens: list[str] = []
     i = 0
     while i < len(words):
@@ -158,7 +172,7 @@ def tokenize(text: str) -> list[str]:
                 i += len(phrase)
                 break
         else:
-            if words[i] not in STOP_WORDS:
+            if raw[i] not in STOP_WORDS and words[i] not in STOP_WORDS:  # raw: "where" would stem to "wher"
                 tokens.append(words[i])
             i += 1
     return tokens
@@ -232,14 +246,15 @@ class FaqIndex:
 
     def search(self, question: str, top: int | None = None) -> list[Hit]:
         """Entries with a positive score, best first (ties broken by id, so the order is stable)."""
-        query = list(dict.fromkeys(tokenize(question)))  # unique, in order
+        # A term the question repeats in other words ("memory, runtime, overhead" -> cost x3) weighs more.
+        query = Counter(tokenize(question))
         hits = []
         for position, entry in enumerate(self.entries):
             contributions = []
-            for term in query:
+            for term, repeats in query.items():
                 pseudo_tf = self._weighted_tf(position, term)
                 if pseudo_tf:
-                    contributions.append((self._idf[term] * pseudo_tf * (K1 + 1) / (K1 + pseudo_tf), term))
+                    contributions.append((repeats * self._idf[term] * pseudo_tf * (K1 + 1) / (K1 + pseudo_tf), term))
             if contributions:
                 contributions.sort(reverse=True)
                 hits.append(Hit(entry, sum(value for value, _ in contributions), [term for _, term in contributions]))

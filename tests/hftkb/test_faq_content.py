@@ -119,3 +119,40 @@ def test_answers_avoid_markdown_tables(corpus):
     # pages as a paragraph of pipes. Lists say the same thing and read well in the terminal too.
     for entry in corpus.faq.values():
         assert not any(line.lstrip().startswith("|") for line in entry.answer.splitlines()), entry.id
+
+
+#: Questions written after the ranking was tuned and not used to tune it (one per entry). Lexical ranking cannot
+#: get all of them (e.g. "Which stage of defense is cheapest?" shares almost no words with the cost entry), so this
+#: pins the measured quality: 11 of 18 first and 14 of 18 in the top 3 when it was written.
+HELD_OUT = [
+    ("Do real fine-tuning services actually face this attack?", "faas-threat-realistic"),
+    ("Wouldn't a toxicity classifier on the training set catch the poisoned samples?", "why-not-moderation-filter"),
+    ("Booster needs harmful data from the defender; is that a reasonable requirement?", "defender-holds-data"),
+    ("How was the 0.1 poisoning proportion chosen?", "harmful-ratio-and-sample-count"),
+    ("The protection disappears with lr 1e-4; should we worry?", "large-lr-many-epochs"),
+    ("Is this threat relevant to models distributed on Hugging Face?", "open-weight-vs-api"),
+    ("Would the results change with full fine-tuning of all weights?", "lora-vs-full-finetuning"),
+    ("Is SFT the only fine-tuning method considered?", "rlhf-and-preference-optimisation"),
+    ("Is safety lost even when the user data contains no harmful samples?", "benign-data-attacks"),
+    ("Which judge model produces the harmfulness numbers?", "harmful-score-measurement"),
+    ("How does this relate to prompt-based jailbreak attacks?", "jailbreak-and-backdoor-difference"),
+    ("Which stage of defense is cheapest for the provider?", "defense-stage-costs"),
+    ("What should the experimental comparison include?", "baselines-to-compare"),
+    ("Can the attacker optimise the data to bypass the defense?", "adaptive-attackers"),
+    ("Can a single defense at alignment time be enough?", "alignment-stage-limits"),
+    ("Why is aligned behaviour so fragile under fine-tuning?", "why-finetuning-breaks-alignment"),
+    ("Does the fine-tuned model still perform well on the user's task after the attack?",
+     "attack-invisible-to-task-metrics"),
+    ("What tasks do papers fine-tune on in experiments?", "evaluation-datasets-and-models"),
+]
+
+
+def test_held_out_questions_keep_the_measured_ranking_quality(corpus, index):
+    assert len({expected for _, expected in HELD_OUT}) == len(HELD_OUT) == 18  # one question per entry
+    assert {expected for _, expected in HELD_OUT} <= set(corpus.faq)
+    first = top3 = 0
+    for question, expected in HELD_OUT:
+        ranked = [hit.entry.id for hit in index.search(question, top=3)]
+        first += bool(ranked) and ranked[0] == expected
+        top3 += expected in ranked
+    assert first >= 10 and top3 >= 13, f"first {first}/18, top 3 {top3}/18"
