@@ -6,10 +6,10 @@ Lexical ranking only: BM25F (Robertson & Zaragoza, "The Probabilistic Relevance 
 gets the same ranking, and a contributor can see why an entry ranked where it did (`Hit.matched`).
 
 Pipeline for a text (entry field or question):
-  1. lower-case, split into word tokens ("fine-tuning" -> "fine", "tuning");
+  1. lower-case, split into words and numbers ("fine-tuning" -> "fine", "tuning"; "1,000" -> "1000");
   2. light suffix stemming ("filters", "filtering", "filtered" -> "filter");
   3. synonym phrases -> one canonical token, longest phrase first ("learning rate" -> "lr");
-  4. stop words dropped.
+  4. other words kept unless they are stop words ("where", "why", "the").
 """
 
 from __future__ import annotations

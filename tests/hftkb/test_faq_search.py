@@ -88,3 +88,19 @@ def test_rare_terms_weigh_more_than_common_ones():
         entry("third", "Harmful data again?"),
     ]
     assert search("harmful backdoor", entries)[0].entry.id == "rare"
+
+
+def test_stop_words_are_recognised_before_stemming():
+    # "where" would stem to "wher" and "anyone" to "anyon": neither may leak into the query
+    assert tokenize("where would anyone notice") == ["notice"]
+    assert tokenize("Gemma2-9B and Qwen2") == ["gemma", "2", "9b", "qwen", "2"]
+
+
+def test_a_concept_the_question_repeats_weighs_more():
+    entries = [
+        entry("costs", "What does a defense cost?"),
+        entry("baselines", "Which baselines should I compare with?"),
+    ]
+    assert tokenize("memory, runtime and overhead compared with SFT") == ["cost", "cost", "cost", "baseline", "sft"]
+    assert search("memory, runtime and overhead compared with SFT", entries)[0].entry.id == "costs"
+    assert search("compared with what?", entries)[0].entry.id == "baselines"
