@@ -68,16 +68,27 @@ def run(args: argparse.Namespace) -> int:
             problems.append(Problem(where, record.line, "B107", f"{entry.key}: same paper as '{twin[0]}' earlier in the file ({twin[1]}); skipped"))
             continue
         paper, found = validate_new(corpus, data)
-        if paper is not None:
-            found = [p for p in check_new(corpus, [*accepted, paper]) if p.path == str(record_path(corpus, paper.id))]
         if found:
             # Say it at the entry's line in the .bib file: that is what the contributor edits.
             problems += [Problem(where, record.line, p.code, f"{entry.key}: {p.message}") for p in found]
             continue
         taken.add(paper.id)
         in_file.add(paper)
-        accepted.append(paper)
-        notes += [f"{where}:{record.line}: note: {entry.key}: {note}" for note in record.notes]
+        accepted.append((paper, record, entry.key))
+
+    # The corpus checks once for all new records (duplicates among them were refused above).
+    found_by_path: dict[str, list] = {}
+    for problem in check_new(corpus, [paper for paper, _, _ in accepted]):
+        found_by_path.setdefault(problem.path, []).append(problem)
+    checked = []
+    for paper, record, key in accepted:
+        found = found_by_path.get(str(record_path(corpus, paper.id)), [])
+        if found:
+            problems += [Problem(where, record.line, p.code, f"{key}: {p.message}") for p in found]
+            continue
+        checked.append(paper)
+        notes += [f"{where}:{record.line}: note: {key}: {note}" for note in record.notes]
+    accepted = checked
 
     for line in sorted(problems):
         print(line.format(), file=sys.stderr)

@@ -245,3 +245,22 @@ def test_export_selected_ids_and_unknown_id(tmp_path, capsys):
     assert capsys.readouterr().out.startswith("@inproceedings{vaccine-2024,")
     assert main(["export-bib", "--kb", str(kb), "nope-2024"]) == 2
     assert "no paper record with id 'nope-2024'" in capsys.readouterr().err
+
+
+REPO = __import__("pathlib").Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.skipif(not (REPO / "papers").is_dir(), reason="the repository's knowledge base is not there")
+def test_round_trip_on_the_real_corpus(tmp_path, capsys):
+    import shutil
+
+    first = tmp_path / "kb.bib"
+    assert main(["export-bib", "--kb", str(REPO), "-o", str(first)]) == 0
+    target = tmp_path / "kb"
+    shutil.copytree(REPO / "taxonomy", target / "taxonomy")
+    assert main(["import-bib", "--kb", str(target), str(first), "--kind", "defense"]) == 0
+    capsys.readouterr()
+    assert main(["export-bib", "--kb", str(target)]) == 0
+    second = capsys.readouterr().out
+    assert second.count("\n@") + 1 == len(load_corpus(REPO).papers)
+    assert second == first.read_text(encoding="utf-8")
