@@ -1,0 +1,475 @@
+"""Overhead of the defenses relative to plain SFT, on one model and one batch, measured in one run.
+
+Training-time defenses (Vaccine, Booster, Lisa): the time of one optimizer step (every forward/backward pass the
+defense makes, plus the AdamW update) and the peak memory of a step, each divided by SFT's. The methods take
+turns, step by step (round-robin), so a load change on the machine hits all of them alike; warm-up rounds are
+dropped and the median of the measured rounds is reported.
+
+Post-fine-tuning defenses: Antidote's pruning time against one plain forward pass over the same calibration
+batches; Safe LoRA's whole `apply` (copy, projections, cosines) on the same model.
+
+Peak memory:
+* CUDA: `torch.cuda.max_memory_allocated` after `reset_peak_memory_stats`: the bytes of live tensors at the peak.
+* CPU: the same quantity, rebuilt from the PyTorch profiler's allocation events (`profile_memory=True`): every
+  CPU tensor allocation and free is recorded with its size and time, and the running sum's maximum is the peak.
+  A separate, untimed run per method builds the model copy, the trainer and runs two steps inside the profiler,
+  so weights, LoRA, gradients, AdamW state, activations and the defense's own buffers all count. Neither
+  `tracemalloc` (sees only Python's allocator, not tensor storage) nor RSS (the C allocator keeps freed pages,
+  so a second step looks free) measures this.
+
+Targets (issue 6; from the number of forward/backward passes per step, DEFENSES.md 7): Vaccine <= 2.3x SFT,
+Booster <= 3.4x, Lisa <= 1.15x; Antidote <= 2x one forward pass over its calibration data; Safe LoRA well under
+a second on the tiny model.
+
+    python -m bench overhead                                              # as `make bench` runs it
+    python -m bench.bench_overhead --model-size 1b --dtype bf16 --device cuda   # on a GPU (random 1.1B Llama)
+
+Results replace the rows for the same model in reference_impl/results/overhead.json (other models' rows stay).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import datetime as dt
+import importlib
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parents[1] / "reference_impl" / "results" / "overhead.json"
+
+#: Maximum step-time ratio against SFT (issue 6: 2, 3 and 1 forward/backward passes per step).
+TARGETS = {"vaccine": 2.3, "booster": 3.4, "lisa": 1.15}
+TRAINING_METHODS = ("sft", "vaccine", "booster", "lisa")
+
+
+@dataclass(frozen=True)
+class ModelSize:
+    """A Llama-architecture model built from a config (random weights: speed does not depend on their values)."""
+
+    label: str
+    hidden: int
+    layers: int
+    heads: int
+    kv_heads: int
+    intermediate: int
+    vocab: int
+    seq_len: int
+    batch: int
+    lora_r: int
+
+
+SIZES = {
+    # Big enough that matrix work dominates Python overhead on a CPU core, small enough for `make bench`.
+    "tiny": ModelSize("tiny-llama h128 L2", 128, 2, 4, 4, 344, 1024, 64, 8, 8),
+    # TinyLlama-1.1B's shape (hidden 2048, 22 layers, 32 heads / 4 KV heads, MLP 5632, vocab 32000).
+    "1b": ModelSize("llama-1.1b (TinyLlama shape)", 2048, 22, 32, 4, 5632, 32000, 256, 4, 8),
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.bench_overhead", description=__doc__.split("\n")[0])
+    parser.add_argument("--model-size", choices=sorted(SIZES), default="tiny")
+    parser.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--warmup", type=int, default=2, help="rounds dropped before measuring")
+    parser.add_argument("--rounds", type=int, default=9, help="measured rounds (median reported)")
+    parser.add_argument("--calibration", type=int, default=64, help="Antidote calibration samples")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU threads for torch (1: steadier timings on a shared machine)")
+    parser.add_argument("--output", default=str(RESULTS), help="results JSON to update ('-' = print only)")
+    args = parser.parse_args([] if argv is None else argv)
+
+    import torch
+
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise SystemExit("error: --device cuda asked for, but torch sees no CUDA device")
+    if not args.device.startswith("cuda"):
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    size = SIZES[args.model_size]
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[args.dtype]
+    label = f"{size.label}, {args.dtype}, seq {size.seq_len}, batch {size.batch}, LoRA r={size.lora_r} q,k,v,o,gate,up,down"
+    machine = describe_machine(args.device)
+    print(f"model: {label}\nmachine: {machine}", flush=True)
+
+    base = build_model(size, dtype, args.device)
+    rows = training_overhead(base, size, args)
+    rows += post_fine_tuning_overhead(base, size, args)
+    for row in rows:
+        row.update(model=label, machine=machine)
+    print_rows(rows)
+    if args.output != "-":
+        command = "python -m bench.bench_overhead " + " ".join(argv or []) if argv else "make bench"
+        write_results(Path(args.output), rows, label, machine, command.strip())
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Training-time defenses
+
+
+def training_overhead(base, size: ModelSize, args) -> list[dict]:
+    import torch
+
+    batch = fabricated_batch(size, seed=1, device=args.device)
+    methods = [m for m in TRAINING_METHODS if m == "sft" or trainer_class(m) is not None]
+    missing = [m for m in TRAINING_METHODS if m not in methods]
+    if missing:
+        print(f"not measured (no Trainer committed yet): {', '.join(missing)}", flush=True)
+
+    runs = {m: TrainerRun(m, base, size, args) for m in methods}
+    times: dict[str, list[float]] = {m: [] for m in methods}
+    for round_index in range(args.warmup + args.rounds):
+        for method in methods:  # round-robin: the methods share whatever the machine is doing
+            seconds = runs[method].timed_step(batch)
+            if round_index >= args.warmup:
+                times[method].append(seconds)
+    del runs
+    peaks = {m: peak_step_memory(m, base, size, args, batch) for m in methods}
+
+    sft_time, sft_mem = statistics.median(times["sft"]), peaks["sft"]
+    rows = []
+    for method in methods:
+        step = statistics.median(times[method])
+        rows.append(
+            {
+                "method": method,
+                "stage": "baseline" if method == "sft" else stage_of(method),
+                "step_time_s": round(step, 5),
+                "step_time_ratio": round(step / sft_time, 3),
+                "step_time_spread_s": [round(min(times[method]), 5), round(max(times[method]), 5)],
+                "peak_mem_mb": round(peaks[method] / 2**20, 2),
+                "peak_mem_ratio": round(peaks[method] / sft_mem, 3),
+                "target_time_ratio": TARGETS.get(method),
+                "within_target": None if method not in TARGETS else step / sft_time <= TARGETS[method],
+                "rounds": args.rounds,
+            }
+        )
+    torch.manual_seed(0)
+    return rows
+
+
+class TrainerRun:
+    """One method's Trainer on its own copy of the model, stepped by hand (no dataloader: the same batch)."""
+
+    def __init__(self, method: str, base, size: ModelSize, args):
+        import torch
+
+        self.method = method
+        self.device = args.device
+        self.trainer = make_trainer(method, base, size, args)
+        self.trainer.create_optimizer()
+        self.trainer.state.max_steps = 1000  # mid-run: Lisa's proximal term is on, as in most of a real run
+        self.trainer.state.global_step = 200
+        self.torch = torch
+
+    def timed_step(self, batch) -> float:
+        torch = self.torch
+        trainer = self.trainer
+        self._sync()
+        start = time.perf_counter()
+        trainer.training_step(trainer.model, dict(batch))
+        trainer.optimizer.step()
+        trainer.optimizer.zero_grad(set_to_none=True)
+        self._sync()
+        seconds = time.perf_counter() - start
+        trainer.state.global_step += 1
+        del torch
+        return seconds
+
+    def _sync(self):
+        if str(self.device).startswith("cuda"):
+            self.torch.cuda.synchronize()
+
+
+def peak_step_memory(method: str, base, size: ModelSize, args, batch) -> int:
+    """Peak bytes of live tensors while building this method's copy + trainer and running two steps."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if str(args.device).startswith("cuda"):
+        torch.cuda.empty_cache()
+        before = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        run = TrainerRun(method, base, size, args)
+        for _ in range(2):
+            run.timed_step(batch)
+        peak = torch.cuda.max_memory_allocated() - before
+        del run
+        return peak
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        run = TrainerRun(method, base, size, args)
+        for _ in range(2):
+            run.timed_step(batch)
+        del run
+    return peak_from_allocation_events(prof)
+
+
+def peak_from_allocation_events(prof) -> int:
+    """Max over time of the running sum of CPU allocation (+bytes) and free (-bytes) events."""
+    events = [
+        (event.start_ns(), event.nbytes())
+        for event in prof.profiler.kineto_results.events()
+        if event.name() == "[memory]" and event.device_type().name == "CPU"
+    ]
+    live = peak = 0
+    for _, nbytes in sorted(events):
+        live += nbytes
+        peak = max(peak, live)
+    return peak
+
+
+def trainer_class(method: str):
+    """`Trainer` of a method module (SFT: the harness itself), or None when the module is not there yet."""
+    if method == "sft":
+        from reference_impl.common.harness import HFTTrainer
+
+        return HFTTrainer
+    from reference_impl.registry import METHODS
+
+    try:
+        module = importlib.import_module(METHODS[method].module)
+    except ModuleNotFoundError:
+        return None
+    return getattr(module, "Trainer", None)
+
+
+def stage_of(method: str) -> str:
+    from reference_impl.registry import METHODS
+
+    return METHODS[method].stage
+
+
+def make_trainer(method: str, base, size: ModelSize, args):
+    from reference_impl.common.harness import training_arguments
+    from reference_impl.common.models import LoraSettings, add_lora
+    from reference_impl.common.templates import Collator
+    from reference_impl.registry import METHODS
+
+    model = add_lora(copy.deepcopy(base), LoraSettings(r=size.lora_r, alpha=4, dropout=0.0))
+    rows = fabricated_rows(size, count=4 * size.batch, seed=2)
+    kwargs = {}
+    if method != "sft":
+        module = importlib.import_module(METHODS[method].module)
+        # Every pass on a batch of the same size: Booster's harmful batch defaults to 10 rows (the official
+        # trainer's, where the alignment batch is 10 too); here both are the bench's batch size.
+        sizes = {f.name: size.batch for f in dataclasses.fields(module.Config) if f.name.endswith("batch_size")}
+        kwargs["defense_config"] = dataclasses.replace(module.Config(), **sizes)
+    output_dir = tempfile.mkdtemp(prefix=f"bench-{method}-")
+    training_args = training_arguments(
+        output_dir,
+        per_device_train_batch_size=size.batch,
+        learning_rate=1e-4,
+        max_steps=1000,
+        bf16=args.dtype == "bf16",
+        use_cpu=not str(args.device).startswith("cuda"),
+    )
+    return trainer_class(method)(
+        model=model,
+        args=training_args,
+        train_dataset=rows,
+        data_collator=Collator(pad_token_id=0),
+        extra_datasets={"alignment": rows, "harmful": rows},
+        **kwargs,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Post-fine-tuning defenses
+
+
+def post_fine_tuning_overhead(base, size: ModelSize, args) -> list[dict]:
+    import torch
+
+    from reference_impl.common.models import LoraSettings, add_lora
+
+    rows = []
+    finetuned = add_lora(copy.deepcopy(base), LoraSettings(r=size.lora_r, alpha=4, dropout=0.0))
+    with torch.no_grad():  # a fine-tuned adapter: B is zero at init
+        for name, param in finetuned.named_parameters():
+            if "lora_" in name:
+                param.normal_(0, 0.02)
+    finetuned.eval()
+    calibration = [fabricated_batch(size, seed=10 + i, device=args.device, labels=False)
+                   for i in range((args.calibration + size.batch - 1) // size.batch)]
+
+    try:
+        from reference_impl.defenses import antidote
+    except ModuleNotFoundError:
+        antidote = None
+    if antidote is not None:
+        forward_times, prune_times = [], []
+        for round_index in range(1 + 3):
+            forward_times.append(timed(lambda: plain_forward(finetuned, calibration), args.device))
+            work = copy.deepcopy(finetuned)  # the copy `apply` makes is not part of the algorithm's cost
+            prune_times.append(timed(lambda: antidote.prune(work, calibration, antidote.Config()), args.device))
+            del work
+        forward, prune = statistics.median(forward_times[1:]), statistics.median(prune_times[1:])
+        rows.append(
+            {
+                "method": "antidote",
+                "stage": "post_fine_tuning",
+                "time_s": round(prune, 4),
+                "reference": f"one forward pass over the {args.calibration} calibration samples",
+                "reference_time_s": round(forward, 4),
+                "time_ratio": round(prune / forward, 3),
+                "target_time_ratio": 2.0,
+                "within_target": prune / forward <= 2.0,
+            }
+        )
+
+    try:
+        from reference_impl.defenses import safe_lora
+    except ModuleNotFoundError:
+        safe_lora = None
+    if safe_lora is not None:
+        aligned = copy.deepcopy(base)
+        with torch.no_grad():  # an "aligned" model: base + a low-rank delta on every linear layer
+            for module in aligned.modules():
+                if isinstance(module, torch.nn.Linear) and module is not aligned.get_output_embeddings():
+                    out_f, in_f = module.weight.shape
+                    delta = torch.randn(out_f, 8, device=module.weight.device) @ torch.randn(8, in_f, device=module.weight.device)
+                    module.weight += (0.001 * delta).to(module.weight.dtype)
+        context = {"base_model": base, "aligned_model": aligned}
+        seconds = [timed(lambda: safe_lora.apply(finetuned, None, config=safe_lora.Config(), data=None,
+                                                 context=context), args.device) for _ in range(4)]
+        rows.append(
+            {
+                "method": "safe_lora",
+                "stage": "post_fine_tuning",
+                "time_s": round(statistics.median(seconds[1:]), 4),
+                "reference": "target: well under 1 s on the tiny model (copy + all projections and cosines)",
+                "target_time_s": 1.0,
+                "within_target": statistics.median(seconds[1:]) < 1.0 if args.model_size == "tiny" else None,
+            }
+        )
+    return rows
+
+
+def plain_forward(model, batches) -> None:
+    import torch
+
+    with torch.no_grad():
+        for batch in batches:
+            model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False)
+
+
+def timed(fn, device) -> float:
+    import torch
+
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    fn()
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Model, data, machine, output
+
+
+def build_model(size: ModelSize, dtype, device):
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        vocab_size=size.vocab,
+        hidden_size=size.hidden,
+        intermediate_size=size.intermediate,
+        num_hidden_layers=size.layers,
+        num_attention_heads=size.heads,
+        num_key_value_heads=size.kv_heads,
+        max_position_embeddings=max(512, size.seq_len),
+        tie_word_embeddings=False,
+    )
+    torch.manual_seed(0)
+    return LlamaForCausalLM(config).to(device=device, dtype=dtype)
+
+
+def fabricated_rows(size: ModelSize, *, count: int, seed: int) -> list[dict]:
+    """Tokenised rows: random ids; the first half of every sequence is the prompt (labels -100)."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    rows = []
+    for _ in range(count):
+        ids = torch.randint(4, size.vocab, (size.seq_len,), generator=generator).tolist()
+        labels = [-100] * (size.seq_len // 2) + ids[size.seq_len // 2 :]
+        rows.append({"input_ids": ids, "labels": labels})
+    return rows
+
+
+def fabricated_batch(size: ModelSize, *, seed: int, device, labels: bool = True) -> dict:
+    from reference_impl.common.templates import Collator
+
+    batch = Collator(pad_token_id=0)(fabricated_rows(size, count=size.batch, seed=seed))
+    if not labels:
+        batch.pop("labels")
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+def describe_machine(device: str) -> str:
+    import os
+
+    import torch
+
+    if str(device).startswith("cuda"):
+        return f"{torch.cuda.get_device_name()} (CUDA), torch {torch.__version__}"
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    threads = torch.get_num_threads()
+    return f"{cpu}, {os.cpu_count()} cores visible, torch {torch.__version__} CPU with {threads} threads"
+
+
+def print_rows(rows: list[dict]) -> None:
+    print(f"{'method':<10} {'step s':>9} {'x SFT':>7} {'peak MB':>9} {'x SFT':>7}  target")
+    for row in rows:
+        if "step_time_s" in row:
+            target = "" if row["target_time_ratio"] is None else f"<= {row['target_time_ratio']}x: " + (
+                "met" if row["within_target"] else "MISSED")
+            print(f"{row['method']:<10} {row['step_time_s']:>9.4f} {row['step_time_ratio']:>7.2f} "
+                  f"{row['peak_mem_mb']:>9.1f} {row['peak_mem_ratio']:>7.2f}  {target}")
+        else:
+            extra = f" vs {row['reference_time_s']:.4f} s forward ({row['time_ratio']:.2f}x)" if "time_ratio" in row else ""
+            verdict = {True: "met", False: "MISSED", None: "n/a"}[row["within_target"]]
+            print(f"{row['method']:<10} {row['time_s']:>9.4f} s{extra}  target {verdict}")
+
+
+def write_results(path: Path, rows: list[dict], label: str, machine: str, command: str) -> None:
+    previous = []
+    if path.exists():
+        previous = [r for r in json.loads(path.read_text()).get("rows", []) if r.get("model") != label]
+    all_rows = previous + rows
+    machines = sorted({r["machine"] for r in all_rows})
+    data = {
+        "machine": "; ".join(machines),
+        "date": dt.date.today().isoformat(),
+        "command": command,
+        "rows": all_rows,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
