@@ -41,31 +41,36 @@
           { selector: "edge", style: {
               "width": 1.2, "line-color": "#b0b0b0", "target-arrow-color": "#b0b0b0",
               "target-arrow-shape": "triangle", "curve-style": "bezier", "arrow-scale": 0.8 } },
-          { selector: "node:selected", style: { "border-width": 3, "border-color": "#ff7043" } },
-          { selector: ".hftkb-hidden", style: { "display": "none" } }
+          { selector: "node:selected", style: { "border-width": 3, "border-color": "#ff7043" } }
         ],
         layout: { name: "preset" }
       });
-      window.hftkbGraph = cy;  // for the browser test and for curious users in the console
+      // For the browser test and for curious users in the console: the live graph and every paper in it.
+      window.hftkbGraph = cy;
 
       var form = holder.querySelector("form");
+      var everything = cy.elements();
+      var total = cy.nodes().length;
+      // Filtering removes the hidden papers from the graph (and their edges with them) and restores them later:
+      // simpler and safer for the layout and renderer than hiding elements with styles.
       function visible() {
         var kinds = {}, stages = {};
         form.querySelectorAll("[data-kind]").forEach(function (box) { kinds[box.getAttribute("data-kind")] = box.checked; });
         form.querySelectorAll("[data-stage]").forEach(function (box) { stages[box.getAttribute("data-stage")] = box.checked; });
         var isolated = form.querySelector("[data-isolated]").checked;
         cy.batch(function () {
-          cy.nodes().forEach(function (node) {
-            var kind = node.data("kind"), stage = node.data("stage");
-            var show = kinds[kind] !== false && stages[stage] !== false && (isolated || node.degree(false) > 0);
-            node.toggleClass("hftkb-hidden", !show);
+          everything.filter(function (ele) { return ele.removed(); }).restore();
+          var hidden = cy.nodes().filter(function (node) {
+            var show = kinds[node.data("kind")] !== false && stages[node.data("stage")] !== false &&
+              (isolated || node.degree(false) > 0);
+            return !show;
           });
+          hidden.remove();
         });
-        var shown = cy.nodes().not(".hftkb-hidden");
         cy.layout({ name: "cose", animate: false, randomize: true, nodeRepulsion: 6000, idealEdgeLength: 60,
-                    eles: shown.union(shown.edgesWith(shown)), fit: true, padding: 20 }).run();
-        status.textContent = shown.length + " of " + cy.nodes().length + " papers shown, " +
-          shown.edgesWith(shown).length + " relations. Click a node to open its page.";
+                    fit: true, padding: 20 }).run();
+        status.textContent = cy.nodes().length + " of " + total + " papers shown, " + cy.edges().length +
+          " relations. Click a node to open its page.";
       }
       // With no relations at all, show every paper rather than an empty canvas.
       if (cy.edges().length === 0) form.querySelector("[data-isolated]").checked = true;

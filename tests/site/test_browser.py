@@ -1,0 +1,176 @@
+"""The site as a user meets it: headless Debian Chromium against the fabricated site served over HTTP.
+
+Home -> search a paper -> open it; filter and sort a taxonomy table; the graph draws its nodes; the hostile
+records run no script; and no page logs a console error.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+
+def wait_for(condition, timeout: float = 10.0, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {condition}")
+        time.sleep(interval)
+
+
+def open_page(browser, url: str):
+    browser.get(url)
+    # A script-driven alert() from a hostile record would block here: fail loudly if one is open.
+    try:
+        alert = browser.switch_to.alert
+    except Exception:
+        alert = None
+    if alert is not None:
+        text = alert.text
+        alert.dismiss()
+        raise AssertionError(f"a page ran alert({text!r})")
+    # Record an alert() call even when the dialog was auto-dismissed.
+    browser.execute_script("window.__alerts = []; window.alert = function (m) { window.__alerts.push(String(m)); };")
+
+
+def console_errors(browser) -> list[str]:
+    return [entry["message"] for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def test_home_search_and_open_a_paper(browser, served):
+    from selenium.webdriver.common.by import By
+
+    title = _paper_title(browser, served, "paper-00017")
+    open_page(browser, served)
+    assert "Harmful Fine-tuning" in browser.title
+    assert browser.find_element(By.CSS_SELECTOR, ".hftkb-total strong").text == "60"
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".hftkb-latest li")) == 8
+    # Search for the paper by the first words of its title, as a user would type them.
+    box = browser.find_element(By.CSS_SELECTOR, "input.md-search__input")
+    browser.execute_script("arguments[0].focus()", box)
+    box.send_keys(" ".join(title.split()[:4]))
+    results = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".md-search-result__link"), timeout=20)
+    hrefs = [r.get_attribute("href") for r in results]
+    assert any("papers/paper-00017/" in h for h in hrefs), hrefs
+    link = next(r for r in results if "papers/paper-00017/" in r.get_attribute("href"))
+    browser.execute_script("arguments[0].click()", link)
+    wait_for(lambda: "papers/paper-00017/" in browser.current_url)
+    assert browser.find_element(By.CSS_SELECTOR, "h1#paper").text.endswith(title)
+    assert "@" in browser.find_element(By.ID, "bibtex-paper-00017").text
+    assert console_errors(browser) == []
+
+
+def _paper_title(browser, served, paper_id: str) -> str:
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{served}papers/{paper_id}/")
+    return browser.find_element(By.CSS_SELECTOR, "h1#paper").text.split(": ", 1)[-1]
+
+
+def test_filter_and_sort_a_taxonomy_table(browser, served):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    open_page(browser, f"{served}browse/")
+    rows = browser.find_elements(By.CSS_SELECTOR, "table.hftkb-table tbody tr")
+    assert len(rows) == 60
+
+    def visible():
+        return [r for r in browser.find_elements(By.CSS_SELECTOR, "table.hftkb-table tbody tr") if r.is_displayed()]
+
+    Select(browser.find_element(By.CSS_SELECTOR, 'select[data-filter="kind"]')).select_by_value("defense")
+    shown = visible()
+    assert 0 < len(shown) < 60
+    assert {r.get_attribute("data-kind") for r in shown} == {"defense"}
+    assert browser.find_element(By.CSS_SELECTOR, "[data-shown]").text == str(len(shown))
+    Select(browser.find_element(By.CSS_SELECTOR, 'select[data-filter="stage"]')).select_by_value("alignment")
+    assert {(r.get_attribute("data-kind"), r.get_attribute("data-stage")) for r in visible()} == {("defense", "alignment")}
+    browser.find_element(By.CSS_SELECTOR, 'input[data-filter="code"]').click()
+    assert all(r.get_attribute("data-code") == "1" for r in visible())
+    # Reset, then sort by title (A to Z) and by date (oldest first after two clicks).
+    open_page(browser, f"{served}browse/")
+    browser.find_element(By.CSS_SELECTOR, 'button[data-sort="title"]').click()
+    titles = [r.find_elements(By.CSS_SELECTOR, "td a")[0].text.lower() for r in visible()]
+    assert titles == sorted(titles)
+    date_button = browser.find_element(By.CSS_SELECTOR, 'button[data-sort="date"]')
+    date_button.click()
+    date_button.click()
+    dates = [r.find_element(By.CSS_SELECTOR, "td").text for r in visible()]
+    assert dates == sorted(dates)
+    browser.find_element(By.CSS_SELECTOR, 'input[data-filter="text"]').send_keys("vaccine")
+    assert all("vaccine" in r.text.lower() for r in visible())
+    assert console_errors(browser) == []
+
+
+def test_graph_draws_nodes_and_filters_them(browser, served):
+    from selenium.webdriver.common.by import By
+
+    open_page(browser, f"{served}explore/graph/")
+    drawn = wait_for(lambda: browser.execute_script("return window.hftkbGraph && window.hftkbGraph.nodes().length"))
+    status = browser.find_element(By.CSS_SELECTOR, ".hftkb-graph-status").text
+    assert f"{drawn} of 60 papers shown" in status  # papers without relations are hidden by default
+    assert 0 < drawn <= 60
+    defenses = browser.execute_script("return window.hftkbGraph.nodes('[kind = \"defense\"]').length")
+    assert defenses > 0
+    # The canvas has pixels on it.
+    painted = browser.execute_script(
+        "var c = document.querySelector('#hftkb-cy canvas:last-of-type') || document.querySelector('#hftkb-cy canvas');"
+        "var all = document.querySelectorAll('#hftkb-cy canvas'); var n = 0;"
+        "all.forEach(function (cv) { var d = cv.getContext('2d').getImageData(0, 0, cv.width, cv.height).data;"
+        "  for (var i = 3; i < d.length; i += 4) { if (d[i] > 0) n++; } }); return n;"
+    )
+    assert painted > 100
+    browser.find_element(By.CSS_SELECTOR, 'input[data-kind="defense"]').click()
+    wait_for(lambda: browser.execute_script("return window.hftkbGraph.nodes('[kind = \"defense\"]').length === 0"))
+    assert browser.execute_script("return window.hftkbGraph.nodes().length") < drawn
+    browser.find_element(By.CSS_SELECTOR, "input[data-isolated]").click()  # show every paper
+    browser.find_element(By.CSS_SELECTOR, 'input[data-kind="defense"]').click()
+    wait_for(lambda: browser.execute_script("return window.hftkbGraph.nodes().length") == 60)
+    time.sleep(0.3)  # let the renderer draw a frame; a rendering error would reach the console
+    assert console_errors(browser) == []
+    # Clicking a node opens the paper's page.
+    browser.execute_script("window.hftkbGraph.getElementById('paper-00003').emit('tap')")
+    wait_for(lambda: browser.current_url.endswith("/papers/paper-00003/"))
+    assert console_errors(browser) == []
+
+
+@pytest.mark.parametrize(
+    "path", ["papers/paper-00000/", "tags/hostile/", "faq/hostile-question/", "papers/paper-00001/", "browse/",
+             "implementations/demo/", "explore/timeline/", "downloads/"],
+)
+def test_hostile_records_run_nothing(browser, served, path):
+    open_page(browser, served + path)
+    time.sleep(0.2)
+    assert browser.execute_script("return window.__alerts") == []
+    # No element carries an event-handler attribute, and no script element came from a record.
+    handlers = browser.execute_script(
+        "var n = 0; document.querySelectorAll('*').forEach(function (e) { for (var a of e.attributes)"
+        " { if (/^on/i.test(a.name)) n++; } }); return n;"
+    )
+    assert handlers == 0
+    inline = browser.execute_script(
+        "return Array.from(document.scripts).filter(function (s) { return /alert/.test(s.textContent); }).length"
+    )
+    assert inline == 0
+    assert console_errors(browser) == []
+
+
+def test_search_results_show_hostile_titles_as_text(browser, served):
+    from selenium.webdriver.common.by import By
+
+    open_page(browser, served)
+    box = browser.find_element(By.CSS_SELECTOR, "input.md-search__input")
+    browser.execute_script("arguments[0].focus()", box)
+    box.send_keys("survives")
+    results = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".md-search-result__link"), timeout=20)
+    assert any("<script>alert" in r.text for r in results)  # shown as text ...
+    time.sleep(0.3)
+    assert browser.execute_script("return window.__alerts") == []  # ... never run
+    assert browser.execute_script("return document.querySelectorAll('.md-search-result script, .md-search-result img').length") == 0
+    assert console_errors(browser) == []
