@@ -81,14 +81,20 @@ def validate_new(corpus: Any, data: dict[str, Any]) -> tuple[Paper | None, list[
 
 
 def check_new(corpus: Any, papers: list[Paper]) -> list[Problem]:
-    """The corpus checks for the knowledge base with `papers` added; only the new records' problems."""
+    """The corpus checks for the knowledge base with `papers` added (or, for an id it has, replaced by the
+    new version); only the problems of those records, located in the canonical text they would be written as."""
     from hftkb.checks import check_corpus
     from hftkb.yamlio import dump_record, parse_yaml
 
-    new_paths = {paper.id: record_path(corpus, paper.id) for paper in papers}
+    from hftkb.checks import validate_record
+
+    new_paths = {paper.id: Path(corpus.paths.get(paper.id) or record_path(corpus, paper.id)) for paper in papers}
     positions = dict(corpus.positions)
+    record_problems: list[Problem] = []
     for paper in papers:
-        _, positions[new_paths[paper.id]] = parse_yaml(dump_record(paper), str(new_paths[paper.id]))
+        # Read back the exact text that would be written: a record changed with model_copy is not re-validated.
+        data, positions[new_paths[paper.id]] = parse_yaml(dump_record(paper), str(new_paths[paper.id]))
+        record_problems += validate_record(Paper, data, positions[new_paths[paper.id]], str(new_paths[paper.id]))[1]
     extended = dataclasses.replace(
         corpus,
         papers=dict(sorted({**corpus.papers, **{p.id: p for p in papers}}.items())),
@@ -98,7 +104,7 @@ def check_new(corpus: Any, papers: list[Paper]) -> list[Problem]:
         _reverse=None,
     )
     wanted = {str(path) for path in new_paths.values()}
-    return sorted(p for p in check_corpus(extended) if p.path in wanted)
+    return sorted(record_problems + [p for p in check_corpus(extended) if p.path in wanted])
 
 
 def write_new(corpus: Any, papers: list[Paper]) -> list[Path]:
