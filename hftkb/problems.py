@@ -80,7 +80,7 @@ class Problem:
         """Render the problem: "text" is `path:line: CODE message`; "github" is a workflow annotation."""
         if style == "github":
             # GitHub Actions annotation: shows the message on the line of the pull request's diff.
-            where = f"file={self.path},line={max(self.line, 1)}"
+            where = f"file={_github_property(self.path)},line={max(self.line, 1)}"
             if self.column:
                 where += f",col={self.column}"
             return f"::error {where},title={self.code}::{_github_escape(self.message)}"
@@ -92,6 +92,11 @@ class Problem:
 def _github_escape(text: str) -> str:
     # Workflow commands treat %, CR and LF specially.
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _github_property(text: str) -> str:
+    # In a property value (file=...), ':' and ',' end the value too (actions/toolkit, escapeProperty).
+    return _github_escape(text).replace(":", "%3A").replace(",", "%2C")
 
 
 def format_problems(problems: list[Problem], style: str = "text") -> str:
