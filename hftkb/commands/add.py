@@ -13,7 +13,7 @@ import sys
 
 HELP = "add papers from their arXiv ids or URLs (fetches the metadata, writes records that validate)"
 
-TRACKS = ("main", "findings", "workshop", "short", "demo", "journal", "preprint")
+TRACKS = ("main", "findings", "workshop", "short", "demo", "journal", "preprint", "submission")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         identifiers = data.get("identifiers", {})
         existing = known.find(data["title"], identifiers)
         if existing:
-            skipped.append(f"{where}:{record.line}: {entry.key}: already in the knowledge base as '{existing[0]}' ({existing[1]}); skipped")
+            skipped.append(f"{where}:{record.line}: B106 {entry.key}: already in the knowledge base as '{existing[0]}' ({existing[1]}); skipped")
             continue
         twin = in_file.find(data["title"], identifiers)
         if twin:
