@@ -115,6 +115,29 @@ def test_gradients_accumulated_before_the_step_are_kept(setup):
         assert torch.allclose(g, e + want, atol=1e-6, rtol=1e-5)
 
 
+@pytest.mark.parametrize("reentrant", [False, True])
+def test_gradient_checkpointing_gives_the_same_step(tiny_model, tiny_tokenizer, tokenized, reentrant):
+    """Checkpointing re-runs the forward (and so the hooks) during backward: the step must not change."""
+    import copy
+
+    batch = batch_of(tiny_tokenizer, tokenized["alignment"][:3])
+    results = []
+    for checkpointing in (False, True):
+        base = copy.deepcopy(tiny_model)
+        if checkpointing:
+            base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": reentrant})
+            base.enable_input_require_grads()
+        torch.manual_seed(0)  # the same LoRA A initialisation for both models
+        model = lora_model(base)
+        model.train()
+        _, loss, eps = vaccine.vaccine_gradients(model, batch, attention_modules(model), rho=2.0)
+        results.append((loss, eps, [p.grad for p in trainable(model)]))
+    (loss_a, eps_a, grads_a), (loss_b, eps_b, grads_b) = results
+    assert loss_a.item() == pytest.approx(loss_b.item(), rel=1e-6)
+    for x, y in zip(eps_a + grads_a, eps_b + grads_b):
+        assert torch.allclose(x, y, atol=1e-6)
+
+
 def test_hooks_are_removed_after_the_step(setup):
     model, batch = setup
     vaccine.vaccine_gradients(model, batch, attention_modules(model), rho=1.0)
