@@ -41,14 +41,15 @@ Deviations
 ----------
 * The official code records g_l with ``module.register_backward_hook``, which is deprecated and unreliable on
   modules that return tuples. Here a forward hook registers a *tensor* hook on ``output[0]``; the hook
-  overwrites its slot, so a re-fired forward (gradient checkpointing recomputes the forward) stays correct.
+  overwrites its slot rather than adding to it, and the step is unchanged with gradient checkpointing on
+  (reentrant or not; tested).
 * The official trainer zeroes all parameter gradients after pass 1. Under gradient accumulation that also wipes
   the gradients accumulated by the earlier micro-batches of the same optimizer step (the official scripts use
   accumulation 1, so it never shows there). Here the gradients already accumulated are set aside during pass 1
   and put back, so accumulation works.
-* Attention modules are found by the shared module discovery (``common.models.attention_modules``), which works
-  for any architecture whose attention class name ends in ``Attention`` and through peft wrappers, instead of
-  the official code's fixed list of classes.
+* Attention modules are found by the shared module discovery (``common.models.attention_modules``: the
+  ``self_attn``/``attn``/``self_attention``/``attention`` child of each decoder layer, through peft wrappers)
+  instead of the official code's fixed list of attention classes (Llama, OPT).
 * ``rho`` defaults to 2, the value of the official Llama-2 alignment script and README. Booster's re-run of
   Vaccine uses rho = 5, SafeTuneBed uses 0.1: pass ``--set defense.rho=...`` to match them.
 * The "RandomVaccine" ablation (Gaussian noise instead of the gradient direction) is not implemented.
