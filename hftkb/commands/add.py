@@ -59,6 +59,12 @@ def _venue(args: argparse.Namespace, corpus) -> dict | None | str:
     return {key: value for key, value in venue.items() if value is not None}
 
 
+def _refuse_invalid(arxiv_id: str, problems) -> None:
+    print(f"refused: the record for arxiv:{arxiv_id} would not validate; nothing written for it:", file=sys.stderr)
+    for problem in problems:
+        print(f"  {problem.format()}", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     from hftkb.arxiv_client import ArxivUnavailable, BadArxivRef, fetch_arxiv, parse_arxiv_ref
     from hftkb.corpus import load_corpus
@@ -129,13 +135,21 @@ def run(args: argparse.Namespace) -> int:
             refused += 1
             continue
         paper, problems = validate_new(corpus, data)
-        if paper is not None:
-            problems = check_new(corpus, [*to_write, paper])
-            problems = [p for p in problems if p.path == str(record_path(corpus, paper.id))]
         if problems:
-            print(f"refused: the record for arxiv:{arxiv_id} would not validate; nothing written for it:", file=sys.stderr)
-            for problem in problems:
-                print(f"  {problem.format()}", file=sys.stderr)
+            _refuse_invalid(arxiv_id, problems)
+            refused += 1
+            continue
+        taken.add(paper.id)
+        duplicates.add(paper)
+        to_write.append((arxiv_id, answer, paper))
+
+    # The corpus checks, once for all new records, exactly as `hftkb validate` will run them.
+    problems = check_new(corpus, [paper for _, _, paper in to_write])
+    checked = []
+    for arxiv_id, answer, paper in to_write:
+        own = [p for p in problems if p.path == str(record_path(corpus, paper.id))]
+        if own:
+            _refuse_invalid(arxiv_id, own)
             refused += 1
             continue
         if not answer.authors:
@@ -143,9 +157,8 @@ def run(args: argparse.Namespace) -> int:
         hints = venue_hints(corpus, answer.comment) if venue is None else []
         if hints:
             print(f"note: arXiv comment for arxiv:{arxiv_id}: {answer.comment!r}; if published, pass --venue (e.g. --venue {hints[-1]!r})", file=sys.stderr)
-        taken.add(paper.id)
-        duplicates.add(paper)
-        to_write.append(paper)
+        checked.append(paper)
+    to_write = checked
 
     if args.dry_run:
         for paper in to_write:
