@@ -264,3 +264,12 @@ def test_round_trip_on_the_real_corpus(tmp_path, capsys):
     second = capsys.readouterr().out
     assert second.count("\n@") + 1 == len(load_corpus(REPO).papers)
     assert second == first.read_text(encoding="utf-8")
+
+
+def test_import_from_standard_input(tmp_path, monkeypatch, capsys):
+    import io
+
+    kb = make_kb(tmp_path / "kb")
+    monkeypatch.setattr("sys.stdin", io.StringIO("@misc{piped-2024, title={From a Pipe}, year=2024, month=jul}\n"))
+    assert run_import(kb, "-", "--kind", "analysis") == 0
+    assert load_corpus(kb).papers["piped-2024"].date == dt.date(2024, 7, 1)
