@@ -76,8 +76,11 @@ def record_from_arxiv(
     except ValueError:
         raise RecordRefused(f"arXiv's answer for {answer.arxiv_id} has no readable date; add this paper by hand") from None
 
-    short = short_name or title_short_name(title)
-    paper_id = make_paper_id(title, published.year, short, taken)
+    # As the list importer does: the name before the colon makes the id; it is the short name when it is
+    # name-like (one or two words: "Vaccine", "Shadow Alignment"), not a phrase.
+    head = short_name or title_short_name(title)
+    short = short_name or (head if head and len(head.split()) <= 2 else None)
+    paper_id = make_paper_id(title, published.year, head, taken)
     if venue is None and "arxiv" in corpus.taxonomy.get("venues", {}):
         venue = {"name": "arxiv", "track": "preprint"}  # a preprint's year is its date (as the list importer does)
     identifiers = {"arxiv": answer.arxiv_id}

@@ -346,17 +346,18 @@ def bib_record(
             except ImportError:  # pragma: no cover
                 pass
 
+    head = title_short_name(title)  # as the list importer: the id's first part; a short name if name-like
     key = entry.key.strip()
     if SCHEME_ID.match(key) and key not in taken:
         paper_id = key
     else:
-        paper_id = make_paper_id(title, date.year, title_short_name(title), taken)
+        paper_id = make_paper_id(title, date.year, head, taken)
         if key != paper_id:
             notes.append(f"key '{key}' became id '{paper_id}' (the project's id scheme)")
     data: dict[str, Any] = {
         "id": paper_id,
         "title": title,
-        "short_name": title_short_name(title),
+        "short_name": head if head and len(head.split()) <= 2 else None,
         "authors": authors,
         "date": date,
         "venue": {k: v for k, v in venue.items() if v is not None} if venue else None,
