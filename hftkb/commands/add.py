@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         found = duplicates.find(data["title"], data.get("identifiers", {}))
         if found:
-            print(f"refused: arxiv:{arxiv_id} has {found[1]} as '{found[0]}' ({record_path(corpus, found[0])})", file=sys.stderr)
+            print(f"refused: arxiv:{arxiv_id} is already in the knowledge base as '{found[0]}' ({found[1]}: {record_path(corpus, found[0])})", file=sys.stderr)
             refused += 1
             continue
         paper, problems = validate_new(corpus, data)

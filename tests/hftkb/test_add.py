@@ -175,7 +175,7 @@ def test_add_refuses_same_title_under_another_id(monkeypatch, tmp_path, capsys):
     kb = make_kb(tmp_path / "kb", {"vaccine-2024": VACCINE.replace("  arxiv: '2402.01109'\n", "  openreview: lpXDZKiAnt\n")})
     install_replay(monkeypatch, tmp_path)
     assert main(["add", "--kb", str(kb), "2402.01109", "--kind", "defense"]) == 1
-    assert "has the same title as 'vaccine-2024'" in capsys.readouterr().err
+    assert "is already in the knowledge base as 'vaccine-2024' (the same title:" in capsys.readouterr().err
 
 
 def test_add_malformed_id_is_one_line_and_no_request(monkeypatch, tmp_path, kb, capsys):
