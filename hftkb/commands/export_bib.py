@@ -36,7 +36,11 @@ def run(args: argparse.Namespace) -> int:
         # Records that fail validation are not in corpus.papers: say so rather than drop them silently.
         print(f"warning: the knowledge base has {len(corpus.problems)} problem(s) (run `hftkb validate`); invalid records are left out", file=sys.stderr)
     if args.output:
-        args.output.write_text(text, encoding="utf-8")
+        try:
+            args.output.write_text(text, encoding="utf-8")
+        except OSError as err:
+            print(f"error: cannot write {args.output}: {err.strerror or err}", file=sys.stderr)
+            return 2
         print(f"wrote {len(papers)} entries to {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)

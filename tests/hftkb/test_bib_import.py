@@ -273,3 +273,10 @@ def test_import_from_standard_input(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("sys.stdin", io.StringIO("@misc{piped-2024, title={From a Pipe}, year=2024, month=jul}\n"))
     assert run_import(kb, "-", "--kind", "analysis") == 0
     assert load_corpus(kb).papers["piped-2024"].date == dt.date(2024, 7, 1)
+
+
+def test_export_to_unwritable_path_is_one_line(tmp_path, capsys):
+    kb = make_kb(tmp_path / "kb", {"vaccine-2024": VACCINE})
+    assert main(["export-bib", "--kb", str(kb), "-o", str(tmp_path / "missing-dir" / "x.bib")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: cannot write")
