@@ -15,6 +15,20 @@ from typing import Any
 
 from hftkb.site.escape import esc
 
+#: Generated HTML between these comments skips Markdown and the search indexer: `generate` cuts it out of the
+#: page source and the `on_post_page` hook puts it back into the finished page (see `late_block`).
+LATE_START, LATE_END, LATE_MARKER = "<!--hftkb-late-start-->", "<!--hftkb-late-end-->", "<!--hftkb-late-->"
+
+
+def late_block(html: str) -> str:
+    """Mark finished HTML (big tables, the non-searchable part of a paper page) to be inserted after rendering.
+
+    Why: Python-Markdown and the search plugin each parse every byte of a page's HTML; tables of thousands of
+    rows would dominate the build time at 10,000 records, and neither step has anything to do with them.
+    """
+    return f"{LATE_START}{html}{LATE_END}"
+
+
 #: Vocabulary name -> folder of its term pages. Relation types have no pages (they label graph edges).
 TERM_FOLDERS = {
     "kinds": "kinds",

@@ -100,15 +100,17 @@ def atom_feed(site: SiteContext, papers, site_url: str | None, count: int = 50) 
     )
 
 
-def download_files(site: SiteContext, site_url: str | None) -> dict[str, str]:
-    """src_uri -> text of every generated download (paths relative to the site root)."""
-    from hftkb.bibtex import papers_to_bibtex
+def download_files(site: SiteContext, site_url: str | None, bibtex: dict[str, str]) -> dict[str, str]:
+    """src_uri -> text of every generated download (paths relative to the site root).
 
+    `bibtex` holds the entry of each paper (hftkb.bibtex.paper_to_bibtex, already made for the paper pages);
+    papers.bib joins them in id order, as `papers_to_bibtex` would, without formatting every entry twice.
+    """
     papers = list(site.corpus.papers.values())
     return {
         "downloads/papers.json": papers_json(papers),
         "downloads/papers.csv": papers_csv(papers),
-        "downloads/papers.bib": papers_to_bibtex(papers, site.corpus.taxonomy.get("venues")),
+        "downloads/papers.bib": "\n".join(bibtex[paper_id] for paper_id in sorted(bibtex)),
         "downloads/papers.schema.json": papers_schema(site),
         "feed.xml": atom_feed(site, papers, site_url),
     }

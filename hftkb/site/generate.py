@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hftkb.site.context import SiteContext
+from hftkb.site.context import LATE_END, LATE_MARKER, LATE_START, SiteContext
 from hftkb.site.escape import esc
 
 
@@ -28,6 +28,7 @@ class Generated:
     site: SiteContext
     pages: dict[str, str] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
+    late: dict[str, str] = field(default_factory=dict)  # src_uri -> HTML put into the finished page
     nav: dict[str, list] = field(default_factory=dict)  # marker name -> MkDocs nav entries
 
 
@@ -117,15 +118,32 @@ def generate(kb_dir: Path, *, use_directory_urls: bool = True, site_url: str | N
     site = make_context(kb_dir, use_directory_urls=use_directory_urls)
     generated = Generated(site=site)
     venues = site.corpus.taxonomy.get("venues")
+    bibtex = {paper.id: paper_to_bibtex(paper, venues) for paper in site.corpus.papers.values()}
     for paper in site.corpus.papers.values():
-        generated.pages[site.paper_src(paper.id)] = render_paper(site, paper, paper_to_bibtex(paper, venues))
+        generated.pages[site.paper_src(paper.id)] = render_paper(site, paper, bibtex[paper.id])
     generated.pages.update(term_pages(site))
     generated.pages.update(faq_pages(site))
     generated.pages.update(implementation_pages(site))
-    generated.files.update(download_files(site, site_url))
+    generated.files.update(download_files(site, site_url, bibtex))
     generated.files["downloads/graph.json"] = graph_json(site)
     generated.nav = build_nav(site)
+    for src, markdown in generated.pages.items():
+        generated.pages[src], late = split_late(markdown)
+        if late:
+            generated.late[src] = late
     return generated
+
+
+def split_late(markdown: str) -> tuple[str, str]:
+    """Cut the late block out of a page source: (source with a marker in its place, its HTML)."""
+    if LATE_START not in markdown:
+        return markdown, ""
+    before, _, after = markdown.partition(LATE_START)
+    block, _, rest = after.partition(LATE_END)
+    if LATE_START in rest:
+        raise SiteBuildError("a generated page has two late blocks; join them into one")
+    # The marker stands on a line of its own so Markdown keeps it as a raw HTML comment.
+    return before.rstrip() + f"\n\n{LATE_MARKER}\n\n" + rest.lstrip(), block
 
 
 def expand_nav(nav, generated_nav: dict[str, list]):

@@ -5,6 +5,8 @@
 * on_files: add the generated pages and files (`File.generated`); a hand-written file at a generated path is an
   error rather than a silent override.
 * on_page_markdown: fill the `<!-- hftkb:NAME -->` markers of hand-written pages.
+* on_post_page: put the big generated blocks (tables, the details of a paper) into the finished page; they skip
+  Markdown and the search indexer, which would only spend time on them (see hftkb.site.context.late_block).
 * on_serve: watch papers/, taxonomy/, faq/ and reference_impl/ so `mkdocs serve` rebuilds when a record changes.
 
 MkDocs loads this file by path, so it only imports the package absolutely.
@@ -74,6 +76,17 @@ def on_page_markdown(markdown, page, config, files):
         return fill_markers(_state["generated"].site, page.file.src_uri, markdown)
     except ValueError as err:
         raise PluginError(str(err)) from None
+
+
+def on_post_page(output, page, config):
+    late = _state["generated"].late.get(page.file.src_uri)
+    if late is None:
+        return output
+    from hftkb.site.context import LATE_MARKER
+
+    if LATE_MARKER not in output:
+        raise PluginError(f"{page.file.src_uri}: the place for the generated block was lost in rendering")
+    return output.replace(LATE_MARKER, late, 1)
 
 
 def on_serve(server, config, builder):

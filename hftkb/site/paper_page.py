@@ -7,7 +7,7 @@ Only the title, short name, authors, summary and tags are indexed for search (ev
 
 from __future__ import annotations
 
-from hftkb.site.context import FIELD_VOCABULARY, SiteContext
+from hftkb.site.context import FIELD_VOCABULARY, LATE_END, LATE_START, SiteContext
 from hftkb.site.escape import attr, esc, front_matter_string, safe_url
 
 IDENTIFIER_URLS = {
@@ -155,7 +155,7 @@ def render_paper(site: SiteContext, paper, bibtex: str) -> str:
             f'<p class="hftkb-authors">{authors}</p>',
             f'<p class="hftkb-summary">{esc(paper.summary)}</p>' if paper.summary else "",
             f'<p class="hftkb-tags">{tags}</p>' if tags else "",
-            "<section data-search-exclude>",
+            LATE_START + "<section data-search-exclude>",
             _implementation_box(site, src, paper),
             f"<h2>How it works</h2>{details}" if details else "",
             links_html,
@@ -166,7 +166,7 @@ def render_paper(site: SiteContext, paper, bibtex: str) -> str:
             f'data-copy-target="bibtex-{attr(paper.id)}">Copy BibTeX</button>'
             f'<pre><code id="bibtex-{attr(paper.id)}">{esc(bibtex)}</code></pre></div>',
             f"<h2>Record</h2>{record}",
-            "</section>",
+            "</section>" + LATE_END,
         ]
         if part
     )

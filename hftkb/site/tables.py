@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from hftkb.site.context import SiteContext
+from hftkb.site.context import SiteContext, late_block
 from hftkb.site.escape import attr, esc, safe_url
 
 
@@ -82,7 +82,7 @@ def paper_table(site: SiteContext, from_src: str, papers, *, empty: str = "No pa
         '<th><button type="button" data-sort="title">Title</button></th><th>Kind</th>'
         '<th><button type="button" data-sort="venue">Venue</button></th><th>Code</th></tr>'
     )
-    return (
+    return late_block(
         f'<section class="hftkb-papers" data-search-exclude data-hftkb-table>\n'
         f'<form class="hftkb-filters">{filters}</form>\n'
         f'<p class="hftkb-count" aria-live="polite"><span data-shown>{len(papers)}</span> of {len(papers)} papers</p>\n'

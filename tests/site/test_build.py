@@ -263,3 +263,13 @@ def test_real_corpus_builds_strictly(tmp_path: Path):
     assert main(["build", "--kb", str(REPO), "--out", str(tmp_path / "public")]) == 0
     assert (tmp_path / "public/papers/vaccine-2024/index.html").is_file()
     assert (tmp_path / "public/implementations/vaccine/index.html").is_file()
+
+
+def test_papers_bib_equals_the_bibtex_helper(fabricated_site: Path, fabricated_kb: Path):
+    """papers.bib is joined from the per-page entries: it must stay what hftkb.bibtex.papers_to_bibtex writes."""
+    from hftkb.bibtex import papers_to_bibtex
+    from hftkb.corpus import load_corpus
+
+    corpus = load_corpus(fabricated_kb)
+    expected = papers_to_bibtex(corpus.papers.values(), corpus.taxonomy.get("venues"))
+    assert (fabricated_site / "downloads/papers.bib").read_text() == expected
