@@ -117,6 +117,7 @@ def _inner_model(annotation: Any) -> Any:
 # Paper fields whose values come from a vocabulary: field -> vocabulary.
 _PAPER_TERMS = {"kind": "kinds", "stage": "stages", "sub_family": "sub_families", "attack_type": "attack_types"}
 _PAPER_TERM_LISTS = {"tags": "tags", "needs": "needs"}
+_IDENTIFIERS = ("arxiv", "doi", "openreview", "acl")
 
 
 def check_corpus(corpus: Corpus, today: dt.date | None = None) -> list[Problem]:
@@ -161,7 +162,10 @@ def check_corpus(corpus: Corpus, today: dt.date | None = None) -> list[Problem]:
             elif relation.target not in known_ids:
                 add("E303", ("relations", index, "target"), f"relations[{index}].target '{relation.target}' is not a paper in the knowledge base")
 
-        for name, value in paper.identifiers.model_dump(exclude_none=True).items():
+        for name in _IDENTIFIERS:
+            value = getattr(paper.identifiers, name)
+            if value is None:
+                continue
             key = (name, value.lower())
             if key in seen_identifiers:
                 add("E305", ("identifiers", name), f"{name} id {value} is also in '{seen_identifiers[key]}': one record per paper")

@@ -25,8 +25,9 @@ def normalise_title(title: str) -> str:
     Accents are stripped, punctuation and quotes dropped, so that "What's in your 'safe' data?" and
     "Whats in your safe data" compare equal.
     """
-    text = unicodedata.normalize("NFKD", title)
-    text = text.encode("ascii", "ignore").decode("ascii").lower()
+    text = title.lower()
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     text = re.sub(r"['\u2019`]", "", text)  # "what's" -> "whats", not "what s"
     return " ".join(re.findall(r"[a-z0-9]+", text))
 

@@ -20,6 +20,7 @@ Writing. `dump_record` writes a record in one canonical form (field order of the
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -83,18 +84,26 @@ class Positions:
 def read_text(path: Path, kb_root: Path | None = None) -> str:
     """The file's text, after the checks that need no parsing (raises LoadError)."""
     where = str(path)
-    if path.is_symlink() and kb_root is not None:
-        target = path.resolve()
-        root = kb_root.resolve()
-        if target != root and root not in target.parents:
-            raise LoadError([Problem(where, 0, "E109", f"symbolic link points outside the knowledge base: {target}")])
-    if not path.is_file():
-        what = "a directory" if path.is_dir() else "not a regular file (or missing)"
+    try:
+        info = os.lstat(path)
+    except OSError:
+        raise LoadError([Problem(where, 0, "E101", "cannot read a record from it: missing or inaccessible")]) from None
+    if stat.S_ISLNK(info.st_mode):
+        if kb_root is not None:
+            target, root = path.resolve(), kb_root.resolve()
+            if target != root and root not in target.parents:
+                raise LoadError([Problem(where, 0, "E109", f"symbolic link points outside the knowledge base: {target}")])
+        try:
+            info = os.stat(path)
+        except OSError:
+            raise LoadError([Problem(where, 0, "E101", "cannot read a record from it: broken symbolic link")]) from None
+    if not stat.S_ISREG(info.st_mode):
+        what = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
         raise LoadError([Problem(where, 0, "E101", f"cannot read a record from it: {what}")])
-    size = path.stat().st_size
-    if size > MAX_BYTES:
-        raise LoadError([Problem(where, 0, "E102", f"file is {size:,} bytes; records must be under {MAX_BYTES:,}")])
-    raw = path.read_bytes()
+    if info.st_size > MAX_BYTES:
+        raise LoadError([Problem(where, 0, "E102", f"file is {info.st_size:,} bytes; records must be under {MAX_BYTES:,}")])
+    with open(path, "rb") as handle:
+        raw = handle.read(MAX_BYTES + 1)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -116,8 +125,9 @@ def load_yaml(path: Path, kb_root: Path | None = None) -> tuple[Any, Positions]:
 def parse_yaml(text: str, where: str = "<string>") -> tuple[Any, Positions]:
     """Like `load_yaml` for text already in memory; `where` names it in problems."""
     builder = _Builder(where)
+    parser = _Parser(text)
     try:
-        data = builder.build(yaml.parse(text, Loader=_Parser))
+        data = builder.build(parser.get_event)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark else 0
@@ -128,9 +138,18 @@ def parse_yaml(text: str, where: str = "<string>") -> tuple[Any, Positions]:
         raise LoadError([Problem(where, line, "E105", f"malformed YAML: {message}", (mark.column + 1) if mark else 0)]) from None
     except yaml.YAMLError as err:
         raise LoadError([Problem(where, 0, "E105", f"malformed YAML: {err}")]) from None
+    finally:
+        parser.dispose()
     if builder.problems:
         raise LoadError(builder.problems, data, builder.positions)
     return data, builder.positions
+
+
+# Event classes, looked up once: the builder dispatches on `type(event) is ...` (this loop is the hot path
+# when loading thousands of records, see bench/bench_load.py).
+_SCALAR, _ALIAS = yaml.ScalarEvent, yaml.AliasEvent
+_SEQ_START, _SEQ_END = yaml.SequenceStartEvent, yaml.SequenceEndEvent
+_MAP_START, _MAP_END = yaml.MappingStartEvent, yaml.MappingEndEvent
 
 
 class _Builder:
@@ -146,65 +165,65 @@ class _Builder:
         mark = event.start_mark
         self.problems.append(Problem(self.where, mark.line + 1, code, message, mark.column + 1))
 
-    def build(self, events: Any) -> Any:
-        events = iter(events)
-        next(events)  # StreamStartEvent
-        event = next(events)
+    def build(self, get_event: Any) -> Any:
+        get_event()  # StreamStartEvent
+        event = get_event()
         if isinstance(event, yaml.StreamEndEvent):
             self.problems.append(Problem(self.where, 0, "E104", "no YAML content (only comments or blank lines)"))
             return None
-        data = self._node(next(events), events, ())  # after DocumentStartEvent
-        next(events)  # DocumentEndEvent
-        event = next(events)
+        data = self._node(get_event(), get_event, ())  # after DocumentStartEvent
+        get_event()  # DocumentEndEvent
+        event = get_event()
         if isinstance(event, yaml.DocumentStartEvent):
             self._problem(event, "E112", "a second YAML document ('---'): one record per file")
         return data
 
-    def _node(self, event: Any, events: Any, loc: Loc) -> Any:
+    def _node(self, event: Any, get_event: Any, loc: Loc) -> Any:
         mark = event.start_mark
         self.positions.values[loc] = (mark.line + 1, mark.column + 1)
-        if isinstance(event, yaml.AliasEvent):
+        kind = type(event)
+        if kind is _ALIAS:
             self._report_anchor(event, f"alias '*{event.anchor}'")
             return None
         if event.anchor is not None:
             self._report_anchor(event, f"anchor '&{event.anchor}'")
         if event.tag is not None:
             self._problem(event, "E108", f"YAML tag '{event.tag}' is not allowed; write plain values")
-        if isinstance(event, yaml.ScalarEvent):
+        if kind is _SCALAR:
             return self._scalar(event, loc)
-        if isinstance(event, yaml.SequenceStartEvent):
-            items = []
-            event = next(events)
-            while not isinstance(event, yaml.SequenceEndEvent):
-                items.append(self._node(event, events, loc + (len(items),)))
-                event = next(events)
+        if kind is _SEQ_START:
+            items: list[Any] = []
+            event = get_event()
+            while type(event) is not _SEQ_END:
+                items.append(self._node(event, get_event, loc + (len(items),)))
+                event = get_event()
             return items
         # MappingStartEvent
         mapping: dict[str, Any] = {}
-        event = next(events)
-        while not isinstance(event, yaml.MappingEndEvent):
-            if not isinstance(event, yaml.ScalarEvent):
+        keys = self.positions.keys
+        event = get_event()
+        while type(event) is not _MAP_END:
+            if type(event) is not _SCALAR:
                 self._problem(event, "E105", "malformed YAML: a mapping key must be plain text")
-                self._node(event, events, loc + ("?",))  # consume the complex key
-                self._node(next(events), events, loc + ("?",))
-                event = next(events)
+                self._node(event, get_event, loc + ("?",))  # consume the complex key and its value
+                self._node(get_event(), get_event, loc + ("?",))
+                event = get_event()
                 continue
             key = event.value
-            key_mark = event.start_mark
             if event.anchor is not None:
                 self._report_anchor(event, f"anchor '&{event.anchor}'")
             if event.tag is not None:
                 self._problem(event, "E108", f"YAML tag '{event.tag}' is not allowed on a key")
             child = loc + (key,)
             if key in mapping:
-                first = self.positions.keys[child][0]
-                self._problem(event, "E106", f"duplicate key '{key}' (first on line {first})")
-                self._node(next(events), events, loc + (key, "duplicate"))  # read and drop the second value
-                event = next(events)
+                self._problem(event, "E106", f"duplicate key '{key}' (first on line {keys[child][0]})")
+                self._node(get_event(), get_event, loc + (key, "duplicate"))  # read and drop the second value
+                event = get_event()
                 continue
-            self.positions.keys[child] = (key_mark.line + 1, key_mark.column + 1)
-            mapping[key] = self._node(next(events), events, child)
-            event = next(events)
+            key_mark = event.start_mark
+            keys[child] = (key_mark.line + 1, key_mark.column + 1)
+            mapping[key] = self._node(get_event(), get_event, child)
+            event = get_event()
         return mapping
 
     def _report_anchor(self, event: Any, what: str) -> None:
@@ -217,7 +236,7 @@ class _Builder:
         value = event.value
         if not event.implicit[0] or event.tag is not None:  # quoted or block scalar, or tagged: text
             return value
-        tag = _RESOLVER.resolve(yaml.ScalarNode, value, (True, False))
+        tag = _resolve(value)
         if tag == _STR_TAG:
             return value
         try:
@@ -227,6 +246,17 @@ class _Builder:
             return value
         self.positions.plain[loc] = value
         return result
+
+
+_RESOLVER_FIRST_CHARS = frozenset(k for k in yaml.resolver.Resolver.yaml_implicit_resolvers if k)
+
+
+def _resolve(value: str) -> str:
+    """The YAML 1.1 tag of a plain scalar: PyYAML's implicit resolvers, which are indexed by first character;
+    a scalar whose first character starts none of them is text (the common case, resolved without regexes)."""
+    if value and value[0] not in _RESOLVER_FIRST_CHARS:
+        return _STR_TAG
+    return _RESOLVER.resolve(yaml.ScalarNode, value, (True, False))
 
 
 # ---------------------------------------------------------------------------------------------------------
