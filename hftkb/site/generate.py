@@ -28,6 +28,7 @@ class Generated:
     site: SiteContext
     pages: dict[str, str] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
+    content: dict[str, str] = field(default_factory=dict)  # src_uri -> the page's HTML body (skips Markdown)
     late: dict[str, str] = field(default_factory=dict)  # src_uri -> HTML put into the finished page
     nav: dict[str, list] = field(default_factory=dict)  # marker name -> MkDocs nav entries
 
@@ -127,11 +128,25 @@ def generate(kb_dir: Path, *, use_directory_urls: bool = True, site_url: str | N
     generated.files.update(download_files(site, site_url, bibtex))
     generated.files["downloads/graph.json"] = graph_json(site)
     generated.nav = build_nav(site)
-    for src, markdown in generated.pages.items():
-        generated.pages[src], late = split_late(markdown)
+    # Generated pages are HTML from end to end (built here with every record string escaped): MkDocs gets only
+    # their front matter as Markdown, the on_page_content hook hands it the body, and on_post_page adds the late
+    # block. Markdown never sees a record string, and the build skips parsing HTML it would only pass through.
+    for src, source in generated.pages.items():
+        front, body = split_front_matter(source)
+        body, late = split_late(body)
+        generated.pages[src] = front
+        generated.content[src] = body
         if late:
             generated.late[src] = late
     return generated
+
+
+def split_front_matter(source: str) -> tuple[str, str]:
+    """(front matter block, body) of a page source that starts with YAML front matter."""
+    if not source.startswith("---\n"):
+        return "", source
+    end = source.index("\n---\n", 3) + len("\n---\n")
+    return source[:end], source[end:].lstrip("\n")
 
 
 def split_late(markdown: str) -> tuple[str, str]:

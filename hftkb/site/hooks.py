@@ -5,6 +5,7 @@
 * on_files: add the generated pages and files (`File.generated`); a hand-written file at a generated path is an
   error rather than a silent override.
 * on_page_markdown: fill the `<!-- hftkb:NAME -->` markers of hand-written pages.
+* on_page_content: give each generated page its HTML body (MkDocs only converted its front matter).
 * on_post_page: put the big generated blocks (tables, the details of a paper) into the finished page; they skip
   Markdown and the search indexer, which would only spend time on them (see hftkb.site.context.late_block).
 * on_serve: watch papers/, taxonomy/, faq/ and reference_impl/ so `mkdocs serve` rebuilds when a record changes.
@@ -76,6 +77,11 @@ def on_page_markdown(markdown, page, config, files):
         return fill_markers(_state["generated"].site, page.file.src_uri, markdown)
     except ValueError as err:
         raise PluginError(str(err)) from None
+
+
+def on_page_content(html, page, config, files):
+    body = _state["generated"].content.get(page.file.src_uri)
+    return html if body is None else body
 
 
 def on_post_page(output, page, config):
