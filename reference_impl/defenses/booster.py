@@ -45,15 +45,15 @@ Deviations
   ``harmful_batch_size`` (default 10).
 * The official ``perturb_aware`` option (replace step 4 by Vaccine's two-pass gradient; off by default in
   the paper's runs) is not implemented.
-* Fine-tuning after Booster: the official scripts keep training the *same* alignment LoRA during the user's
-  fine-tuning (``--alternating single_lora``). How the fine-tuning LoRA is set up is the pipeline's choice,
-  not this module's.
+* Not a deviation, a protocol detail: after Booster the official scripts keep training the *same* alignment
+  LoRA during the user's fine-tuning (``--alternating single_lora``) instead of merging it and adding a new
+  one. ``FINETUNE_LORA = "continue"`` asks the pipeline for that (config ``finetune.lora_mode: auto``).
 
 Usage
 -----
 Command line (the run needs a harmful set for the defender, disjoint from the user's harmful rows)::
 
-    python -m reference_impl run config.yaml --method booster --set defense.lam=5 --set defense.alpha=0.1
+    python -m reference_impl run config.yaml --method booster --set method_config.lam=5 --set method_config.alpha=0.1
 
 Python::
 
@@ -76,6 +76,8 @@ from reference_impl.defenses.vaccine import _require
 
 STAGE = "alignment"
 NEEDS = ("alignment_data", "harmful_data")
+#: The user's fine-tuning continues the alignment LoRA (official scripts: ``--alternating single_lora``).
+FINETUNE_LORA = "continue"
 
 #: Added to the harmful gradient's norm before dividing (official trainer).
 NORM_FLOOR = 1e-7

@@ -54,7 +54,7 @@ Usage
 -----
 Command line (align with plain SFT, then fine-tune with Lisa on the user's data)::
 
-    python -m reference_impl run config.yaml --method lisa --set defense.rho=1
+    python -m reference_impl run config.yaml --method lisa --set method_config.rho=1
 
 Python::
 

@@ -51,14 +51,14 @@ Deviations
   ``self_attn``/``attn``/``self_attention``/``attention`` child of each decoder layer, through peft wrappers)
   instead of the official code's fixed list of attention classes (Llama, OPT).
 * ``rho`` defaults to 2, the value of the official Llama-2 alignment script and README. Booster's re-run of
-  Vaccine uses rho = 5, SafeTuneBed uses 0.1: pass ``--set defense.rho=...`` to match them.
+  Vaccine uses rho = 5, SafeTuneBed uses 0.1: pass ``--set method_config.rho=...`` to match them.
 * The "RandomVaccine" ablation (Gaussian noise instead of the gradient direction) is not implemented.
 
 Usage
 -----
 Command line (the pipeline aligns with Vaccine, then fine-tunes with plain SFT and evaluates)::
 
-    python -m reference_impl run config.yaml --method vaccine --set defense.rho=2
+    python -m reference_impl run config.yaml --method vaccine --set method_config.rho=2
 
 Python::
 
