@@ -29,7 +29,8 @@ Deviations:
   `random_prune` ablation; both are kept as options, not defaults.
 
 Usage:
-    python -m reference_impl run config.yaml --method antidote --set antidote.dense_ratio=0.1
+    python -m reference_impl run reference_impl/configs/miniature_world.yaml --method antidote \
+        --set method_config.dense_ratio=0.1
     # or from Python, on a fine-tuned peft model:
     from reference_impl.defenses import antidote
     repaired = antidote.apply(model, tokenizer, config=antidote.Config(), data={"harmful": rows}, context=ctx)
@@ -90,11 +91,12 @@ class Config:
             "source": "not in the paper (upstream uses 1)",
         },
     )
-    max_length: int = field(
-        default=256,
+    max_length: int | None = field(
+        default=None,
         metadata={
-            "help": "Calibration sequences are truncated to this many tokens.",
-            "source": "train.py model_max_length (2048 upstream; 256 keeps CPU runs short)",
+            "help": "Calibration sequences are truncated to this many tokens (None: the run's model.max_length, "
+            "256 when called directly).",
+            "source": "train.py model_max_length (2048 upstream)",
         },
     )
     seed: int = field(default=43, metadata={"help": "Seed for score=random.", "source": "git-disl scripts (seed 43)"})
@@ -110,7 +112,7 @@ def check_config(config: Config, context: Any) -> None:
         raise ValueError(f"antidote.target must be one of {', '.join(TARGETS)}, got {config.target!r}")
     if config.harmful_samples < 0:
         raise ValueError(f"antidote.harmful_samples must be >= 0, got {config.harmful_samples}")
-    if config.batch_size < 1 or config.max_length < 2:
+    if config.batch_size < 1 or (config.max_length is not None and config.max_length < 2):
         raise ValueError("antidote.batch_size must be >= 1 and antidote.max_length >= 2")
     if config.score == "wanda" and not _available(context, "harmful_data"):
         raise ValueError(
@@ -149,7 +151,12 @@ def apply(model, tokenizer, *, config: Config, data: Mapping[str, Any] | None, c
             rows = rows[: config.harmful_samples]
         if not rows:
             raise ValueError("antidote: the harmful calibration dataset is empty")
-        batches = calibration_batches(rows, tokenizer, batch_size=config.batch_size, max_length=config.max_length)
+        run = context if isinstance(context, Mapping) else {}
+        # The calibration text uses the template the model was fine-tuned with (the run's), else Antidote's own.
+        batches = calibration_batches(
+            rows, tokenizer, batch_size=config.batch_size, max_length=config.max_length or run.get("max_length") or 256,
+            trailing_newline=run.get("trailing_newline", True),
+        )
     prune(repaired, batches, config)
     return repaired
 
@@ -273,11 +280,14 @@ def harmful_mask(scores, dense_ratio: float):
     return mask
 
 
-def calibration_batches(rows: list[Any], tokenizer, *, batch_size: int, max_length: int) -> list[dict[str, Any]]:
+def calibration_batches(
+    rows: list[Any], tokenizer, *, batch_size: int, max_length: int, trailing_newline: bool = True
+) -> list[dict[str, Any]]:
     """Tokenise harmful rows (prompt + answer + EOS, step 1) into right-padded batches with attention masks.
 
     A row is either already tokenised (has `input_ids`) or a record with `instruction`, optional `input` and
-    `output`, formatted with the Alpaca template ending in "### Response:\n" as Antidote's `utils.PROMPT_DICT` does.
+    `output`, formatted with the Alpaca template: the run's (the pipeline passes its template settings), else
+    Antidote's own, which ends in "### Response:\\n" (`utils.PROMPT_DICT`).
     """
     from reference_impl.common.templates import Collator, tokenize_example
 
@@ -286,7 +296,7 @@ def calibration_batches(rows: list[Any], tokenizer, *, batch_size: int, max_leng
         if isinstance(row, Mapping) and "input_ids" in row:
             sequences.append({"input_ids": list(row["input_ids"])[:max_length]})
         else:
-            example = tokenize_example(tokenizer, row, max_length=max_length, trailing_newline=True)
+            example = tokenize_example(tokenizer, row, max_length=max_length, trailing_newline=trailing_newline)
             sequences.append({"input_ids": example["input_ids"]})
     collate = Collator(pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
     return [collate(sequences[start : start + batch_size]) for start in range(0, len(sequences), batch_size)]

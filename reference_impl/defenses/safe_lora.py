@@ -25,7 +25,8 @@ Deviations:
   a time, and never hold more than one d_out x d_out matrix.
 
 Usage:
-    python -m reference_impl run config.yaml --method safe_lora --set safe_lora.num_proj_layers=10
+    python -m reference_impl run reference_impl/configs/miniature_world.yaml --method safe_lora \
+        --set method_config.num_proj_layers=10
     # or from Python, with a fine-tuned peft model and the base/aligned pair it came from:
     from reference_impl.defenses import safe_lora
     safe = safe_lora.apply(model, tokenizer, config=safe_lora.Config(), data=None,
