@@ -259,4 +259,12 @@ def training_arguments(output_dir, **overrides):
         dataloader_num_workers=0,
     )
     settings.update(overrides)
+    # transformers 5 folded `warmup_ratio` into `warmup_steps` (a float < 1 is a ratio); older versions have both.
+    fields = getattr(TrainingArguments, "__dataclass_fields__", {})
+    if "warmup_ratio" in settings and "warmup_ratio" not in fields:
+        ratio = settings.pop("warmup_ratio")
+        if ratio:
+            if not 0 < ratio < 1:
+                raise ValueError(f"warmup ratio must be in [0, 1), got {ratio}")
+            settings["warmup_steps"] = float(ratio)
     return TrainingArguments(**settings)
