@@ -11,13 +11,19 @@ Loading never raises for bad records: a record that fails is left out of `papers
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hftkb.models import VOCABULARIES, FaqEntry, Paper, Relation, Term
 from hftkb.problems import Problem
-from hftkb.yamlio import LoadError, Positions, load_yaml
+from hftkb.yamlio import LoadError, ParseCache, Positions, load_yaml
+
+
+# From this many paper files on, parses are cached between runs (hftkb.yamlio.ParseCache): below it,
+# parsing is fast enough and tests with small temporary corpora leave nothing behind.
+CACHE_MIN_FILES = 1000
 
 
 @dataclass
@@ -102,8 +108,10 @@ def load_corpus(kb_dir: Path, *, check: bool = True) -> Corpus:
             terms[term.id] = term
         corpus.taxonomy[vocabulary] = terms
 
-    for path in _record_files(kb_dir / "papers"):
-        paper = _validate(Paper, _load(path, kb_dir, corpus), path, corpus)
+    paper_files = _record_files(kb_dir / "papers")
+    cache = ParseCache.for_kb(kb_dir) if len(paper_files) >= CACHE_MIN_FILES else None
+    for path in paper_files:
+        paper = _validate(Paper, _load(path, kb_dir, corpus, cache), path, corpus)
         if paper is None:
             corpus.failed_stems.add(path.stem)
             continue
@@ -126,6 +134,8 @@ def load_corpus(kb_dir: Path, *, check: bool = True) -> Corpus:
         corpus.faq[entry.id] = entry
         corpus.faq_paths[entry.id] = path
 
+    if cache is not None:
+        cache.save()
     corpus.papers = dict(sorted(corpus.papers.items()))
     corpus.faq = dict(sorted(corpus.faq.items()))
     if check:
@@ -138,12 +148,13 @@ def _record_files(directory: Path) -> list[Path]:
     """papers/*.yaml (or faq/*.yaml), sorted; names starting with '_' or '.' are not records."""
     if not directory.is_dir():
         return []
-    return sorted(p for p in directory.iterdir() if p.suffix == ".yaml" and not p.name.startswith(("_", ".")))
+    names = sorted(entry.name for entry in os.scandir(directory))
+    return [directory / name for name in names if name.endswith(".yaml") and not name.startswith(("_", "."))]
 
 
-def _load(path: Path, kb_dir: Path, corpus: Corpus) -> Any:
+def _load(path: Path, kb_dir: Path, corpus: Corpus, cache: ParseCache | None = None) -> Any:
     try:
-        data, positions = load_yaml(path, kb_dir)
+        data, positions = load_yaml(path, kb_dir, cache)
     except LoadError as err:
         corpus.problems.extend(err.problems)
         if err.data is None or any(p.code == "E107" for p in err.problems):

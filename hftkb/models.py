@@ -31,9 +31,12 @@ ARXIV_PATTERN = r"^(?:\d{4}\.\d{4,5}|[a-z\-]+(?:\.[A-Z]{2})?/\d{7})$"
 NonEmptyStr = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
+_HTTP_URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", flags=re.IGNORECASE)  # compiled once: checked for every link
+
+
 def _http_url(value: str) -> str:
     """Links are http(s) only: a `javascript:` or `data:` URL in a record must never reach the site."""
-    if not re.match(r"^https?://[^\s/$.?#][^\s]*$", value, flags=re.IGNORECASE):
+    if not _HTTP_URL.match(value):
         raise ValueError(f"not an http(s) URL: {value!r}")
     return value
 

@@ -19,7 +19,9 @@ Writing. `dump_record` writes a record in one canonical form (field order of the
 
 from __future__ import annotations
 
+import hashlib
 import os
+import pickle
 import stat
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,9 @@ _Parser = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when installe
 _RESOLVER = yaml.resolver.Resolver()
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 _STR_TAG = "tag:yaml.org,2002:str"
+
+# Cached parses are only valid for the loader that produced them.
+_LOADER_VERSION = hashlib.blake2b(Path(__file__).read_bytes() + yaml.__version__.encode(), digest_size=8).hexdigest()
 
 Loc = tuple  # a path into the data: keys (str) and list indices (int), as pydantic reports them
 
@@ -116,10 +121,85 @@ def read_text(path: Path, kb_root: Path | None = None) -> str:
     return text
 
 
-def load_yaml(path: Path, kb_root: Path | None = None) -> tuple[Any, Positions]:
+def load_yaml(path: Path, kb_root: Path | None = None, cache: ParseCache | None = None) -> tuple[Any, Positions]:
     """Load one YAML file strictly: (data, positions), or LoadError listing every problem found."""
     text = read_text(path, kb_root)
-    return parse_yaml(text, str(path))
+    if cache is None:
+        return parse_yaml(text, str(path))
+    key = hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+    data = cache.get(key)
+    if data is not None:
+        return data, _LazyPositions(text, str(path))
+    data, positions = parse_yaml(text, str(path))  # raises on problems: only clean parses are remembered
+    cache.put(key, data)
+    return data, positions
+
+
+class _LazyPositions(Positions):
+    """Positions of a cached parse, computed from the text only when a problem needs a line number."""
+
+    def __init__(self, text: str, where: str):  # no super().__init__(): the attributes come from __getattr__
+        self._text = text
+        self._where = where
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in ("values", "keys", "plain"):
+            raise AttributeError(name)
+        positions = parse_yaml(self._text, self._where)[1]
+        self.values, self.keys, self.plain = positions.values, positions.keys, positions.plain
+        return getattr(self, name)
+
+
+class ParseCache:
+    """Successful parses of earlier runs, keyed by a digest of the file's text (used for large corpora).
+
+    Parsing is a pure function of the text, so a hit cannot be stale: an edited file has a new digest. The
+    file's reading checks (size, encoding, symlinks) still run every time, and so does all validation; only the
+    YAML parsing is skipped. The cache is <kb>/.cache/hftkb-parse.pickle (git-ignored; it goes away with a
+    temporary knowledge base), is versioned by a digest of this module's source and PyYAML's version, and keeps
+    only the entries the latest run used. HFTKB_NO_CACHE=1 disables it.
+    """
+
+    def __init__(self, file: Path):
+        self.file = file
+        self._old: dict[bytes, Any] = {}  # text digest -> data (positions are recomputed only when needed)
+        self._new: dict[bytes, Any] = {}
+        self._changed = False
+        try:
+            with open(file, "rb") as handle:
+                version, entries = pickle.load(handle)
+            if version == _LOADER_VERSION:
+                self._old = entries
+        except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError, ImportError):
+            pass  # no cache yet, or an unreadable one: parse everything
+
+    @classmethod
+    def for_kb(cls, kb_dir: Path) -> ParseCache | None:
+        if os.environ.get("HFTKB_NO_CACHE"):
+            return None
+        return cls(Path(kb_dir) / ".cache" / "hftkb-parse.pickle")
+
+    def get(self, key: bytes) -> Any:
+        hit = self._old.get(key)
+        if hit is not None:
+            self._new[key] = hit
+        return hit
+
+    def put(self, key: bytes, value: Any) -> None:
+        self._new[key] = value
+        self._changed = True
+
+    def save(self) -> None:
+        if not self._changed and len(self._new) == len(self._old):
+            return
+        try:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.file.with_name(f".{self.file.name}.{os.getpid()}.tmp")
+            with open(tmp, "wb") as handle:
+                pickle.dump((_LOADER_VERSION, self._new), handle, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, self.file)
+        except OSError:
+            pass  # a read-only home directory only costs speed
 
 
 def parse_yaml(text: str, where: str = "<string>") -> tuple[Any, Positions]:

@@ -127,3 +127,38 @@ def test_duplicate_key_and_other_problems_in_one_file_are_all_reported(tmp_path:
     corpus = load_corpus(tmp_path)
     assert [(p.line, p.code) for p in corpus.problems] == [(5, "E106"), (7, "E202")]
     assert corpus.papers == {}
+
+
+def test_parse_cache_hits_only_identical_text(tmp_path: Path) -> None:
+    from hftkb.yamlio import ParseCache
+
+    record = tmp_path / "a.yaml"
+    record.write_text("a: '2310.03690'\nb: 1\n")
+    cache = ParseCache(tmp_path / "cache.pickle")
+    first = load_yaml(record, tmp_path, cache)
+    cache.save()
+    warm = ParseCache(tmp_path / "cache.pickle")
+    assert load_yaml(record, tmp_path, warm)[0] == first[0] == {"a": "2310.03690", "b": 1}
+    assert warm.get(next(iter(warm._new))) is not None  # it was a hit
+    record.write_text("a: '2310.03690'\nb: 2\n")  # an edit: a new digest, parsed afresh
+    assert load_yaml(record, tmp_path, warm)[0] == {"a": "2310.03690", "b": 2}
+    record.write_text("a: 1\na: 2\n")  # problems are never cached: every run reports them
+    for _ in range(2):
+        with pytest.raises(LoadError):
+            load_yaml(record, tmp_path, warm)
+    (tmp_path / "cache.pickle").write_bytes(b"not a pickle")
+    assert ParseCache(tmp_path / "cache.pickle")._old == {}  # an unreadable cache is ignored
+
+
+def test_large_corpus_uses_the_cache_and_still_reports_problems(tmp_path: Path, monkeypatch) -> None:
+    import hftkb.corpus
+
+    monkeypatch.setattr(hftkb.corpus, "CACHE_MIN_FILES", 2)
+    shutil.copytree(REPO / "taxonomy", tmp_path / "taxonomy")
+    (tmp_path / "papers").mkdir()
+    for name in ("a-2024", "b-2024"):
+        (tmp_path / "papers" / f"{name}.yaml").write_text(f"id: {name}\ntitle: {name}\ndate: 2024-01-01\nkind: defense\nadded: 2024-01-02\n")
+    assert load_corpus(tmp_path).problems == []
+    assert (tmp_path / ".cache" / "hftkb-parse.pickle").is_file()
+    (tmp_path / "papers" / "b-2024.yaml").write_text("id: b-2024\ntitle: b\ndate: 2024-01-01\nkind: defence\nadded: 2024-01-02\n")
+    assert [(p.code, p.line) for p in load_corpus(tmp_path).problems] == [("E304", 4)]
