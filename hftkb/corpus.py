@@ -108,7 +108,7 @@ def load_corpus(kb_dir: Path, *, check: bool = True) -> Corpus:
             terms[term.id] = term
         corpus.taxonomy[vocabulary] = terms
 
-    paper_files = _record_files(kb_dir / "papers")
+    paper_files = _record_files(kb_dir / "papers", corpus)
     cache = ParseCache.for_kb(kb_dir) if len(paper_files) >= CACHE_MIN_FILES else None
     for path in paper_files:
         paper = _validate(Paper, _load(path, kb_dir, corpus, cache), path, corpus)
@@ -123,7 +123,7 @@ def load_corpus(kb_dir: Path, *, check: bool = True) -> Corpus:
         corpus.papers[paper.id] = paper
         corpus.paths[paper.id] = path
 
-    for path in _record_files(kb_dir / "faq"):
+    for path in _record_files(kb_dir / "faq", corpus):
         entry = _validate(FaqEntry, _load(path, kb_dir, corpus), path, corpus)
         if entry is None:
             continue
@@ -144,11 +144,19 @@ def load_corpus(kb_dir: Path, *, check: bool = True) -> Corpus:
     return corpus
 
 
-def _record_files(directory: Path) -> list[Path]:
-    """papers/*.yaml (or faq/*.yaml), sorted; names starting with '_' or '.' are not records."""
+def _record_files(directory: Path, corpus: Corpus | None = None) -> list[Path]:
+    """papers/*.yaml (or faq/*.yaml), sorted; names starting with '_' or '.' are not records.
+
+    A record saved as `.yml` (or `.YAML`) would be skipped without a word: it is reported instead (E113).
+    """
     if not directory.is_dir():
         return []
     names = sorted(entry.name for entry in os.scandir(directory))
+    if corpus is not None:
+        for name in names:
+            if name.lower().endswith((".yml", ".yaml")) and not name.endswith(".yaml") and not name.startswith(("_", ".")):
+                stem = name.rsplit(".", 1)[0]
+                corpus.problems.append(Problem(str(directory / name), 0, "E113", f"not read: records end in .yaml (rename it to {stem}.yaml)"))
     return [directory / name for name in names if name.endswith(".yaml") and not name.startswith(("_", "."))]
 
 

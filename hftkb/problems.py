@@ -28,6 +28,7 @@ CODES: dict[str, str] = {
     "E110": "wrong top-level structure (a record is a mapping; a vocabulary is a list of terms)",
     "E111": "impossible date (e.g. 2024-02-30)",
     "E112": "more than one YAML document in the file",
+    "E113": "record file not read: its extension is not .yaml (e.g. .yml)",
     # -- one record against the schema
     "E201": "missing required field",
     "E202": "unknown key",

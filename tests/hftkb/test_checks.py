@@ -81,6 +81,11 @@ def _directory(kb: Path):
     return "papers/x-2024.yaml", 0
 
 
+def _yml_extension(kb: Path):
+    (kb / "papers" / "x-2024.yml").write_text(VALID.format(id="x-2024", title="X"))
+    return "papers/x-2024.yml", 0
+
+
 def _too_big(kb: Path):
     text = VALID.format(id="big-2024", title="Big") + "summary: " + "x" * (1024 * 1024) + "\n"
     (kb / "papers" / "big-2024.yaml").write_text(text)
@@ -186,6 +191,7 @@ BUILT = {
     "E103": _not_utf8,
     "E104": _empty,
     "E109": _symlink_outside,
+    "E113": _yml_extension,
     "E302": _duplicate_id,
     "E305": _same_arxiv,
     "E306": _same_title,
