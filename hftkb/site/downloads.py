@@ -23,7 +23,7 @@ CSV_COLUMNS = [
 
 def papers_json(papers) -> str:
     records = [paper.model_dump(mode="json", exclude_none=True) for paper in papers]
-    return json.dumps(records, ensure_ascii=False, indent=1) + "\n"
+    return "[\n" + ",\n".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) for r in records) + "\n]\n"
 
 
 def _first_link(paper, kind: str) -> str:

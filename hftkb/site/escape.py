@@ -1,11 +1,11 @@
 """Escaping every string that comes from a record before it reaches a page.
 
 A record's title can hold `<script>`, an `onerror=` attribute, a Markdown link to `javascript:` or a Jinja
-`{{ config }}`: all of it must show as text. Generated pages are Markdown files whose bodies are raw HTML
-blocks (Python-Markdown leaves those alone), so HTML escaping is the main defence. On top of it, the
-characters that Markdown, attr_list or a template engine would act on are written as numeric character
-references: the browser shows them unchanged, but no later processor (a Markdown pass over a title in the
-navigation, a macros plugin someone adds, Zensical) can read them as syntax.
+`{{ config }}`: all of it must show as text. Generated page bodies are HTML built here and handed to MkDocs
+after its Markdown step (hftkb.site.hooks), so HTML escaping is the main defence. On top of it, the characters
+that open a Markdown link or code span or a template expression are written as numeric character references:
+the browser shows them unchanged, but no later processor (a macros plugin someone adds, a theme that runs
+Markdown over titles, Zensical) can read them as syntax.
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ from __future__ import annotations
 import html
 from urllib.parse import urlsplit
 
-# HTML's five, then the characters with a meaning in Markdown (links, emphasis, code, attr_list), in Jinja
-# (`{{`, `{%`) or in pymdownx syntaxes (`:emoji:`, `==mark==`, `~~del~~`, `^^ins^^`). One translate() pass, so an
-# entity written for one character is never escaped again.
-_TABLE = {ord(c): f"&#{ord(c)};" for c in "[]{}()`*_\\!#|~^=:$"}
+# HTML's five, then the characters that would start a Markdown link or code span (`[`, `]`, backtick) or a Jinja
+# expression (`{`, `}`). One translate() pass, so an entity written for one character is never escaped again.
+_TABLE = {ord(c): f"&#{ord(c)};" for c in "[]{}`"}
 _TABLE.update({ord("&"): "&amp;", ord("<"): "&lt;", ord(">"): "&gt;", ord('"'): "&quot;", ord("'"): "&#39;"})
 
 

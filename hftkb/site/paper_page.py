@@ -162,9 +162,10 @@ def render_paper(site: SiteContext, paper, bibtex: str) -> str:
             _relations(site, src, paper),
             _results(paper),
             _faq_mentions(site, src, paper),
+            # BibTeX: HTML-escaped only, like an attribute (this block is inserted after every other processor).
             '<h2>Cite</h2><div class="hftkb-bibtex"><button type="button" class="md-button hftkb-copy" '
             f'data-copy-target="bibtex-{attr(paper.id)}">Copy BibTeX</button>'
-            f'<pre><code id="bibtex-{attr(paper.id)}">{esc(bibtex)}</code></pre></div>',
+            f'<pre><code id="bibtex-{attr(paper.id)}">{attr(bibtex)}</code></pre></div>',
             f"<h2>Record</h2>{record}",
             "</section>" + LATE_END,
         ]

@@ -31,6 +31,31 @@ def _options(label: str, name: str, counts: Counter, names: dict[str, str]) -> s
     )
 
 
+def _row(site: SiteContext, from_src: str, paper) -> tuple[str, bool]:
+    """The table row of `paper` (and whether it has code), memoised per folder depth of the table's page:
+    a paper appears in several tables, and rows are most of the HTML of a 10,000-record site."""
+    href = site.link(from_src, site.paper_src(paper.id))
+    key = ("row", paper.id, href)
+    cached = site.cache.get(key)
+    if cached is not None:
+        return cached
+    code = safe_url(site.code_url(paper))
+    short = f"<b>{esc(paper.short_name)}</b>: " if paper.short_name else ""
+    kind = esc(site.term_name("kinds", paper.kind))
+    if paper.stage:
+        kind += f"<br><small>{esc(site.term_name('stages', paper.stage))}</small>"
+    code_cell = f'<a href="{code}">code</a>' if code else ""
+    html = (
+        f'<tr data-kind="{attr(paper.kind)}" data-stage="{attr(paper.stage)}" '
+        f'data-venue="{attr(paper.venue.name if paper.venue else "")}" data-year="{paper.date.year}" '
+        f'data-code="{1 if code else 0}"><td>{paper.date.isoformat()}</td>'
+        f'<td>{short}<a href="{href}">{esc(paper.title)}</a></td>'
+        f"<td>{kind}</td><td>{esc(site.venue_label(paper))}</td><td>{code_cell}</td></tr>"
+    )
+    site.cache[key] = (html, bool(code))
+    return html, bool(code)
+
+
 def paper_table(site: SiteContext, from_src: str, papers, *, empty: str = "No papers yet.") -> str:
     """A sortable, filterable table of `papers` (newest first) for the page at `from_src`."""
     papers = sort_newest_first(papers)
@@ -50,21 +75,9 @@ def paper_table(site: SiteContext, from_src: str, papers, *, empty: str = "No pa
         names.setdefault(paper.kind, site.term_name("kinds", paper.kind))
         names.setdefault(paper.stage or "", site.term_name("stages", paper.stage))
         names.setdefault(venue_key, site.term_name("venues", venue_key) if venue_key else "")
-        code = safe_url(site.code_url(paper))
-        with_code += bool(code)
-        paper_href = site.link(from_src, site.paper_src(paper.id))
-        short = f"<b>{esc(paper.short_name)}</b>: " if paper.short_name else ""
-        kind = esc(site.term_name("kinds", paper.kind))
-        if paper.stage:
-            kind += f"<br><small>{esc(site.term_name('stages', paper.stage))}</small>"
-        code_cell = f'<a href="{code}" title="code">code</a>' if code else ""
-        rows.append(
-            f'<tr data-kind="{attr(paper.kind)}" data-stage="{attr(paper.stage)}" data-venue="{attr(venue_key)}"'
-            f' data-year="{paper.date.year}" data-code="{1 if code else 0}">'
-            f"<td>{paper.date.isoformat()}</td>"
-            f'<td>{short}<a href="{paper_href}">{esc(paper.title)}</a></td>'
-            f"<td>{kind}</td><td>{esc(site.venue_label(paper))}</td><td>{code_cell}</td></tr>"
-        )
+        html, has_code = _row(site, from_src, paper)
+        with_code += has_code
+        rows.append(html)
 
     filters = "".join(
         [

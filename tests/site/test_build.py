@@ -18,16 +18,28 @@ from hftkb.site.synthetic import HOSTILE_STRINGS
 
 from site_helpers import REPO
 
-# Markup that must never appear in the output as markup: each would run script if it did.
-EXECUTABLE = [
-    re.compile(r"<script>alert", re.I),
-    re.compile(r"<img[^>]*onerror", re.I),
-    re.compile(r"<svg onload", re.I),
-    re.compile(r"""href\s*=\s*["']?\s*javascript:""", re.I),
-    re.compile(r"""src\s*=\s*["']?\s*javascript:""", re.I),
-    re.compile(r"<[a-z]+[^>]*\son(click|mouseover|error|load)\s*=", re.I),
-    re.compile(r"<b onmouseover", re.I),
-]
+class _Executable(HTMLParser):
+    """Collects what would run in a browser: event-handler attributes, javascript: URLs, inline scripts."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.found: list[str] = []
+        self.in_script = False
+
+    def handle_starttag(self, tag, attrs):
+        for name, value in attrs:
+            if name.lower().startswith("on"):
+                self.found.append(f"<{tag} {name}=...>")
+            if name.lower() in ("href", "src", "action", "formaction") and (value or "").strip().lower().startswith(("javascript:", "data:")):
+                self.found.append(f"<{tag} {name}={value}>")
+        self.in_script = tag == "script"
+
+    def handle_endtag(self, tag):
+        self.in_script = False
+
+    def handle_data(self, data):
+        if self.in_script and "alert(" in data:
+            self.found.append(f"<script>{data[:60]}")
 
 
 def html_files(site: Path) -> list[Path]:
@@ -51,16 +63,19 @@ def test_expected_pages_exist(fabricated_site: Path):
 
 def test_no_record_string_is_executable_anywhere(fabricated_site: Path):
     checked = 0
-    for path in [*html_files(fabricated_site), fabricated_site / "search/search_index.json"]:
-        text = path.read_text(encoding="utf-8")
-        for pattern in EXECUTABLE:
-            assert not pattern.search(text), f"{path.relative_to(fabricated_site)}: {pattern.pattern}"
+    for path in html_files(fabricated_site):
+        parser = _Executable()
+        parser.feed(path.read_text(encoding="utf-8"))
+        assert parser.found == [], f"{path.relative_to(fabricated_site)}: {parser.found}"
         checked += 1
     assert checked > 100
+    # Search results are rendered as HTML by Material: the index may hold record text only escaped.
+    index = (fabricated_site / "search/search_index.json").read_text(encoding="utf-8")
+    assert "<script>alert" not in index and "<img src=x" not in index and "&lt;script&gt;alert" in index
     # The hostile title is on its page, as text.
     page = (fabricated_site / "papers/paper-00000/index.html").read_text()
     assert "&lt;script&gt;alert" in page
-    assert "&#123;&#123; config.site&#95;name &#125;&#125;" in page
+    assert "&#123;&#123; config.site_name &#125;&#125;" in page
     # and Jinja was not evaluated anywhere: the site name would appear where `{{ config.site_name }}` was written
     assert "survives Harmful Fine-tuning Knowledge Base" not in page
 
@@ -107,8 +122,8 @@ def test_every_internal_link_resolves(fabricated_site: Path):
 
 def test_paper_page_fields_relations_bibtex_and_impl_box(fabricated_site: Path):
     page = (fabricated_site / "papers/paper-00000/index.html").read_text()
-    assert "extended by" in page and "../paper-00001/" in page  # reverse relation, computed
-    assert 'id="bibtex-paper-00000"' in page and "@inproceedings&#123;paper-00000," in page
+    assert "extended by" in page and 'href="../../papers/paper-00001/"' in page  # reverse relation, computed
+    assert 'id="bibtex-paper-00000"' in page and "@inproceedings{paper-00000," in page
     assert "Reported results" in page and "12.5" in page
     assert "Cited in the FAQ" in page
     demo = (fabricated_site / "papers/paper-00002/index.html").read_text()
