@@ -49,6 +49,9 @@ Deviations
 * The official README writes the anchors the other way round (alignment pulled toward w~_align); the official
   trainer, followed here, pulls each state toward the other state's anchor.
 * Booster's re-run of Lisa uses rho = 0.01; the default here is the Lisa paper's rho = 1.
+* A run with no more optimizer steps than ``alignment_steps`` is refused at its first step (the official
+  trainer would silently spend it all on alignment data and never train on the user's data). Short runs
+  (the miniature world's fine-tuning has tens of steps) need a scaled-down split, e.g. 2/18.
 
 Usage
 -----
@@ -164,6 +167,16 @@ def proximal_term(params: Sequence[torch.Tensor], anchor: Sequence[torch.Tensor]
     return rho / 2 * sum(((p - a) ** 2).sum() for p, a in zip(params, anchor))
 
 
+def check_run_length(config: Config, total_steps: int) -> None:
+    """A run no longer than ``alignment_steps`` would never train on the user's data: say so instead."""
+    if config.alignment_steps > 0 and total_steps <= config.alignment_steps:
+        raise ValueError(
+            f"lisa: this run has {total_steps} optimizer steps and alignment_steps={config.alignment_steps}, so it "
+            "would never train on the user's data; lower method_config.alignment_steps and finetune_steps "
+            "(the paper's 100/900 split assumes runs of thousands of steps)"
+        )
+
+
 class Anchors:
     """The anchors w~_align and w~_ft (step 3): detached copies of the trainable parameters."""
 
@@ -211,6 +224,7 @@ class Trainer(HFTTrainer):
         params = self.trainable_parameters(model)
         state = state_at(step, config.alignment_steps, config.finetune_steps)
         if self.anchors is None:  # first step: both anchors are the initial weights
+            check_run_length(config, self.state.max_steps)
             self.anchors = Anchors(params)
             self.lisa_state = state
         elif state != self.lisa_state:  # step 3: a switch stores the ending state's anchor
