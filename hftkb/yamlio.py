@@ -92,7 +92,7 @@ def read_text(path: Path, kb_root: Path | None = None) -> str:
     try:
         info = os.lstat(path)
     except OSError:
-        raise LoadError([Problem(where, 0, "E101", "cannot read a record from it: missing or inaccessible")]) from None
+        raise LoadError([Problem(where, 0, "E101", "cannot read the file: missing or inaccessible")]) from None
     if stat.S_ISLNK(info.st_mode):
         if kb_root is not None:
             target, root = path.resolve(), kb_root.resolve()
@@ -101,10 +101,10 @@ def read_text(path: Path, kb_root: Path | None = None) -> str:
         try:
             info = os.stat(path)
         except OSError:
-            raise LoadError([Problem(where, 0, "E101", "cannot read a record from it: broken symbolic link")]) from None
+            raise LoadError([Problem(where, 0, "E101", "cannot read the file: broken symbolic link")]) from None
     if not stat.S_ISREG(info.st_mode):
         what = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
-        raise LoadError([Problem(where, 0, "E101", f"cannot read a record from it: {what}")])
+        raise LoadError([Problem(where, 0, "E101", f"cannot read the file: {what}")])
     if info.st_size > MAX_BYTES:
         raise LoadError([Problem(where, 0, "E102", f"file is {info.st_size:,} bytes; records must be under {MAX_BYTES:,}")])
     with open(path, "rb") as handle:
