@@ -85,3 +85,18 @@ def test_unexpected_exception_is_one_line(tmp_path: Path, monkeypatch, capsys) -
     assert cli.main(["validate", "--kb", str(tmp_path)]) == 3
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "internal error in 'validate': RuntimeError: something broke" in err
+
+
+def test_kb_commands_and_options_are_documented_in_the_readme() -> None:
+    """datasette habit: adding an option without documenting it fails here."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("<!-- section:kb -->"):readme.index("<!-- /section:kb -->")]
+    parser = build_parser(discover_commands())
+    subparsers = next(a for a in parser._actions if a.dest == "command").choices
+    for name in ("validate", "fmt", "schema", "import-awesome"):
+        assert f"hftkb {name}" in section, name
+        for action in subparsers[name]._actions:
+            for option in action.option_strings:
+                if option not in ("-h", "--help"):
+                    assert option in section, f"{name} {option} is not documented in the README kb section"
+    assert "--kb DIR" in section
