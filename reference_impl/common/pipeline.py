@@ -280,6 +280,13 @@ class Runner:
             return {"world": self.plan.data.world.spec.fingerprint()}
         return {"base": self.config["model"]["base"], "dtype": self.config["model"]["dtype"]}
 
+    def seed(self) -> None:
+        """Seed every RNG before a stage builds its model: a LoRA's random init must not depend on what ran
+        earlier in the same process (a sweep), or re-runs would not reproduce."""
+        from transformers import set_seed
+
+        set_seed(self.config["seed"])
+
     # -- training --------------------------------------------------------------------------------------
 
     def tokenize(self, rows):
@@ -362,6 +369,7 @@ class Runner:
             self.log(f"alignment ({name}): done already -> {directory}")
             return payload, directory
         self.log(f"alignment ({name}): {len(plan.data.alignment)} rows, LoRA r={self.config['alignment']['lora']['r']}")
+        self.seed()
         model = add_lora(self.load_base(), lora_settings(self.config["alignment"]["lora"]))
         trainer_cls = plan.module.Trainer if own else HFTTrainer
         info = self.train("alignment", trainer_cls, model, plan.data.alignment, self.config["alignment"], directory,
@@ -403,6 +411,7 @@ class Runner:
             return payload, directory, mode
         harmful = sum(1 for row in plan.mixture if row["harmful"])
         self.log(f"fine-tuning ({name}, {mode} LoRA): {len(plan.mixture)} rows, {harmful} harmful (p={ft['harmful_ratio']})")
+        self.seed()
         if mode == "continue":
             model = load_lora(self.load_base(), align_dir / "adapter", trainable=True)
         else:
@@ -435,6 +444,7 @@ class Runner:
         from .models import merge_lora
 
         started = time.time()
+        self.seed()
         model = self.load_finetuned(align_dir, ft_dir, mode)
         context = {
             "alignment_data": plan.data.alignment,
