@@ -40,9 +40,10 @@ def run(args: argparse.Namespace) -> int:
             print(problem.format(), file=sys.stderr)
         return 1
     corpus = load_corpus(args.kb, check=False)
-    blocking = [p for p in corpus.problems if p.code in ("E101", "E315") and "taxonomy" in p.path or p.path == str(args.kb)]
-    if blocking or "venues" not in corpus.taxonomy:
-        for problem in blocking:
+    # Records are only written into a knowledge base whose vocabularies load: venues, kinds and stages come from them.
+    taxonomy_problems = [p for p in corpus.problems if "taxonomy" in Path(p.path).parts or p.path == str(args.kb)]
+    if taxonomy_problems or "venues" not in corpus.taxonomy:
+        for problem in taxonomy_problems:
             print(problem.format(), file=sys.stderr)
         print(f"error: {args.kb} is not a knowledge base with a valid taxonomy/ (run `hftkb validate`)", file=sys.stderr)
         return 1

@@ -229,3 +229,9 @@ def test_missing_file_is_one_line_error(tmp_path: Path) -> None:
     kb = make_kb(tmp_path)
     result = hftkb("import-awesome", str(tmp_path / "nope.md"), "--kb", str(kb))
     assert result.returncode == 1 and "E101" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_import_into_a_directory_without_taxonomy_writes_nothing(tmp_path: Path) -> None:
+    result = run_import(tmp_path)
+    assert result.returncode == 1 and "E315" in result.stderr and "is not a knowledge base" in result.stderr
+    assert not (tmp_path / "papers").exists()
