@@ -196,7 +196,7 @@ def check_corpus(corpus: Corpus, today: dt.date | None = None) -> list[Problem]:
                 line = next((n for n, text in enumerate(registry_lines, 1) if f'"{method.paper}"' in text), 0)
                 problems.append(Problem(str(registry_path), line, "E309", f"method '{method.name}' names paper '{method.paper}', which has no record in papers/"))
 
-    problems += _check_faq(corpus, known_ids)
+    problems += _check_faq(corpus, known_ids, today)
     return problems
 
 
@@ -230,7 +230,7 @@ def _check_taxonomy(corpus: Corpus) -> list[Problem]:
     return problems
 
 
-def _check_faq(corpus: Corpus, known_ids: set[str]) -> list[Problem]:
+def _check_faq(corpus: Corpus, known_ids: set[str], today: dt.date) -> list[Problem]:
     problems: list[Problem] = []
     faq_ids = set(corpus.faq) | {p.stem for p in (corpus.root / "faq").glob("*.yaml")} if (corpus.root / "faq").is_dir() else set(corpus.faq)
     for entry_id, entry in corpus.faq.items():
@@ -253,6 +253,8 @@ def _check_faq(corpus: Corpus, known_ids: set[str]) -> list[Problem]:
                 add("E311", ("related", index), f"related[{index}] '{related}' is not an FAQ entry")
         for index, tag in enumerate(entry.tags):
             _check_term(corpus, "tags", tag, f"tags[{index}]", ("tags", index), add)
+        if entry.added is not None and entry.added > today:
+            add("E307", ("added",), f"added {entry.added} is in the future (today is {today})")
     return problems
 
 

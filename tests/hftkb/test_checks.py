@@ -173,6 +173,13 @@ def _faq_related(kb: Path):
     return "faq/q.yaml", 11
 
 
+def _faq_future(kb: Path):
+    (kb / "papers" / "a-2024.yaml").write_text(VALID.format(id="a-2024", title="First"))
+    (kb / "faq").mkdir()
+    (kb / "faq" / "q.yaml").write_text(FAQ.format(id="q", paper="a-2024", related="q").replace("related:\n  - q\n", "added: 2999-01-01\n"))
+    return "faq/q.yaml", 10
+
+
 def _taxonomy_duplicate(kb: Path):
     path = kb / "taxonomy" / "kinds.yaml"
     path.write_text(path.read_text() + "- id: attack\n  name: Attack again\n")
@@ -203,9 +210,12 @@ BUILT = {
 }
 
 
-@pytest.mark.parametrize("code", sorted(BUILT) + ["E104-comments"])
+EXTRA = {"E104-comments": _comments_only, "E307-faq": _faq_future}
+
+
+@pytest.mark.parametrize("code", sorted(BUILT) + sorted(EXTRA))
 def test_built_bad_input(tmp_path: Path, code: str) -> None:
-    build = _comments_only if code == "E104-comments" else BUILT[code]
+    build = EXTRA.get(code) or BUILT[code]
     code = code[:4]
     kb = make_kb(tmp_path / "kb")
     relative, line = build(kb)
