@@ -168,9 +168,14 @@ def proximal_term(params: Sequence[torch.Tensor], anchor: Sequence[torch.Tensor]
 
 
 def check_run_length(config: Config, total_steps: int) -> None:
-    """A run no longer than ``alignment_steps`` would never train on the user's data: say so instead."""
+    """A run no longer than ``alignment_steps`` would never train on the user's data: say so instead.
+
+    Raised as the pipeline's ``PipelineError`` (a run that cannot go on), which its CLI reports in one line.
+    """
+    from reference_impl.common.pipeline import PipelineError
+
     if config.alignment_steps > 0 and total_steps <= config.alignment_steps:
-        raise ValueError(
+        raise PipelineError(
             f"lisa: this run has {total_steps} optimizer steps and alignment_steps={config.alignment_steps}, so it "
             "would never train on the user's data; lower method_config.alignment_steps and finetune_steps "
             "(the paper's 100/900 split assumes runs of thousands of steps)"

@@ -1,0 +1,58 @@
+"""Smoke run of Lisa through the pipeline CLI in a shrunken miniature world (seconds on a CPU)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+from reference_impl import cli  # noqa: E402
+
+#: A world small enough for a smoke test: a barely pre-trained 32-wide model, a few steps per stage.
+FAST = [
+    "world.pretrain_steps=5", "world.hidden_size=32",
+    "alignment.max_steps=2", "finetune.max_steps=4", "finetune.num_samples=20",
+    "evaluation.max_new_tokens=3", "evaluation.task_max_new_tokens=2",
+]
+
+
+def run_cli(out: Path, method: str, *extra: str) -> int:
+    args = ["run", str(cli.WORLD_CONFIG), "--method", method, "--out", str(out)]
+    for item in FAST + list(extra):
+        args += ["--set", item]
+    return cli.main(args)
+
+
+def test_lisa_fine_tunes_after_sft_alignment_and_the_run_reports_hs_and_fa(tmp_path, capsys):
+    code = run_cli(tmp_path, "lisa", "method_config.alignment_steps=1", "method_config.finetune_steps=1")
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "alignment (sft)" in out and "fine-tuning (lisa, new LoRA)" in out
+    (finetune_dir,) = (tmp_path / "stages").glob("finetune-lisa-*")
+    assert json.loads((finetune_dir / "DONE").read_text())["steps"] == 4
+    (row,) = json.loads((tmp_path / "results.json").read_text())["rows"]
+    assert row["method"] == "lisa" and row["harmful_ratio"] == 0.1
+    assert 0 <= row["hs"] <= 100 and 0 <= row["fa"] <= 100
+
+
+def test_a_run_too_short_for_the_paper_split_stops_with_one_line(tmp_path, capsys):
+    """4 fine-tuning steps with the paper's 100 alignment steps first: the user's data would never be seen."""
+    assert run_cli(tmp_path, "lisa") == 1
+    error = capsys.readouterr().err.strip().splitlines()[-1]  # earlier lines: transformers' progress bars
+    assert error.startswith("stopped: lisa: this run has 4 optimizer steps and alignment_steps=100")
+    assert "never train on the user's data" in error
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("method_config.rho=-1", "rho must be >= 0"),
+    ("method_config.finetune_steps=0", "finetune_steps must be > 0"),
+    ("method_config.warmup_fraction=2", "warmup_fraction must be in [0, 1]"),
+])
+def test_bad_lisa_config_fails_before_training(tmp_path, capsys, setting, message):
+    assert run_cli(tmp_path, "lisa", setting) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error:") and message in error and "\n" not in error
+    assert not (tmp_path / "stages").exists() or not any((tmp_path / "stages").iterdir())
