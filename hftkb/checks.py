@@ -64,7 +64,8 @@ def _problem_from_error(error: dict, model: type[BaseModel], positions: Position
     if kind == "value_error" and "http(s) URL" in error["msg"]:
         return Problem(where, line, "E206", f"{field}: {error['msg'].removeprefix('Value error, ')}", column)
     if kind.endswith("_type") or kind in ("is_instance_of", "model_attributes_type", "date_from_datetime_inexact"):
-        return Problem(where, line, "E203", f"{field}: {error['msg'].lower()}, got {_describe(value)}", column)
+        hint = " (write dates unquoted, as YYYY-MM-DD)" if kind == "date_type" and isinstance(value, str) else ""
+        return Problem(where, line, "E203", f"{field}: {error['msg'].lower()}, got {_describe(value)}{hint}", column)
     message = error["msg"].removeprefix("Value error, ")
     return Problem(where, line, "E204", f"{field}: {message[:1].lower()}{message[1:]} (got {_short(value)})", column)
 

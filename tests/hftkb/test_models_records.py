@@ -53,3 +53,13 @@ def test_dump_round_trip_keeps_identifiers_as_text() -> None:
     data, _ = parse_yaml(text)
     assert Paper.model_validate(data) == paper
     assert dump_record(Paper.model_validate(data)) == text
+
+
+def test_quoted_date_gets_a_hint(tmp_path) -> None:
+    from hftkb.checks import validate_record
+
+    data, positions = parse_yaml("id: x-2024\ntitle: X\ndate: '2024-01-02'\nkind: defense\nadded: 2024-02-01\n")
+    record, problems = validate_record(Paper, data, positions, "x.yaml")
+    assert record is None
+    assert [(p.line, p.code) for p in problems] == [(3, "E203")]
+    assert "write dates unquoted" in problems[0].message
