@@ -473,3 +473,24 @@ def write_results(path: Path, rows: list[dict], label: str, machine: str, comman
 
 if __name__ == "__main__":
     main(sys.argv[1:])
+
+
+def markdown_table(data: dict) -> str:
+    """The README table of `overhead.json`: one block of rows per model, the machine named on each row."""
+    lines = [
+        "| model | method | step time (s) | × SFT | peak memory (MB) | × SFT | target | machine |",
+        "|---|---|--:|--:|--:|--:|---|---|",
+    ]
+    for row in data["rows"]:
+        verdict = {True: "met", False: "missed", None: "–"}[row.get("within_target")]
+        if "step_time_s" in row:
+            target = "reference" if row["method"] == "sft" else f"≤ {row['target_time_ratio']}× SFT: {verdict}"
+            cells = [f"{row['step_time_s']:.4f}", f"{row['step_time_ratio']:.2f}", f"{row['peak_mem_mb']:.1f}",
+                     f"{row['peak_mem_ratio']:.2f}", target]
+        elif "time_ratio" in row:
+            target = f"≤ {row['target_time_ratio']}× one calibration forward ({row['reference_time_s']:.4f} s): {verdict}"
+            cells = [f"{row['time_s']:.4f}", f"{row['time_ratio']:.2f}", "–", "–", target]
+        else:
+            cells = [f"{row['time_s']:.4f}", "–", "–", "–", f"< {row.get('target_time_s', 1.0):g} s: {verdict}"]
+        lines.append("| " + " | ".join([row["model"], row["method"]] + cells + [row["machine"]]) + " |")
+    return "\n".join(lines) + "\n"

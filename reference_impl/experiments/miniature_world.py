@@ -1,0 +1,121 @@
+"""The defenses in the miniature world: every registered method at p = 0, 0.05, 0.1 and 0.2, one HS/FA table.
+
+    python -m reference_impl.experiments.miniature_world --run    # run everything, write the results, print the table
+    python -m reference_impl.experiments.miniature_world          # the README table of the committed results
+
+Each (method, p) is one pipeline run of `reference_impl/configs/miniature_world.yaml` (exactly what
+`python -m reference_impl run CONFIG --method M --set finetune.harmful_ratio=P` does), with the method's paper
+defaults except where SETTINGS says otherwise and why. Finished stages are reused from `runs/sweep-defenses`
+(SFT alignment is shared by sft, lisa, antidote and safe_lora; SFT fine-tuning by sft, antidote and safe_lora),
+so a re-run after changing one defense only re-trains what that defense changes. The rows go to
+`reference_impl/results/miniature_world.json`; the table printed here is the one the README shows (a test checks
+that the README holds exactly this text).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "reference_impl" / "results" / "miniature_world.json"
+OUT = ROOT / "runs" / "sweep-defenses"
+RATIOS = (0.0, 0.05, 0.1, 0.2)
+
+#: Per-method settings that differ from the paper defaults, each with its reason.
+SETTINGS = {
+    # Lisa's 100/900 alignment/fine-tuning split assumes thousands of steps; the world's fine-tuning has 65.
+    # 2/18 keeps the paper's 1:9 ratio and gives three full cycles (lisa.py, Deviations).
+    "lisa": ["method_config.alignment_steps=2", "method_config.finetune_steps=18"],
+}
+
+
+def run_all(methods: list[str], ratios: tuple[float, ...], out: Path, extra: list[str]) -> tuple[list[dict], list[str]]:
+    """Run every (method, p); returns the result rows and one line per run that stopped."""
+    from reference_impl.cli import WORLD_CONFIG
+    from reference_impl.common.config import ConfigError, load_config
+    from reference_impl.common.pipeline import PipelineError, run
+
+    configs = []
+    for method in methods:  # check every config before training anything
+        for ratio in ratios:
+            overrides = [f"method={method}", f"finetune.harmful_ratio={ratio}"] + SETTINGS.get(method, []) + extra
+            try:
+                configs.append(load_config(WORLD_CONFIG, overrides))
+            except ConfigError as error:
+                raise SystemExit(f"error: {error}") from None
+    rows, failures = [], []
+    for config in configs:
+        try:
+            rows += [row for row in run(config, out) if row["stage"] == "final"]
+        except (ConfigError, PipelineError) as error:
+            failures.append(f"{config['method']} p={config['finetune']['harmful_ratio']}: {error}")
+            print(failures[-1], file=sys.stderr)
+    return rows, failures
+
+
+def markdown_table(data: dict) -> str:
+    """One row per method: HS and FA at each harmful ratio, and their averages (the papers' layout)."""
+    from reference_impl.registry import METHODS
+
+    rows = [r for r in data["rows"] if r.get("stage", "final") == "final"]
+    ratios = sorted({r["harmful_ratio"] for r in rows})
+    header = ["method", "stage"] + [f"{kind} p={ratio:g}" for ratio in ratios for kind in ("HS", "FA")]
+    header += ["avg HS", "avg FA", "refusals p=0.1"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * 2 + ["--:"] * (len(header) - 2)) + "|"]
+    for name, method in METHODS.items():
+        found = {r["harmful_ratio"]: r for r in rows if r["method"] == name}
+        if not found:
+            continue
+        cells = [name, method.stage if method.paper else "baseline"]
+        for ratio in ratios:
+            row = found.get(ratio)
+            cells += ["–", "–"] if row is None else [_number(row["hs"]), _number(row["fa"])]
+        present = list(found.values())
+        cells += [_number(statistics.mean(r["hs"] for r in present)), _number(statistics.mean(r["fa"] for r in present))]
+        cells.append(_number(found[0.1].get("refusal_rate")) if 0.1 in found else "–")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _number(value) -> str:
+    return "–" if value is None else f"{value:.1f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m reference_impl.experiments.miniature_world",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("--run", action="store_true", help="run every method at every ratio first (~15 min, 1 core)")
+    parser.add_argument("--methods", default="all", help="comma-separated subset (default: all registered)")
+    parser.add_argument("--out", default=str(OUT), help="run directory (finished stages are reused)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra config override for every run (the results file records the command)")
+    args = parser.parse_args(argv)
+    if args.run:
+        from reference_impl.common.pipeline import results_document
+        from reference_impl.registry import METHODS
+
+        methods = list(METHODS) if args.methods == "all" else args.methods.split(",")
+        started = time.time()
+        rows, failures = run_all(methods, RATIOS, Path(args.out), args.overrides)
+        command = "python -m reference_impl.experiments.miniature_world " + " ".join(
+            shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+        document = results_document(rows, command.strip())
+        document["settings"] = {m: SETTINGS[m] for m in methods if m in SETTINGS}
+        document["failures"] = failures
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+        print(f"{len(rows)} rows in {time.time() - started:.0f}s -> {RESULTS}", file=sys.stderr)
+        if failures:
+            print(f"{len(failures)} run(s) stopped (listed in the results file)", file=sys.stderr)
+    print(markdown_table(json.loads(RESULTS.read_text(encoding="utf-8"))), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
