@@ -8,6 +8,7 @@
 * on_page_content: give each generated page its HTML body (MkDocs only converted its front matter).
 * on_post_page: put the big generated blocks (tables, the details of a paper) into the finished page; they skip
   Markdown and the search indexer, which would only spend time on them (see hftkb.site.context.late_block).
+  Every page then loses the indentation and blank lines of Material's templates (about a third of a page).
 * on_serve: watch papers/, taxonomy/, faq/ and reference_impl/ so `mkdocs serve` rebuilds when a record changes.
 
 MkDocs loads this file by path, so it only imports the package absolutely.
@@ -46,6 +47,7 @@ def on_config(config):
     except SiteBuildError as err:
         raise PluginError(str(err)) from None
     _state["generated"] = generated
+    config.extra["hftkb_cache"] = {}  # blocks shared by all paper pages (site/overrides/main.html), per build
     log.info(
         "hftkb: generated %d pages and %d files from %d papers",
         len(generated.pages), len(generated.files), len(generated.site.corpus.papers),
@@ -85,14 +87,14 @@ def on_page_content(html, page, config, files):
 
 
 def on_post_page(output, page, config):
-    late = _state["generated"].late.get(page.file.src_uri)
-    if late is None:
-        return output
-    from hftkb.site.context import LATE_MARKER
+    from hftkb.site.context import LATE_MARKER, strip_indentation
 
-    if LATE_MARKER not in output:
-        raise PluginError(f"{page.file.src_uri}: the place for the generated block was lost in rendering")
-    return output.replace(LATE_MARKER, late, 1)
+    late = _state["generated"].late.get(page.file.src_uri)
+    if late is not None:
+        if LATE_MARKER not in output:
+            raise PluginError(f"{page.file.src_uri}: the place for the generated block was lost in rendering")
+        output = output.replace(LATE_MARKER, late, 1)
+    return strip_indentation(output)
 
 
 def on_serve(server, config, builder):

@@ -173,5 +173,6 @@ def render_paper(site: SiteContext, paper, bibtex: str) -> str:
     )
     return (
         f"---\ntitle: {front_matter_string(paper.title)}\ndescription: {front_matter_string(_description(paper))}\n"
-        f"hide:\n  - toc\n---\n\n{body}\n"
+        # nav_cache: the page's tabs and sidebars are those of every paper page (site/overrides/main.html).
+        f"hide:\n  - toc\nnav_cache: papers\n---\n\n{body}\n"
     )

@@ -288,3 +288,17 @@ def test_papers_bib_equals_the_bibtex_helper(fabricated_site: Path, fabricated_k
     corpus = load_corpus(fabricated_kb)
     expected = papers_to_bibtex(corpus.papers.values(), corpus.taxonomy.get("venues"))
     assert (fabricated_site / "downloads/papers.bib").read_text() == expected
+
+
+def test_cached_navigation_of_paper_pages_is_what_material_renders(tmp_path: Path, fabricated_kb: Path, fabricated_site: Path):
+    """The tabs and sidebars rendered once for all paper pages (site/overrides/main.html) are byte for byte
+    those Material renders for each page without the cache."""
+    from hftkb.commands.build import build_site
+
+    project = copy_project(tmp_path)
+    overrides = project / "site/overrides/main.html"
+    overrides.write_text(overrides.read_text().split("{% block tabs %}")[0])  # the cache blocks removed
+    build_site(fabricated_kb, tmp_path / "out", project / "mkdocs.yml")
+    for paper_id in ("paper-00000", "paper-00031", "paper-00059"):
+        page = f"papers/{paper_id}/index.html"
+        assert (tmp_path / "out" / page).read_text() == (fabricated_site / page).read_text(), page
