@@ -3,7 +3,8 @@
 Training-time defenses (Vaccine, Booster, Lisa): the time of one optimizer step (every forward/backward pass the
 defense makes, plus the AdamW update) and the peak memory of a step, each divided by SFT's. The methods take
 turns, step by step (round-robin), so a load change on the machine hits all of them alike; warm-up rounds are
-dropped and the median of the measured rounds is reported.
+dropped and the median of the measured rounds is reported (plus, as a check on a loaded machine, the median of
+the per-round ratios, each method's step over SFT's step in the same round).
 
 Post-fine-tuning defenses: Antidote's pruning time against one plain forward pass over the same calibration
 batches; Safe LoRA's whole `apply` (copy, projections, cosines) on the same model.
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--warmup", type=int, default=2, help="rounds dropped before measuring")
-    parser.add_argument("--rounds", type=int, default=9, help="measured rounds (median reported)")
+    parser.add_argument("--rounds", type=int, default=15, help="measured rounds (median reported)")
     parser.add_argument("--calibration", type=int, default=64, help="Antidote calibration samples")
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads for torch (1: steadier timings on a shared machine)")
@@ -145,6 +146,8 @@ def training_overhead(base, size: ModelSize, args) -> list[dict]:
                 "step_time_s": round(step, 5),
                 "step_time_ratio": round(step / sft_time, 3),
                 "step_time_spread_s": [round(min(times[method]), 5), round(max(times[method]), 5)],
+                # Robustness check under load: each round's time over SFT's in the same round (adjacent in time).
+                "paired_ratio_median": round(statistics.median(t / s for t, s in zip(times[method], times["sft"])), 3),
                 "peak_mem_mb": round(peaks[method] / 2**20, 2),
                 "peak_mem_ratio": round(peaks[method] / sft_mem, 3),
                 "target_time_ratio": TARGETS.get(method),

@@ -2,6 +2,7 @@
 
     python -m reference_impl.experiments.miniature_world --run    # run everything, write the results, print the table
     python -m reference_impl.experiments.miniature_world          # the README table of the committed results
+    python -m reference_impl.experiments.miniature_world --ablation --run   # the post-fine-tuning ablation
 
 Each (method, p) is one pipeline run of `reference_impl/configs/miniature_world.yaml` (exactly what
 `python -m reference_impl run CONFIG --method M --set finetune.harmful_ratio=P` does), with the method's paper
@@ -25,7 +26,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "reference_impl" / "results" / "miniature_world.json"
 OUT = ROOT / "runs" / "sweep-defenses"
+ABLATION_RESULTS = ROOT / "reference_impl" / "results" / "miniature_world_ablation.json"
 RATIOS = (0.0, 0.05, 0.1, 0.2)
+#: How hard the post-fine-tuning defenses must act to undo the attack at p = 0.1, and what it costs in FA.
+#: The world's fine-tuning LoRA has 14 layers (2 decoder layers x 7 projections), so 14 = every layer.
+ABLATION = {
+    "antidote": [["method_config.dense_ratio=%s" % r] for r in ("0.1", "0.2", "0.3", "0.5")],
+    "safe_lora": [["method_config.num_proj_layers=%d" % n] for n in (4, 10, 12, 14)]
+    + [["method_config.mode=threshold", "method_config.threshold=0.5"]],
+}
 
 #: Per-method settings that differ from the paper defaults, each with its reason.
 SETTINGS = {
@@ -57,6 +66,37 @@ def run_all(methods: list[str], ratios: tuple[float, ...], out: Path, extra: lis
             failures.append(f"{config['method']} p={config['finetune']['harmful_ratio']}: {error}")
             print(failures[-1], file=sys.stderr)
     return rows, failures
+
+
+def run_ablation(out: Path, extra: list[str], ratio: float = 0.1) -> tuple[list[dict], list[str]]:
+    """Each ABLATION setting at p = `ratio` (the SFT alignment and fine-tuning stages are shared)."""
+    from reference_impl.cli import WORLD_CONFIG
+    from reference_impl.common.config import ConfigError, load_config
+    from reference_impl.common.pipeline import PipelineError, run
+
+    rows, failures = [], []
+    for method, variants in ABLATION.items():
+        for variant in variants:
+            overrides = [f"method={method}", f"finetune.harmful_ratio={ratio}"] + variant + extra
+            try:
+                result = run(load_config(WORLD_CONFIG, overrides), out)
+            except (ConfigError, PipelineError) as error:
+                failures.append(f"{method} {' '.join(variant)}: {error}")
+                print(failures[-1], file=sys.stderr)
+                continue
+            for row in result:
+                if row["stage"] == "final":
+                    row["setting"] = ", ".join(v.removeprefix("method_config.") for v in variant)
+                    rows.append(row)
+    return rows, failures
+
+
+def ablation_table(data: dict) -> str:
+    lines = ["| method | setting | p | HS | FA | refusals |", "|---|---|--:|--:|--:|--:|"]
+    for row in data["rows"]:
+        lines.append(f"| {row['method']} | {row['setting']} | {row['harmful_ratio']:g} | {_number(row['hs'])} | "
+                     f"{_number(row['fa'])} | {_number(row.get('refusal_rate'))} |")
+    return "\n".join(lines) + "\n"
 
 
 def markdown_table(data: dict) -> str:
@@ -91,11 +131,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m reference_impl.experiments.miniature_world",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--run", action="store_true", help="run every method at every ratio first (~15 min, 1 core)")
+    parser.add_argument("--ablation", action="store_true", help="the post-fine-tuning ablation instead of the main table")
     parser.add_argument("--methods", default="all", help="comma-separated subset (default: all registered)")
     parser.add_argument("--out", default=str(OUT), help="run directory (finished stages are reused)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="extra config override for every run (the results file records the command)")
     args = parser.parse_args(argv)
+    command = "python -m reference_impl.experiments.miniature_world " + " ".join(
+        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    if args.ablation:
+        from reference_impl.common.pipeline import results_document
+
+        if args.run:
+            rows, failures = run_ablation(Path(args.out), args.overrides)
+            document = results_document(rows, command.strip())
+            document["failures"] = failures
+            ABLATION_RESULTS.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+        print(ablation_table(json.loads(ABLATION_RESULTS.read_text(encoding="utf-8"))), end="")
+        return 0
     if args.run:
         from reference_impl.common.pipeline import results_document
         from reference_impl.registry import METHODS
@@ -103,8 +156,6 @@ def main(argv: list[str] | None = None) -> int:
         methods = list(METHODS) if args.methods == "all" else args.methods.split(",")
         started = time.time()
         rows, failures = run_all(methods, RATIOS, Path(args.out), args.overrides)
-        command = "python -m reference_impl.experiments.miniature_world " + " ".join(
-            shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
         document = results_document(rows, command.strip())
         document["settings"] = {m: SETTINGS[m] for m in methods if m in SETTINGS}
         document["failures"] = failures
