@@ -2,7 +2,8 @@
 
 The records are written in canonical form to a temporary directory with the project's taxonomy; each has
 links, identifiers, tags, a venue, a summary and a relation, so the loader, the pydantic models and every
-corpus check do their full work. Printed: the wall time of `load_corpus` (best of three) and records/second.
+corpus check do their full work. Printed: wall and CPU time of `load_corpus` cold (every file parsed; in
+one process per CPU, and in one process) and warm (parse cache hit), with the load average.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-N_RECORDS = 10_000  # above hftkb.corpus.CACHE_MIN_FILES: the parse cache (in <kb>/.cache/) is used
+N_RECORDS = 10_000  # above hftkb.corpus.CACHE_MIN_FILES and PARALLEL_MIN_FILES: cache and workers are used
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -48,24 +49,57 @@ def write_synthetic_kb(root: Path, n: int = N_RECORDS) -> None:
         (papers / f"{paper.id}.yaml").write_text(dump_record(paper), encoding="utf-8")
 
 
-def main() -> None:
+def _timed_load(root: Path, **env: str) -> tuple[float, float]:
+    """(wall s, CPU s of this process and of the parse workers) of one load_corpus with `env` set."""
+    import resource
+
     from hftkb.corpus import load_corpus
+
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start, cpu_start = time.perf_counter(), time.process_time()
+        corpus = load_corpus(root)
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu += (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    assert len(corpus.papers) == N_RECORDS and not corpus.problems, corpus.problems[:3]
+    return wall, cpu
+
+
+def main() -> None:
+    from hftkb.corpus import parse_workers
 
     with tempfile.TemporaryDirectory(prefix="hftkb-bench-") as tmp:
         root = Path(tmp) / "kb"
         root.mkdir()
         write_synthetic_kb(root)
-        runs = []
-        for _ in range(4):  # the first run is cold (parses everything, writes the cache), then warm runs
-            start, cpu_start = time.perf_counter(), time.process_time()
-            corpus = load_corpus(root)
-            runs.append((time.perf_counter() - start, time.process_time() - cpu_start))
-            assert len(corpus.papers) == N_RECORDS and not corpus.problems, corpus.problems[:3]
-    cold, warm = runs[0], min(runs[1:])
-    # On a shared machine the wall time depends on the neighbours: the CPU time of this process is printed too.
-    print(f"load+validate {N_RECORDS:,} records: cold {cold[0]:.2f} s wall / {cold[1]:.2f} s CPU (every file parsed); "
-          f"warm {warm[0]:.2f} s wall / {warm[1]:.2f} s CPU (parse cache hit, all checks and validation run); "
-          f"target <= 3 s; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+        load_before = os.getloadavg()[0]
+        # Cold: every file read and parsed (the first run also writes the parse cache), in one process per CPU.
+        cold = [_timed_load(root), _timed_load(root, HFTKB_NO_CACHE="1")]
+        serial = _timed_load(root, HFTKB_NO_CACHE="1", HFTKB_WORKERS="1")  # cold, parsed in this process only
+        warm = [_timed_load(root) for _ in range(2)]  # parse cache hit; every check and validation still run
+        load_after = os.getloadavg()[0]
+
+    def show(label: str, runs: list[tuple[float, float]]) -> str:
+        wall = min(run[0] for run in runs)
+        cpus = sorted(run[1] for run in runs)
+        cpu = f"{cpus[0]:.2f}" if len(cpus) == 1 else f"{cpus[0]:.2f}-{cpus[-1]:.2f}"
+        return f"{label} {wall:.2f} s wall / {cpu} s CPU"
+
+    # On a shared machine the wall time depends on the neighbours: CPU time (workers included) and the load
+    # average are printed too.
+    print(f"load+validate {N_RECORDS:,} records (target <= 3 s): "
+          f"{show(f'cold, {parse_workers()} parse processes', cold)}; {show('cold, 1 process', [serial])}; "
+          f"{show('warm (parse cache)', warm)}; {os.cpu_count()} CPUs, load average {load_before:.1f} before, "
+          f"{load_after:.1f} after")
 
 
 if __name__ == "__main__":

@@ -18,12 +18,14 @@ from typing import Any
 
 from hftkb.models import VOCABULARIES, FaqEntry, Paper, Relation, Term
 from hftkb.problems import Problem
-from hftkb.yamlio import LoadError, ParseCache, Positions, load_yaml
+from hftkb.yamlio import LoadError, ParseCache, Positions, load_yaml, load_yaml_many
 
 
-# From this many paper files on, parses are cached between runs (hftkb.yamlio.ParseCache): below it,
-# parsing is fast enough and tests with small temporary corpora leave nothing behind.
+# From this many paper files on, parses are cached between runs (hftkb.yamlio.ParseCache) and files are
+# parsed in one process per CPU: below it, one process parses fast enough (forking costs more than it saves
+# on the committed corpus of ~140 records) and tests with small temporary corpora leave nothing behind.
 CACHE_MIN_FILES = 1000
+PARALLEL_MIN_FILES = 1000
 
 
 @dataclass
@@ -110,8 +112,10 @@ def load_corpus(kb_dir: Path, *, check: bool = True) -> Corpus:
 
     paper_files = _record_files(kb_dir / "papers", corpus)
     cache = ParseCache.for_kb(kb_dir) if len(paper_files) >= CACHE_MIN_FILES else None
+    workers = parse_workers() if len(paper_files) >= PARALLEL_MIN_FILES else 1
+    loaded = load_yaml_many(paper_files, kb_dir, cache, workers)  # parsed ahead in workers for large corpora
     for path in paper_files:
-        paper = _validate(Paper, _load(path, kb_dir, corpus, cache), path, corpus)
+        paper = _validate(Paper, _accept(path, next(loaded), corpus), path, corpus)
         if paper is None:
             corpus.failed_stems.add(path.stem)
             continue
@@ -122,6 +126,7 @@ def load_corpus(kb_dir: Path, *, check: bool = True) -> Corpus:
             continue
         corpus.papers[paper.id] = paper
         corpus.paths[paper.id] = path
+    loaded.close()
 
     for path in _record_files(kb_dir / "faq", corpus):
         entry = _validate(FaqEntry, _load(path, kb_dir, corpus), path, corpus)
@@ -160,10 +165,30 @@ def _record_files(directory: Path, corpus: Corpus | None = None) -> list[Path]:
     return [directory / name for name in names if name.endswith(".yaml") and not name.startswith(("_", "."))]
 
 
-def _load(path: Path, kb_dir: Path, corpus: Corpus, cache: ParseCache | None = None) -> Any:
+def parse_workers() -> int:
+    """Processes for parsing a large corpus: one per CPU this process may use; HFTKB_WORKERS overrides it
+    (HFTKB_WORKERS=1 parses in this process only)."""
+    override = os.environ.get("HFTKB_WORKERS", "").strip()
+    if override.isdigit() and int(override) > 0:
+        return int(override)
     try:
-        data, positions = load_yaml(path, kb_dir, cache)
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _load(path: Path, kb_dir: Path, corpus: Corpus) -> Any:
+    try:
+        result = load_yaml(path, kb_dir)
     except LoadError as err:
+        result = err
+    return _accept(path, result, corpus)
+
+
+def _accept(path: Path, result: tuple[Any, Positions] | LoadError, corpus: Corpus) -> Any:
+    """Record a load's problems and positions; return the data, a _Partial, or None (see _Partial)."""
+    if isinstance(result, LoadError):
+        err = result
         corpus.problems.extend(err.problems)
         if err.data is None or any(p.code == "E107" for p in err.problems):
             return None  # aliases were replaced by nothing: what is left would only produce noise
@@ -171,7 +196,7 @@ def _load(path: Path, kb_dir: Path, corpus: Corpus, cache: ParseCache | None = N
         # the corpus (see _Partial), and do not repeat a problem on a line that already has one.
         corpus.positions[path] = err.positions
         return _Partial(err.data, {p.line for p in err.problems})
-    corpus.positions[path] = positions
+    data, corpus.positions[path] = result
     return data
 
 

@@ -162,3 +162,84 @@ def test_large_corpus_uses_the_cache_and_still_reports_problems(tmp_path: Path, 
     assert (tmp_path / ".cache" / "hftkb-parse.pickle").is_file()
     (tmp_path / "papers" / "b-2024.yaml").write_text("id: b-2024\ntitle: b\ndate: 2024-01-01\nkind: defence\nadded: 2024-01-02\n")
     assert [(p.code, p.line) for p in load_corpus(tmp_path).problems] == [("E304", 4)]
+
+
+# The quick parser (clean files, no positions) and the parallel loader must agree with the strict one.
+
+QUICK_CASES = [
+    "id: a-2024\ndate: 2024-02-02\nyear: 2024\nzero: 0\noctal: 007\nnine: 09\nsexa: 12:30\nflag: yes\nnone: ~\n",
+    "a: '2310.03690'\nb: 2310.03690\nc: [1, 2.5, x]\nd: {e: f}\nlong: 123456789012345678901234567890\n",
+    "text: >-\n  folded\n  text\nlit: |\n  line 1\n  line 2\n",
+    "odd date: 2024-1-5\nspaced date: 2024-01-05 \n",
+]
+BAD_CASES = [
+    "a: 1\na: 2\n", "a: &x 1\nb: *x\n", "a: !custom x\n", "a: 2024-02-30\n", "a: 1\n---\nb: 2\n", "# only\n",
+    "[1, 2]: x\n", "a: [1, 2\n", "!!map\na: 1\n",
+]
+
+
+@pytest.mark.parametrize("text", QUICK_CASES)
+def test_quick_parse_builds_the_same_data_as_the_strict_parse(text: str) -> None:
+    from hftkb.yamlio import _quick_parse
+
+    quick, strict = _quick_parse(text), parse_yaml(text)[0]
+    assert quick == strict and [type(v) for v in quick.values()] == [type(v) for v in strict.values()]
+
+
+@pytest.mark.parametrize("text", BAD_CASES)
+def test_quick_parse_leaves_every_problem_to_the_strict_parse(text: str) -> None:
+    from hftkb.yamlio import _NeedsFullParse, _quick_parse
+
+    with pytest.raises(_NeedsFullParse):
+        _quick_parse(text)
+    with pytest.raises(LoadError):
+        parse_yaml(text)
+
+
+def test_positions_of_a_quick_load_are_worked_out_when_asked(tmp_path: Path) -> None:
+    record = tmp_path / "a.yaml"
+    record.write_text("id: a-2024\nlinks:\n  - kind: paper\n    url: https://x.org\ncount: 3\n")
+    data, pos = load_yaml(record)
+    assert data["count"] == 3
+    assert pos.line(("links", 0, "url")) == 4 and pos.plain[("count",)] == "3"
+
+
+def test_parallel_load_reports_exactly_what_a_serial_load_reports(tmp_path: Path, monkeypatch) -> None:
+    import hftkb.corpus
+
+    shutil.copytree(REPO / "taxonomy", tmp_path / "taxonomy")
+    papers = tmp_path / "papers"
+    papers.mkdir()
+    for i in range(12):
+        (papers / f"p-{i}.yaml").write_text(f"id: p-{i}\ntitle: Paper {i}\ndate: 2024-01-0{1 + i % 9}\nkind: defense\nadded: 2024-02-01\n")
+    (papers / "p-3.yaml").write_text("id: p-3\ntitle: x\ntitle: y\ndate: 2024-01-01\nkind: defense\nadded: 2024-02-01\n")  # E106
+    (papers / "p-5.yaml").write_text("id: p-5\ntitle: Five\ndate: 2024-02-30\nkind: defense\nadded: 2024-02-01\n")  # E111
+    (papers / "p-7.yaml").write_text("id: p-7\ntitle: Seven\ndate: 2024-01-01\nkind: defence\nadded: 2024-02-01\n")  # E304
+    (papers / "p-8.yaml").write_bytes(b"id: p-8\ntitle: \xff\n")  # E103
+    (papers / "p-9.yaml").write_text("id: p-9\ntitle: Nine\ndate: 2024-01-01\nkind: defense\nadded: 2024-02-01\ntitel: x\n")  # E202
+    monkeypatch.setattr(hftkb.corpus, "CACHE_MIN_FILES", 2)
+    import hftkb.yamlio
+
+    pools = []
+    real = hftkb.yamlio._parse_in_workers
+    monkeypatch.setattr(hftkb.yamlio, "_parse_in_workers", lambda *a: pools.append(a[3]) or real(*a))
+    runs = {}
+    for workers in ("1", "2"):
+        monkeypatch.setenv("HFTKB_WORKERS", workers)
+        for cache in ("off", "cold", "warm"):
+            if cache == "off":
+                monkeypatch.setenv("HFTKB_NO_CACHE", "1")
+            else:
+                monkeypatch.delenv("HFTKB_NO_CACHE", raising=False)
+            if cache == "cold":
+                shutil.rmtree(tmp_path / ".cache", ignore_errors=True)
+            for threshold in (2, 1000):  # parallel (and cached) from 2 files on, or the small-corpus path
+                monkeypatch.setattr(hftkb.corpus, "PARALLEL_MIN_FILES", threshold)
+                corpus = load_corpus(tmp_path)
+                runs[(workers, cache, threshold)] = ([p.format() for p in corpus.problems], corpus.papers)
+    expected = runs[("1", "off", 1000)]
+    assert sorted(p.code for p in corpus.problems) == ["E103", "E106", "E111", "E202", "E304"]
+    assert sorted(expected[1]) == [f"p-{i}" for i in (0, 1, 10, 11, 2, 4, 6, 7)]
+    for key, run in runs.items():
+        assert run == expected, key
+    assert pools == [2, 2, 2]  # the worker processes were used (once per cache state)
