@@ -92,7 +92,7 @@ def load_corpus(kb_dir: Path, *, check: bool = True) -> Corpus:
             corpus.problems.append(Problem(str(path), 0, "E315", f"taxonomy vocabulary '{vocabulary}' is missing"))
             continue
         data = _load(path, kb_dir, corpus)
-        if data is None or isinstance(data, _Partial):
+        if data is _FAILED or isinstance(data, _Partial):
             continue  # a vocabulary with YAML problems is not used: its terms would be guesses
         if not isinstance(data, list):
             corpus.problems.append(Problem(str(path), 1, "E110", "a vocabulary file is a YAML list of terms"))
@@ -186,18 +186,23 @@ def _load(path: Path, kb_dir: Path, corpus: Corpus) -> Any:
 
 
 def _accept(path: Path, result: tuple[Any, Positions] | LoadError, corpus: Corpus) -> Any:
-    """Record a load's problems and positions; return the data, a _Partial, or None (see _Partial)."""
+    """Record a load's problems and positions; return the data, a _Partial, or _FAILED (see _Partial)."""
     if isinstance(result, LoadError):
         err = result
         corpus.problems.extend(err.problems)
         if err.data is None or any(p.code == "E107" for p in err.problems):
-            return None  # aliases were replaced by nothing: what is left would only produce noise
+            return _FAILED  # aliases were replaced by nothing: what is left would only produce noise
         # Readable despite its problems: validate it to report everything at once, but keep the record out of
         # the corpus (see _Partial), and do not repeat a problem on a line that already has one.
         corpus.positions[path] = err.positions
         return _Partial(err.data, {p.line for p in err.problems})
     data, corpus.positions[path] = result
     return data
+
+
+# A file that could not be read at all (its problems are reported). Not None: a document that is just `null`
+# (or `~`) loads as None, and must be reported as "not a mapping" rather than skipped in silence.
+_FAILED = object()
 
 
 class _Partial:
@@ -212,7 +217,7 @@ def _validate(model: type, loaded: Any, path: Path, corpus: Corpus, loc: tuple =
     """Validate loaded data (or partial data) as `model`; record its problems; return the record or None."""
     from hftkb.checks import validate_record
 
-    if loaded is None:
+    if loaded is _FAILED:
         return None
     data = loaded.data if isinstance(loaded, _Partial) else loaded
     record, problems = validate_record(model, data, corpus.positions[path], str(path), loc=loc)

@@ -243,3 +243,12 @@ def test_parallel_load_reports_exactly_what_a_serial_load_reports(tmp_path: Path
     for key, run in runs.items():
         assert run == expected, key
     assert pools == [2, 2, 2]  # the worker processes were used (once per cache state)
+
+
+def test_a_null_document_is_reported_not_skipped(tmp_path: Path) -> None:
+    shutil.copytree(REPO / "taxonomy", tmp_path / "taxonomy")
+    (tmp_path / "papers").mkdir()
+    (tmp_path / "papers" / "a-2024.yaml").write_text("~\n")
+    (tmp_path / "taxonomy" / "tags.yaml").write_text("null\n")
+    corpus = load_corpus(tmp_path)
+    assert [(Path(p.path).name, p.line, p.code) for p in corpus.problems] == [("a-2024.yaml", 1, "E110"), ("tags.yaml", 1, "E110")]
