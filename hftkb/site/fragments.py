@@ -96,7 +96,7 @@ def downloads(site: SiteContext, src: str) -> str:
     )
     return (
         f"<p>Generated from {len(site.corpus.papers)} records at build time.</p>"
-        f'<div class="hftkb-scroll"><table><thead><tr><th>File</th><th>Contents</th></tr></thead><tbody>{rows}</tbody></table></div>'
+        f'<table><thead><tr><th>File</th><th>Contents</th></tr></thead><tbody>{rows}</tbody></table>'
     )
 
 

@@ -39,7 +39,9 @@ class ImplInfo:
     error: str | None = None  # why the module could not be read
 
 
-SECTION_HEADER = re.compile(r"^(Paper|Algorithm|Deviations|Usage)\b[^\n]*?:", re.MULTILINE)
+#: A docstring section starts with its name at the start of a line, either as "Algorithm (DEFENSES.md 5.1):" or
+#: numpydoc-style, the name alone underlined with dashes.
+SECTION_HEADER = re.compile(r"^(Paper|Algorithm|Deviations|Usage)(?:\b[^\n]*?:|[ \t]*\n-{3,}[ \t]*$)", re.MULTILINE)
 
 
 def _literal(node) -> object:
@@ -123,49 +125,83 @@ def load_implementations(root: Path, methods: dict) -> dict[str, ImplInfo]:
 
 
 def _section_body(text: str) -> str:
-    """The section's text without its header line, dedented."""
+    """The section's text without its header (and underline), dedented."""
     import textwrap
 
     first, _, rest = text.partition("\n")
-    head = first.split(":", 1)[1].strip() if ":" in first else ""
-    return (head + "\n" + textwrap.dedent(rest)).strip()
+    if re.match(r"^-{3,}", rest):
+        rest = rest.partition("\n")[2]
+        head = ""
+    else:
+        head = first.split(":", 1)[1].strip() if ":" in first else ""
+    return (head + "\n" + textwrap.dedent(rest)).strip("\n")
 
 
 def _prose(text: str) -> str:
-    """Docstring prose -> HTML: numbered steps and '*' bullets become lists, the rest paragraphs."""
-    blocks, items, kind = [], [], None
+    """Docstring prose -> HTML: numbered steps and '*' bullets become lists, indented blocks after a blank line
+    (equations, commands) preformatted text, the rest paragraphs. Every piece of text is escaped."""
+    blocks: list[str] = []
+    paragraph: list[str] = []
+    items: list[str] = []
+    code: list[str] = []
+    kind = None
+    previous_blank = True
 
-    def flush():
-        nonlocal items, kind
+    def flush_paragraph():
+        if paragraph:
+            text = " ".join(paragraph)
+            blocks.append(f"<p>{esc(text[:-1] if text.endswith('::') else text)}</p>")  # reST's "::"
+            paragraph.clear()
+
+    def flush_list():
+        nonlocal kind
         if items:
             tag = "ol" if kind == "ol" else "ul"
             blocks.append(f"<{tag}>" + "".join(f"<li>{esc(i)}</li>" for i in items) + f"</{tag}>")
-        items, kind = [], None
+            items.clear()
+        kind = None
 
-    paragraph: list[str] = []
-    for line in text.splitlines() + [""]:
+    def flush_code():
+        if code:
+            import textwrap
+
+            blocks.append(f"<pre><code>{esc(textwrap.dedent(chr(10).join(code)).strip(chr(10)))}</code></pre>")
+            code.clear()
+
+    for line in text.splitlines():
         stripped = line.strip()
+        indent = len(line) - len(line.lstrip(" "))
         numbered = re.match(r"^\d+\.\s+(.*)", stripped)
         bullet = re.match(r"^[*-]\s+(.*)", stripped)
-        if numbered or bullet:
-            if paragraph:
-                blocks.append(f"<p>{esc(' '.join(paragraph))}</p>")
-                paragraph = []
+        if not stripped:
+            if code:
+                code.append("")
+            previous_blank = True
+            continue
+        if indent >= 4 and (previous_blank or code) and not (items and not previous_blank):
+            flush_paragraph()
+            flush_list()
+            code.append(line)
+        elif (numbered or bullet) and indent < 4:
+            flush_code()
+            flush_paragraph()
             new_kind = "ol" if numbered else "ul"
             if kind and kind != new_kind:
-                flush()
+                flush_list()
             kind = new_kind
             items.append((numbered or bullet).group(1))
-        elif stripped and items and line.startswith(" "):
+        elif items and indent > 0 and not previous_blank:
             items[-1] += " " + stripped  # continuation of a list item
-        elif stripped:
-            flush()
-            paragraph.append(stripped)
         else:
-            flush()
-            if paragraph:
-                blocks.append(f"<p>{esc(' '.join(paragraph))}</p>")
-                paragraph = []
+            flush_code()
+            flush_list()
+            if previous_blank:
+                flush_paragraph()
+            paragraph.append(stripped)
+        previous_blank = False
+    flush_code()
+    flush_paragraph()
+    flush_list()
     return "".join(blocks)
 
 
@@ -178,7 +214,7 @@ def _rows_table(rows: list[dict], columns: list[str]) -> str:
         return esc(value)
 
     body = "".join("<tr>" + "".join(f"<td>{cell(row.get(c, ''))}</td>" for c in columns) + "</tr>" for row in rows)
-    return f'<div class="hftkb-scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+    return f'<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
 def _results_block(name: str, data: dict | None, title: str, first: list[str]) -> str:
@@ -221,8 +257,8 @@ def method_page(site: SiteContext, method, info: ImplInfo) -> str:
             for f in info.fields
         )
         parts.append(
-            "<h2>Settings and their defaults</h2><div class=\"hftkb-scroll\"><table><thead><tr><th>Setting</th>"
-            f"<th>Default</th><th>Meaning</th><th>Source of the default</th></tr></thead><tbody>{rows}</tbody></table></div>"
+            "<h2>Settings and their defaults</h2><table><thead><tr><th>Setting</th>"
+            f"<th>Default</th><th>Meaning</th><th>Source of the default</th></tr></thead><tbody>{rows}</tbody></table>"
         )
     usage = _section_body(info.sections["Usage"]) if "Usage" in info.sections else ""
     command = f"python -m reference_impl run config.yaml --method {method.name}"
@@ -256,8 +292,8 @@ def index_page(site: SiteContext) -> str:
         "and what was measured."
     )
     table = (
-        '<div class="hftkb-scroll"><table><thead><tr><th>Method</th><th>Stage</th><th>What it does</th><th>Paper</th></tr>'
-        f"</thead><tbody>{''.join(rows)}</tbody></table></div>"
+        '<table><thead><tr><th>Method</th><th>Stage</th><th>What it does</th><th>Paper</th></tr>'
+        f"</thead><tbody>{''.join(rows)}</tbody></table>"
     )
     empty = "<p>No method is registered yet.</p>" if not rows else ""
     return (

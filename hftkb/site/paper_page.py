@@ -65,9 +65,9 @@ def _results(paper) -> str:
         for r in paper.results
     )
     return (
-        "<h2>Reported results</h2><div class=\"hftkb-scroll\"><table><thead><tr><th>Metric</th><th>Value</th>"
+        "<h2>Reported results</h2><table><thead><tr><th>Metric</th><th>Value</th>"
         "<th>Method</th><th>Model</th><th>Dataset</th><th>Setting</th><th>Where</th></tr></thead>"
-        f"<tbody>{rows}</tbody></table></div>"
+        f"<tbody>{rows}</tbody></table>"
     )
 
 
@@ -103,7 +103,9 @@ def render_paper(site: SiteContext, paper, bibtex: str) -> str:
     if paper.venue:
         chips.append(site.term_link(src, "venues", paper.venue.name))
     head = " ".join(chip for chip in chips if chip)
-    short = f'<span class="hftkb-short">{esc(paper.short_name)}</span> ' if paper.short_name else ""
+    # The short name as a badge, unless the title already starts with it ("Vaccine: Perturbation-aware ...").
+    show_short = paper.short_name and not paper.title.lower().startswith(paper.short_name.lower())
+    short = f'<span class="hftkb-short">{esc(paper.short_name)}</span> ' if show_short else ""
     venue = esc(site.venue_label(paper))
     when = f"{venue} · first public {paper.date.isoformat()}" if venue else f"first public {paper.date.isoformat()}"
     authors = esc(", ".join(paper.authors)) if paper.authors else "<em>authors not recorded</em>"

@@ -79,8 +79,8 @@ def index_page(site: SiteContext, vocabulary: str, found) -> str:
             f'<tr><td><a href="{href}">{esc(term.name)}</a></td><td>{count}</td><td>{esc(term.description)}</td></tr>'
         )
     table = (
-        '<div class="hftkb-scroll"><table class="hftkb-terms"><thead><tr><th>Term</th><th>Papers</th>'
-        f"<th>Description</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+        "<table><thead><tr><th>Term</th><th>Papers</th>"
+        f"<th>Description</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
     return _front_matter(title) + f'<h1 id="terms">{esc(title)}</h1>\n<p>{esc(intro)}</p>\n{table}\n'
 
