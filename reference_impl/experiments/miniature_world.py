@@ -100,14 +100,15 @@ def ablation_table(data: dict) -> str:
 
 
 def markdown_table(data: dict) -> str:
-    """One row per method: HS and FA at each harmful ratio, and their averages (the papers' layout)."""
+    """HS and FA per method and harmful ratio with their averages (the papers' layout), then the refusal rates."""
     from reference_impl.registry import METHODS
 
     rows = [r for r in data["rows"] if r.get("stage", "final") == "final"]
     ratios = sorted({r["harmful_ratio"] for r in rows})
-    header = ["method", "stage"] + [f"{kind} p={ratio:g}" for ratio in ratios for kind in ("HS", "FA")]
-    header += ["avg HS", "avg FA", "refusals p=0.1"]
+    header = ["method", "stage"] + [f"{kind} p={ratio:g}" for ratio in ratios for kind in ("HS", "FA")] + ["avg HS", "avg FA"]
+    refusal_header = ["method"] + [f"refusals p={ratio:g}" for ratio in ratios]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * 2 + ["--:"] * (len(header) - 2)) + "|"]
+    refusals = ["| " + " | ".join(refusal_header) + " |", "|---|" + "|".join(["--:"] * len(ratios)) + "|"]
     for name, method in METHODS.items():
         found = {r["harmful_ratio"]: r for r in rows if r["method"] == name}
         if not found:
@@ -118,9 +119,10 @@ def markdown_table(data: dict) -> str:
             cells += ["–", "–"] if row is None else [_number(row["hs"]), _number(row["fa"])]
         present = list(found.values())
         cells += [_number(statistics.mean(r["hs"] for r in present)), _number(statistics.mean(r["fa"] for r in present))]
-        cells.append(_number(found[0.1].get("refusal_rate")) if 0.1 in found else "–")
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        refusals.append("| " + " | ".join([name] + [_number(found[r].get("refusal_rate")) if r in found else "–"
+                                                     for r in ratios]) + " |")
+    return "\n".join(lines) + "\n\n" + "\n".join(refusals) + "\n"
 
 
 def _number(value) -> str:

@@ -1,0 +1,98 @@
+"""The committed results files: their shape (the site reads them without torch), their internal consistency, and
+that the README shows exactly what they hold."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from reference_impl.registry import METHODS
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "reference_impl" / "results"
+RATIOS = (0.0, 0.1, 0.2)
+
+
+def load(name: str) -> dict:
+    path = RESULTS / name
+    assert path.is_file(), f"{path} is missing: run the command named in the README defenses section"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert set(data) >= {"machine", "date", "command", "rows"}, f"{name}: top-level keys"
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", data["date"]), f"{name}: date must be YYYY-MM-DD"
+    assert data["machine"] and data["command"], f"{name}: machine and command must be filled in"
+    assert isinstance(data["rows"], list) and data["rows"], f"{name}: no rows"
+    return data
+
+
+def test_miniature_world_has_every_method_at_every_ratio():
+    data = load("miniature_world.json")
+    seen = {}
+    for row in data["rows"]:
+        assert {"method", "harmful_ratio", "hs", "fa"} <= set(row), row
+        assert row["method"] in METHODS, f"unknown method {row['method']!r}"
+        for key in ("hs", "fa", "refusal_rate", "hs_plus"):
+            if row.get(key) is not None:
+                assert 0.0 <= row[key] <= 100.0, f"{key} out of [0, 100]: {row}"
+        key = (row["method"], row["harmful_ratio"], row.get("seed"))
+        assert key not in seen, f"duplicate row {key}"
+        seen[key] = row
+    for method in METHODS:
+        for ratio in RATIOS:
+            assert any(m == method and r == ratio for m, r, _ in seen), f"no row for {method} at p={ratio}"
+
+
+def test_overhead_rows_are_consistent():
+    data = load("overhead.json")
+    by_model: dict[str, dict[str, dict]] = {}
+    for row in data["rows"]:
+        assert "method" in row and "model" in row and "machine" in row, row
+        by_model.setdefault(row["model"], {})[row["method"]] = row
+    for model, rows in by_model.items():
+        sft = rows.get("sft")
+        assert sft is not None, f"{model}: no SFT reference row"
+        assert sft["step_time_ratio"] == 1.0 and sft["peak_mem_ratio"] == 1.0
+        for method in ("vaccine", "booster", "lisa"):
+            if method not in rows:
+                continue
+            row = rows[method]
+            for key in ("step_time_s", "step_time_ratio", "peak_mem_mb", "peak_mem_ratio"):
+                assert row[key] > 0, (model, method, key)
+            # the ratios are what the times say (no hand edits)
+            assert row["step_time_ratio"] == pytest.approx(row["step_time_s"] / sft["step_time_s"], rel=0.01)
+            assert row["peak_mem_ratio"] == pytest.approx(row["peak_mem_mb"] / sft["peak_mem_mb"], rel=0.01)
+            assert row["within_target"] == (row["step_time_ratio"] <= row["target_time_ratio"])
+        if "antidote" in rows:
+            row = rows["antidote"]
+            assert row["time_s"] > 0 and row["reference_time_s"] > 0 and row["reference"]
+            assert row["time_ratio"] == pytest.approx(row["time_s"] / row["reference_time_s"], rel=0.01)
+        if "safe_lora" in rows:
+            assert rows["safe_lora"]["time_s"] > 0
+
+
+def test_readme_shows_the_committed_numbers():
+    from bench.bench_overhead import markdown_table as overhead_table
+    from reference_impl.experiments.miniature_world import markdown_table as world_table
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("<!-- section:defenses -->", 1)[1].split("<!-- /section:defenses -->", 1)[0]
+    assert world_table(load("miniature_world.json")) in section, "README miniature-world table is stale"
+    assert overhead_table(load("overhead.json")) in section, "README overhead table is stale"
+
+
+def test_cpu_peak_memory_is_the_peak_of_live_tensor_bytes():
+    """The overhead bench's CPU memory figure: 8 MB live at the peak here (a and b), though 12 MB are allocated."""
+    torch = pytest.importorskip("torch")
+    from torch.profiler import ProfilerActivity, profile
+
+    from bench.bench_overhead import peak_from_allocation_events
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        a = torch.ones(1_000_000)  # 4 MB
+        b = a * 2  # 4 MB more: 8 MB live
+        del a
+        c = b + 1  # 4 MB again: still 8 MB live
+        del b, c
+    assert 8_000_000 <= peak_from_allocation_events(prof) < 8_001_000  # + a few bytes of scalars
