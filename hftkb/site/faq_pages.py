@@ -31,7 +31,7 @@ def entry_page(site: SiteContext, entry) -> str:
     ]
     body = "\n".join(p for p in parts if p)
     return (
-        f"---\ntitle: {front_matter_string(entry.question)}\ndescription: {front_matter_string(entry.short_answer)}\n---\n\n"
+        f"---\ntitle: {front_matter_string(entry.question)}\nhide:\n  - toc\ndescription: {front_matter_string(entry.short_answer)}\n---\n\n"
         f"{body}\n"
     )
 
@@ -49,7 +49,7 @@ def index_page(site: SiteContext) -> str:
         "`hftkb faq \"your question\"`."
     )
     content = f'<ul class="hftkb-faq-list">{items}</ul>' if items else "<p>No question has been answered yet.</p>"
-    return f'---\ntitle: "Reviewer FAQ"\n---\n\n<h1 id="faq">Reviewer FAQ</h1>\n<p>{esc(intro)}</p>\n{content}\n'
+    return f'---\ntitle: "Reviewer FAQ"\nhide:\n  - toc\n---\n\n<h1 id="faq">Reviewer FAQ</h1>\n<p>{esc(intro)}</p>\n{content}\n'
 
 
 def faq_pages(site: SiteContext) -> dict[str, str]:

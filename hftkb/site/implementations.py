@@ -272,7 +272,7 @@ def method_page(site: SiteContext, method, info: ImplInfo) -> str:
                        ["model", "step_time_s", "step_time_ratio", "peak_mem_mb", "peak_mem_ratio", "time_s"])
     )
     body = "\n".join(p for p in parts if p)
-    return f"---\ntitle: {front_matter_string(method.name)}\n---\n\n<div class=\"hftkb-method\">\n{body}\n</div>\n"
+    return f"---\ntitle: {front_matter_string(method.name)}\nhide:\n  - toc\n---\n\n<div class=\"hftkb-method\">\n{body}\n</div>\n"
 
 
 def index_page(site: SiteContext) -> str:
@@ -297,7 +297,7 @@ def index_page(site: SiteContext) -> str:
     )
     empty = "<p>No method is registered yet.</p>" if not rows else ""
     return (
-        '---\ntitle: "Reference implementations"\n---\n\n<h1 id="implementations">Reference implementations</h1>\n'
+        '---\ntitle: "Reference implementations"\nhide:\n  - toc\n---\n\n<h1 id="implementations">Reference implementations</h1>\n'
         f"<p>{esc(intro)}</p>\n<pre><code>pip install -e '.[impl]'\npython -m reference_impl run config.yaml --method vaccine</code></pre>\n"
         f"{table}{empty}\n"
     )

@@ -40,7 +40,8 @@ def _row(site: SiteContext, from_src: str, paper) -> tuple[str, bool]:
     if cached is not None:
         return cached
     code = safe_url(site.code_url(paper))
-    short = f"<b>{esc(paper.short_name)}</b>: " if paper.short_name else ""
+    show_short = paper.short_name and not paper.title.lower().startswith(paper.short_name.lower())
+    short = f"<b>{esc(paper.short_name)}</b>: " if show_short else ""
     kind = esc(site.term_name("kinds", paper.kind))
     if paper.stage:
         kind += f"<br><small>{esc(site.term_name('stages', paper.stage))}</small>"

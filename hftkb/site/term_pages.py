@@ -42,7 +42,7 @@ def members(corpus) -> dict[tuple[str, str], list]:
 
 
 def _front_matter(title: str, description: str | None = None) -> str:
-    lines = ["---", f"title: {front_matter_string(title)}"]
+    lines = ["---", f"title: {front_matter_string(title)}", "hide:", "  - toc"]  # no headings: give the table the width
     if description:
         lines.append(f"description: {front_matter_string(description)}")
     return "\n".join(lines) + "\n---\n\n"
