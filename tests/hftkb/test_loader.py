@@ -252,3 +252,22 @@ def test_a_null_document_is_reported_not_skipped(tmp_path: Path) -> None:
     (tmp_path / "taxonomy" / "tags.yaml").write_text("null\n")
     corpus = load_corpus(tmp_path)
     assert [(Path(p.path).name, p.line, p.code) for p in corpus.problems] == [("a-2024.yaml", 1, "E110"), ("tags.yaml", 1, "E110")]
+
+
+@pytest.mark.parametrize("label, venue, track", [
+    ("Advances in Neural Information Processing Systems 37", "neurips", "main"),
+    ("Proceedings of the 62nd Annual Meeting of the Association for Computational Linguistics", "acl", "main"),
+    # A long name must not swallow the conference it introduces: Findings of EMNLP stay EMNLP.
+    ("Findings of the Association for Computational Linguistics: EMNLP 2024", "emnlp", "findings"),
+    ("Findings of the Association for Computational Linguistics: ACL 2023", "acl", "findings"),
+    ("Proceedings of the 2024 Conference of the North American Chapter of the Association for Computational "
+     "Linguistics: Human Language Technologies", "naacl", "main"),
+    ("The Thirteenth International Conference on Learning Representations", "iclr", "main"),
+    ("Proceedings of the AAAI Conference on Artificial Intelligence", "aaai", "main"),
+])
+def test_long_venue_names_resolve_through_the_taxonomy(label: str, venue: str, track: str) -> None:
+    from hftkb.importers.awesome import normalise_venue
+
+    aliases = load_corpus(REPO, check=False).venue_aliases()
+    found = normalise_venue(label, aliases)
+    assert (found.name, found.track) == (venue, track)
