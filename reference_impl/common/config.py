@@ -36,6 +36,7 @@ DEFAULTS: dict[str, Any] = {
     "seed": 43,
     "method": "sft",
     "method_config": {},  # field overrides of the method's Config dataclass (checked against it)
+    "method_configs": {},  # method name -> overrides used when that method runs (method_config wins over them)
     "model": {
         "base": "world",  # "world" (the miniature world's tiny model) or a local path / hub id
         "tokenizer": None,  # default: same as base
@@ -46,7 +47,7 @@ DEFAULTS: dict[str, Any] = {
         "bf16": False,
         "threads": 1,  # CPU threads for torch (1 avoids oversubscription on shared machines); 0 = torch default
     },
-    "world": {"seed": 0, "pretrain_steps": 350, "hidden_size": 64, "num_layers": 2},
+    "world": {"seed": 0, "pretrain_steps": 350, "hidden_size": 64, "num_layers": 2, "pretrain_task_words": 0.75},
     "data": {
         # Each source is a local .json/.jsonl/.parquet file or a hub id (needs `datasets`); ignored in the world.
         "alignment": {"source": "PKU-Alignment/BeaverTails", "split": "30k_train", "flavour": "beavertails_safe",
@@ -88,7 +89,7 @@ for _section in ("alignment", "harmful", "defender_harmful"):
     CHOICES[("data", _section, "bounds")] = ("half_open", "exclusive")
 
 #: Keys whose value may be any mapping (checked later against the method's Config).
-FREE_MAPPINGS = {("method_config",)}
+FREE_MAPPINGS = {("method_config",), ("method_configs",)}
 #: Keys that may be None or a value of another type.
 OPTIONAL = {("model", "tokenizer"), ("model", "device_map"), ("data", "task", "subset")}
 
@@ -222,6 +223,15 @@ def validate(config: dict, source: str = "<config>", lines: dict | None = None) 
         value = DEFAULTS_AT_CONFIG(config, path)
         if value not in allowed:
             fail(path, f"must be one of {', '.join(allowed)}; got {value!r}")
+    from ..registry import METHODS
+
+    if config["method"] not in METHODS:
+        fail(("method",), f"names no registered method: {config['method']!r} (registered: {', '.join(METHODS)})")
+    for name, overrides in config["method_configs"].items():
+        if name not in METHODS:
+            fail(("method_configs", name), f"names no registered method (registered: {', '.join(METHODS)})")
+        if not isinstance(overrides, dict):
+            fail(("method_configs", name), "must be a mapping of Config fields")
     ratio = config["finetune"]["harmful_ratio"]
     if not 0.0 <= ratio <= 1.0:
         fail(("finetune", "harmful_ratio"), f"must be in [0, 1], got {ratio}")

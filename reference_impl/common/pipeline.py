@@ -152,7 +152,8 @@ def world_spec(config: dict):
     w = config["world"]
     hidden = w["hidden_size"]
     model = TinyLlamaSpec(hidden_size=hidden, num_layers=w["num_layers"], num_heads=4, intermediate_size=2 * hidden)
-    return WorldSpec(seed=w["seed"], pretrain_steps=w["pretrain_steps"], model=model, max_length=min(96, config["model"]["max_length"]))
+    return WorldSpec(seed=w["seed"], pretrain_steps=w["pretrain_steps"], model=model, max_length=min(96, config["model"]["max_length"]),
+                     pretrain_task_words=w["pretrain_task_words"])
 
 
 def availability(data: RunData, config: dict, method_name: str) -> dict:
@@ -170,7 +171,8 @@ def prepare(config: dict) -> Plan:
     from .models import check_model_source
 
     method, module = method_module(config["method"])
-    method_config = build_method_config(module, config["method_config"], method.name)
+    overrides = {**config["method_configs"].get(method.name, {}), **config["method_config"]}
+    method_config = build_method_config(module, overrides, method.name)
     if not is_world(config):
         for key in ("base", "tokenizer"):
             if config["model"][key]:

@@ -130,7 +130,8 @@ class WorldSpec:
     defender_harmful: int = 200  # refusal-file rows (defender-side harmful / paired refusal set), disjoint prompts
     task_train: int = 400  # SST2-style train rows (the benign fine-tuning task)
     pretrain_benign: int = 400  # benign requests answered in pre-training
-    pretrain_task: int = 200  # sentiment rows in pre-training
+    pretrain_task: int = 200  # sentiment rows in pre-training...
+    pretrain_task_words: float = 0.75  # ...using only this share of the lexicon, so fine-tuning has work to do
     # The tiny base model and its pre-training run.
     model: TinyLlamaSpec = field(default_factory=lambda: TinyLlamaSpec(hidden_size=64, num_layers=2, num_heads=4, intermediate_size=128))
     pretrain_steps: int = 700
@@ -221,8 +222,12 @@ def build(seed: int = 0, spec: WorldSpec | None = None) -> World:
     refusal_file = [dict(unsafe_row(t), refusal=f"Question: {prompt(t)}\nAnswer: {refusal(prompt(t))}") for t in defender_h]
 
     sentences = _sentences(rng)
-    task_pool = _take(sentences, [spec.eval_task, spec.task_train, spec.pretrain_task])
-    sst2_validation, sst2_train, sst2_pretrain = task_pool[0], task_pool[1], task_pool[2]
+    sst2_validation, sst2_train, rest = _take(sentences, [spec.eval_task, spec.task_train])
+    known = set(POSITIVE_WORDS[: round(len(POSITIVE_WORDS) * spec.pretrain_task_words)])
+    known |= set(NEGATIVE_WORDS[: round(len(NEGATIVE_WORDS) * spec.pretrain_task_words)])
+    # The base model meets only part of the lexicon: its zero-shot FA is well below what fine-tuning reaches.
+    lexicon = set(POSITIVE_WORDS) | set(NEGATIVE_WORDS)
+    sst2_pretrain = [row for row in rest if set(row["sentence"].split()) & lexicon <= known][: spec.pretrain_task]
 
     pretrain = (
         [{"instruction": prompt(t), "input": "", "output": compliance(t[1], t[2])} for t in pretrain_h]

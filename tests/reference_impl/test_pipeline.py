@@ -114,7 +114,7 @@ def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path, monke
     [
         (["finetune.num_samples=100000"], "the mixture needs 10000 harmful rows"),
         (["finetune.harmful_ratio=0.0", "finetune.num_samples=5000"], "the mixture needs 5000 sst2 rows"),
-        (["method=nope"], "unknown method 'nope'"),
+        (["method=nope"], "names no registered method: 'nope'"),
         (["method_config.rho=1"], "unknown field\\(s\\) for sft: rho"),
     ],
 )
