@@ -302,3 +302,17 @@ def test_cached_navigation_of_paper_pages_is_what_material_renders(tmp_path: Pat
     for paper_id in ("paper-00000", "paper-00031", "paper-00059"):
         page = f"papers/{paper_id}/index.html"
         assert (tmp_path / "out" / page).read_text() == (fabricated_site / page).read_text(), page
+
+
+def test_serve_watches_the_records(fabricated_kb: Path, monkeypatch):
+    """`mkdocs serve` rebuilds on a record change: the hook registers the record folders with the server."""
+    from types import SimpleNamespace
+
+    from hftkb.site import hooks
+
+    watched = []
+    server = SimpleNamespace(watch=lambda path: watched.append(Path(path)))
+    monkeypatch.setenv("HFTKB_KB", str(fabricated_kb))
+    hooks.on_serve(server, SimpleNamespace(config_file_path=str(REPO / "mkdocs.yml")), None)
+    kb = fabricated_kb.resolve()
+    assert {kb / "papers", kb / "taxonomy", kb / "faq", kb / "reference_impl/registry.py"} <= set(watched)
