@@ -316,3 +316,17 @@ def test_serve_watches_the_records(fabricated_kb: Path, monkeypatch):
     hooks.on_serve(server, SimpleNamespace(config_file_path=str(REPO / "mkdocs.yml")), None)
     kb = fabricated_kb.resolve()
     assert {kb / "papers", kb / "taxonomy", kb / "faq", kb / "reference_impl/registry.py"} <= set(watched)
+
+
+def test_building_the_site_never_imports_torch(fabricated_kb: Path, tmp_path: Path):
+    """hftkb never imports torch: the implementation pages read the defense modules with ast."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; from pathlib import Path; from hftkb.cli import main; "
+        f"code = main(['build', '--kb', {str(fabricated_kb)!r}, '--out', {str(tmp_path / 'out')!r}]); "
+        "assert code == 0, code; assert 'torch' not in sys.modules, 'torch was imported'; print('ok')"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-2000:]
