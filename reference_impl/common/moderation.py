@@ -102,7 +102,10 @@ class BeaverDam:
         from .models import check_model_source, resolve_dtype
 
         check_model_source(name_or_path)
-        self.tokenizer = AutoTokenizer.from_pretrained(name_or_path, model_max_length=256, padding_side="right", use_fast=False)
+        try:  # beaver-dam's eval scripts use the slow (sentencepiece) Llama tokenizer
+            self.tokenizer = AutoTokenizer.from_pretrained(name_or_path, model_max_length=256, padding_side="right", use_fast=False)
+        except (ValueError, OSError, TypeError, ImportError):
+            self.tokenizer = AutoTokenizer.from_pretrained(name_or_path, model_max_length=256, padding_side="right")
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.unk_token or self.tokenizer.eos_token
         self.model = AutoModelForSequenceClassification.from_pretrained(
