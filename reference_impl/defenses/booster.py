@@ -34,6 +34,14 @@ Each optimisation step (official trainer):
 Cost: 3 forward/backward passes per step (about 3x SFT) plus two gradient buffers of the trainable parameters,
 once, at alignment time.
 
+Caveat (a property of (B1), measured here): the regulariser is the loss decrease one normalised harmful step
+can still achieve, and that is smallest where h is already at its minimum. When the model starts out fitting the
+defender's harmful answers (h(w) close to 0), the regulariser holds it there and works against the alignment
+loss. In the miniature world, whose base model was pre-trained on exactly those answers (h = 0.009 at the base),
+Booster with lambda = 5 or 1 produced an "aligned" model that still complied with every held-out harmful prompt
+(HS 100 before any fine-tuning), while lambda = 0.2 and lambda = 0 aligned it (HS 0). With the paper's data the
+harmful answers are not the base model's own, and h starts far from its minimum.
+
 Deviations
 ----------
 * The weights are restored by copying back a stored copy, not by adding the step back (the official code
