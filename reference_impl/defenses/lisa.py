@@ -50,7 +50,7 @@ Deviations
   trainer, followed here, pulls each state toward the other state's anchor.
 * Booster's re-run of Lisa uses rho = 0.01; the default here is the Lisa paper's rho = 1.
 * The anchors live in memory, not in Trainer checkpoints: a run resumed from a checkpoint restarts both anchors
-  from the resumed weights (the official trainer has no resume either).
+  from the resumed weights.
 * A run with no more optimizer steps than ``alignment_steps`` is refused at its first step (the official
   trainer would silently spend it all on alignment data and never train on the user's data). Short runs
   (the miniature world's fine-tuning has tens of steps) need a scaled-down split, e.g. 2/18.
