@@ -13,6 +13,11 @@ stream (libyaml's C parser when available, for speed) and
 * records where every value and every mapping key starts (`Positions`), so that pydantic's error locations can
   be mapped back to a line.
 
+Speed (bench/bench_load.py). Most files are clean, and their positions are never looked at: `load_yaml` reads
+them with a lean builder that skips the bookkeeping and works positions out only when a problem asks for a
+line; anything unusual is read again by the full builder, which reports it. `load_yaml_many` parses a large
+corpus in one forked process per CPU, and `ParseCache` keeps parses between runs.
+
 Writing. `dump_record` writes a record in one canonical form (field order of the model, defaults left out,
 `# yaml-language-server` header for papers): `hftkb fmt` writes it and `hftkb fmt --check` compares with it.
 """
