@@ -211,12 +211,15 @@ def _parse_in_workers(paths: list[Path], kb_root: Path | None, cache: ParseCache
                       workers: int) -> Iterator[tuple[bytes | None, str, bool, Any] | None] | None:
     """Per path, in order: (text digest, text, cache hit?, data or None for a hit), or None to load it here.
 
-    None instead of an iterator when processes cannot be forked on this system: the caller loads serially.
+    None instead of an iterator when processes cannot be forked safely here: the caller loads serially.
     """
     import multiprocessing
+    import threading
 
     if "fork" not in multiprocessing.get_all_start_methods():
         return None  # spawning fresh interpreters costs more than it saves
+    if threading.active_count() > 1:
+        return None  # forking a threaded process (a server, `mkdocs serve`) can copy a lock held by another thread
     cached = set(cache._old) if cache is not None else None
     names = [str(path) for path in paths]
     size = max(1, -(-len(names) // (workers * 16)))  # small chunks: the caller starts on the first ones soon

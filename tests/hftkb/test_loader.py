@@ -271,3 +271,25 @@ def test_long_venue_names_resolve_through_the_taxonomy(label: str, venue: str, t
     aliases = load_corpus(REPO, check=False).venue_aliases()
     found = normalise_venue(label, aliases)
     assert (found.name, found.track) == (venue, track)
+
+
+def test_a_threaded_process_is_never_forked(tmp_path: Path, monkeypatch) -> None:
+    import multiprocessing
+    import threading
+
+    from hftkb.yamlio import load_yaml_many
+
+    files = []
+    for i in range(3):
+        files.append(tmp_path / f"{i}.yaml")
+        files[-1].write_text(f"n: {i}\n")
+    monkeypatch.setattr(multiprocessing, "get_context", lambda *a: pytest.fail("a threaded process was forked"))
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        results = list(load_yaml_many(files, tmp_path, None, workers=2))
+    finally:
+        stop.set()
+        thread.join()
+    assert [data for data, _ in results] == [{"n": 0}, {"n": 1}, {"n": 2}]
