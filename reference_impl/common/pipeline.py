@@ -448,11 +448,12 @@ class Runner:
         started = time.time()
         self.seed()
         model = self.load_finetuned(align_dir, ft_dir, mode)
-        context = {
+        needs = set(getattr(plan.module, "NEEDS", ("base_model", "aligned_model")))
+        context = {  # extra full models are loaded only for methods that declare they need them (7B each)
             "alignment_data": plan.data.alignment,
             "harmful_data": plan.data.defender_harmful,
-            "base_model": self.load_base(),
-            "aligned_model": self.load_aligned(align_dir) if align_dir is not None else None,
+            "base_model": self.load_base() if "base_model" in needs else None,
+            "aligned_model": self.load_aligned(align_dir) if align_dir is not None and "aligned_model" in needs else None,
             "tokenizer": self.tokenizer(),
             "max_length": self.config["model"]["max_length"],
             "trailing_newline": self.config["model"]["trailing_newline"],
