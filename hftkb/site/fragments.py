@@ -33,10 +33,12 @@ def counts(site: SiteContext, src: str) -> str:
         return f'<div class="hftkb-cards">{"".join(items)}</div>'
 
     with_code = sum(1 for p in papers if site.code_url(p))
+    defenses = sum(1 for m in site.methods.values() if m.paper)
+    baselines = len(site.methods) - defenses
     total = (
         f'<p class="hftkb-total"><strong>{len(papers)}</strong> papers, {with_code} with code, '
-        f"{len(site.corpus.faq)} reviewer questions answered, {len(site.implementations)} runnable reference "
-        "implementations.</p>"
+        f"{len(site.corpus.faq)} reviewer questions answered, {defenses} defenses with a runnable reference "
+        f"implementation (and {baselines} baselines).</p>"
     )
     return total + "\n<h3>By kind</h3>\n" + cards("kinds", by_kind) + "\n<h3>By stage</h3>\n" + cards("stages", by_stage)
 
