@@ -330,3 +330,18 @@ def test_building_the_site_never_imports_torch(fabricated_kb: Path, tmp_path: Pa
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-2000:]
+
+
+def test_build_command_and_options_are_documented_in_the_readme():
+    """datasette habit: an option of `hftkb build` that the README's site section does not mention fails here."""
+    from hftkb.cli import build_parser, discover_commands
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("<!-- section:site -->"):readme.index("<!-- /section:site -->")]
+    parser = build_parser(discover_commands())
+    build = next(a for a in parser._actions if a.dest == "command").choices["build"]
+    assert "hftkb build" in section
+    for action in build._actions:
+        for option in action.option_strings:
+            if option not in ("-h", "--help"):
+                assert option in section, f"hftkb build {option} is not documented in the README site section"
