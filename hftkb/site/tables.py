@@ -92,7 +92,7 @@ def paper_table(site: SiteContext, from_src: str, papers, *, empty: str = "No pa
         filters += '<label><input type="checkbox" data-filter="code"> has code</label>'
     filters += '<label>Title <input type="search" data-filter="text" placeholder="words in the title"></label>'
     header = (
-        '<tr><th><button type="button" data-sort="date" aria-sort="descending">Date</button></th>'
+        '<tr><th aria-sort="descending"><button type="button" data-sort="date">Date</button></th>'
         '<th><button type="button" data-sort="title">Title</button></th><th>Kind</th>'
         '<th><button type="button" data-sort="venue">Venue</button></th><th>Code</th></tr>'
     )

@@ -98,6 +98,8 @@ def test_filter_and_sort_a_taxonomy_table(browser, served):
     browser.find_element(By.CSS_SELECTOR, 'button[data-sort="title"]').click()
     titles = [r.find_elements(By.CSS_SELECTOR, "td a")[0].text.lower() for r in visible()]
     assert titles == sorted(titles)
+    sorted_by = browser.find_elements(By.CSS_SELECTOR, "table.hftkb-table th[aria-sort]")
+    assert [(th.text.strip(" ↑↓↕"), th.get_attribute("aria-sort")) for th in sorted_by] == [("Title", "ascending")]
     date_button = browser.find_element(By.CSS_SELECTOR, 'button[data-sort="date"]')
     date_button.click()
     date_button.click()

@@ -57,12 +57,14 @@
       button.addEventListener("click", function () {
         var key = button.getAttribute("data-sort");
         var index = columns[key];
-        var current = button.getAttribute("aria-sort");
+        // aria-sort sits on the header cell, where screen readers look for it.
+        var header = button.parentElement;
+        var current = header.getAttribute("aria-sort");
         // First click: dates newest first, text A to Z; a second click reverses.
         var order = current ? (current === "ascending" ? "descending" : "ascending") : (key === "date" ? "descending" : "ascending");
         var sign = order === "ascending" ? 1 : -1;
-        buttons.forEach(function (other) { other.removeAttribute("aria-sort"); });
-        button.setAttribute("aria-sort", order);
+        buttons.forEach(function (other) { other.parentElement.removeAttribute("aria-sort"); });
+        header.setAttribute("aria-sort", order);
         var keyed = rows.map(function (row, position) {
           var value = cellText(row, index);
           if (key === "title") {
