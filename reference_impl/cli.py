@@ -100,6 +100,10 @@ def cmd_run(args) -> int:
     if problem:
         print(problem, file=sys.stderr)
         return 2 if problem.startswith("error") else 1
+    from .common.pipeline import is_main_process
+
+    if not is_main_process():
+        return 0  # another rank of a distributed launch: rank 0 evaluates and writes the results
     path = write_results(rows, out, "python -m reference_impl " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     print(markdown_table(rows), end="")
     print(f"results: {path} and {path.with_suffix('.md')}")
@@ -137,6 +141,10 @@ def cmd_sweep(args) -> int:
             if key not in seen:
                 seen.add(key)
                 rows.append(row)
+    from .common.pipeline import is_main_process
+
+    if not is_main_process():
+        return 1 if failures else 0
     command = "python -m reference_impl " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     path = write_results(rows, out, command)
     if args.results:

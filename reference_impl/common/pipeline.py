@@ -344,6 +344,9 @@ class Runner:
             where = f"last good checkpoint: {kept}" if kept else f"no checkpoint kept (set {stage}.save_steps > 0 to keep one)"
             raise PipelineError(f"{stage}: {error}; {where}") from None
         self.timings[stage] = round(time.time() - started, 1)
+        # Trainer.save_model writes the adapter once (rank 0) and gathers sharded weights under FSDP / ZeRO-3.
+        trainer.save_model(str(directory / "adapter"))
+        trainer.accelerator.wait_for_everyone()
         return {"loss": round(float(result.training_loss), 4), "steps": result.global_step, "seconds": self.timings[stage]}
 
     # -- stages ----------------------------------------------------------------------------------------
@@ -376,7 +379,6 @@ class Runner:
         trainer_cls = plan.module.Trainer if own else HFTTrainer
         info = self.train("alignment", trainer_cls, model, plan.data.alignment, self.config["alignment"], directory,
                           plan.method_config if own else None)
-        model.save_pretrained(directory / "adapter")
         _done(directory, info)
         self.log(f"alignment ({name}): loss {info['loss']} in {info['seconds']}s")
         return payload, directory
@@ -422,7 +424,6 @@ class Runner:
             raise PipelineError("finetune: the user's mixture is empty (num_samples = 0)")
         trainer_cls = plan.module.Trainer if own else HFTTrainer
         info = self.train("finetune", trainer_cls, model, plan.mixture, ft, directory, plan.method_config if own else None)
-        model.save_pretrained(directory / "adapter")
         _done(directory, info)
         self.log(f"fine-tuning ({name}): loss {info['loss']} in {info['seconds']}s")
         return payload, directory, mode
@@ -508,11 +509,13 @@ class Runner:
         started = time.time()
         plan, ft = self.plan, self.config["finetune"]
         align_payload, align_dir = self.alignment_stage()
+        ft_payload, ft_dir, mode = self.finetune_stage(align_payload, align_dir)
+        if not is_main_process():
+            return []  # under accelerate launch / torchrun, rank 0 alone post-processes and evaluates
         rows = []
         if self.config["evaluation"]["aligned"]:
             result = self.evaluate("aligned", align_payload, lambda: self.load_aligned(align_dir))
             rows.append(self.row("aligned" if align_dir else "base", None, result))
-        ft_payload, ft_dir, mode = self.finetune_stage(align_payload, align_dir)
         post_payload, post_dir = self.post_stage(ft_payload, align_dir, ft_dir, mode)
         if post_dir is not None:
             from transformers import AutoModelForCausalLM
@@ -554,8 +557,16 @@ def lora_settings(section: dict):
     return LoraSettings(r=section["r"], alpha=section["alpha"], dropout=section["dropout"], target_modules=tuple(section["targets"]))
 
 
+def is_main_process() -> bool:
+    """Rank 0 of a distributed launch (or the only process)."""
+    import os
+
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def _done(directory: Path, info: dict) -> None:
-    (directory / "DONE").write_text(json.dumps(info, indent=1))
+    if is_main_process():
+        (directory / "DONE").write_text(json.dumps(info, indent=1))
 
 
 def run(config: dict, out_dir: str | Path, log: Callable[[str], None] = print) -> list[dict]:

@@ -117,3 +117,24 @@ def test_demo_targets_logic():
     assert [ok for _, ok in cli.check_targets(rows)] == [True, False, True]
     rows[1]["hs"] = 50.0
     assert [ok for _, ok in cli.check_targets(rows)] == [True, False, False]
+
+
+def test_registry_reads_without_torch_and_reference_impl_never_imports_hftkb():
+    code = "import sys, reference_impl.registry; assert 'torch' not in sys.modules, 'registry imported torch'"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    offenders = [str(p.relative_to(ROOT)) for p in (ROOT / "reference_impl").rglob("*.py")
+                 if "import hftkb" in p.read_text() or "from hftkb" in p.read_text()]
+    assert offenders == []
+
+
+def test_distributed_non_main_rank_writes_nothing(tmp_path, monkeypatch):
+    from reference_impl.common import pipeline
+
+    monkeypatch.setenv("RANK", "1")
+    assert not pipeline.is_main_process()
+    pipeline._done(tmp_path, {"x": 1})
+    assert not (tmp_path / "DONE").exists()
+    monkeypatch.setenv("RANK", "0")
+    pipeline._done(tmp_path, {"x": 1})
+    assert (tmp_path / "DONE").exists()

@@ -56,7 +56,6 @@ def test_save_and_continue_an_adapter(tiny_model, tmp_path, tiny_tokenizer_facto
             if "lora_B" in name:
                 p.fill_(0.25)
     wrapped.save_pretrained(tmp_path / "adapter")
-    base = models.merge_lora(wrapped).__class__  # noqa: F841 - merging is tested above; here only reload
     fresh = models.tiny_llama(
         tiny_model.config.vocab_size,
         models.TinyLlamaSpec(hidden_size=32, num_layers=2, num_heads=4, intermediate_size=64, max_position_embeddings=128),
