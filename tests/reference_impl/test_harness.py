@@ -146,3 +146,14 @@ def test_nan_loss_stops_with_the_step_number(tiny_model, tiny_tokenizer, tokeniz
     with pytest.raises(NonFiniteLossError, match="at step 3") as error:
         trainer.train()
     assert error.value.step == 3
+
+
+def test_bf16_mixed_precision_step_runs(tiny_model, tiny_tokenizer, tokenized, tmp_path):
+    """`--bf16` as the repos pass it: autocast through accelerate (on the CPU here), finite loss, weights move."""
+    model = lora(tiny_model)
+    before = [p.detach().clone() for p in model.parameters() if p.requires_grad]
+    trainer = make_trainer(model, tiny_tokenizer, tokenized["harmful"], tmp_path, max_steps=2, args={"bf16": True})
+    result = trainer.train()
+    assert result.training_loss == result.training_loss and result.training_loss > 0  # not NaN
+    after = [p.detach() for p in model.parameters() if p.requires_grad]
+    assert any(not torch.equal(a, b) for a, b in zip(before, after))
