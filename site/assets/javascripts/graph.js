@@ -24,6 +24,8 @@
     })
     .then(function (graph) {
       var legend = graph.legend || {};
+      // Labels in the page's text colour, so they stay readable in the dark scheme too.
+      var labelColour = window.getComputedStyle(container).color || "#555";
       graph.elements.nodes.forEach(function (node) { node.data.colour = colourOf(node.data.kind, legend); });
       holder.querySelectorAll("[data-swatch]").forEach(function (swatch) {
         swatch.style.background = colourOf(swatch.getAttribute("data-swatch"), legend);
@@ -35,7 +37,7 @@
         maxZoom: 3,
         style: [
           { selector: "node", style: {
-              "background-color": "data(colour)", "label": "data(label)", "font-size": 9, "color": "#555",
+              "background-color": "data(colour)", "label": "data(label)", "font-size": 9, "color": labelColour,
               "text-valign": "bottom", "text-margin-y": 3, "width": "mapData(degree, 0, 12, 10, 34)",
               "height": "mapData(degree, 0, 12, 10, 34)", "text-max-width": 90, "text-wrap": "ellipsis" } },
           { selector: "edge", style: {
