@@ -173,15 +173,19 @@ def load_yaml_many(paths: list[Path], kb_root: Path | None = None, cache: ParseC
                    workers: int = 1) -> Iterator[tuple[Any, Positions] | LoadError]:
     """`load_yaml` for each path, in order: yields (data, positions) or the LoadError it raised.
 
-    With `workers` > 1 the files are read and parsed in that many forked processes (parsing is most of the
-    time of a cold load of a large corpus, see bench/bench_load.py), while the caller goes on with the files
-    already parsed. The workers only handle clean files: whatever they cannot read or parse quickly is loaded
-    again here by `load_yaml`, so the problems reported are exactly those of a serial load.
+    With `workers` > 1 the load is shared by that many processes (parsing is most of the time of a cold load
+    of a large corpus, see bench/bench_load.py): this one parses the first files itself, while workers - 1
+    forked processes parse the rest, which the caller validates as they arrive. This process also validates
+    everything and unpickles what the workers send, so its own share is small (a fifth with 2 processes):
+    that costs less CPU than a worker per CPU and an idle main process. The workers only handle clean files:
+    whatever they cannot read or parse quickly is loaded again here by `load_yaml`, so the problems reported
+    are exactly those of a serial load.
     """
-    outcomes = _parse_in_workers(paths, kb_root, cache, workers) if workers > 1 and len(paths) > 1 else None
+    own = len(paths) // (4 * (workers - 1) + 1) if workers > 1 else len(paths)  # files this process parses
+    outcomes = _parse_in_workers(paths[own:], kb_root, cache, workers - 1) if len(paths) - own > 1 else None
     try:
-        for path in paths:
-            outcome = next(outcomes) if outcomes is not None else None
+        for index, path in enumerate(paths):
+            outcome = next(outcomes) if outcomes is not None and index >= own else None
             try:
                 if outcome is None:  # serial load, or the worker left this file to us
                     yield load_yaml(path, kb_root, cache)

@@ -242,7 +242,7 @@ def test_parallel_load_reports_exactly_what_a_serial_load_reports(tmp_path: Path
     assert sorted(expected[1]) == [f"p-{i}" for i in (0, 1, 10, 11, 2, 4, 6, 7)]
     for key, run in runs.items():
         assert run == expected, key
-    assert pools == [2, 2, 2]  # the worker processes were used (once per cache state)
+    assert pools == [1, 1, 1]  # a worker process was used (once per cache state) besides this one
 
 
 def test_a_null_document_is_reported_not_skipped(tmp_path: Path) -> None:
