@@ -1,8 +1,9 @@
 """Everything the build generates from the records, computed once per build.
 
-`generate(kb_dir, ...)` returns the pages (src_uri -> Markdown), the other files (src_uri -> text) and the
-navigation entries of the generated sections. `hftkb.site.hooks` hands them to MkDocs; tests and the bench
-call it directly.
+`generate(kb_dir, ...)` returns, per generated page, its front matter (`pages`, what MkDocs reads as the page's
+Markdown), its HTML body (`content`) and its late block (`late`, inserted into the finished page); the other
+files (`files`: downloads, graph, feed); and the navigation entries of the generated sections (`nav`).
+`hftkb.site.hooks` hands them to MkDocs; the tests call it through `hftkb build`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ class SiteBuildError(Exception):
 @dataclass
 class Generated:
     site: SiteContext
-    pages: dict[str, str] = field(default_factory=dict)
+    pages: dict[str, str] = field(default_factory=dict)  # src_uri -> page source (front matter only, after generate)
     files: dict[str, str] = field(default_factory=dict)
     content: dict[str, str] = field(default_factory=dict)  # src_uri -> the page's HTML body (skips Markdown)
     late: dict[str, str] = field(default_factory=dict)  # src_uri -> HTML put into the finished page
@@ -157,7 +158,7 @@ def split_late(markdown: str) -> tuple[str, str]:
     block, _, rest = after.partition(LATE_END)
     if LATE_START in rest:
         raise SiteBuildError("a generated page has two late blocks; join them into one")
-    # The marker stands on a line of its own so Markdown keeps it as a raw HTML comment.
+    # The marker (an HTML comment) stands on a line of its own.
     return before.rstrip() + f"\n\n{LATE_MARKER}\n\n" + rest.lstrip(), block
 
 
