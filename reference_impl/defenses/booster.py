@@ -37,10 +37,11 @@ once, at alignment time.
 Caveat (a property of (B1), measured here): the regulariser is the loss decrease one normalised harmful step
 can still achieve, and that is smallest where h is already at its minimum. When the model starts out fitting the
 defender's harmful answers (h(w) close to 0), the regulariser holds it there and works against the alignment
-loss. In the miniature world, whose base model was pre-trained on exactly those answers (h = 0.009 at the base),
+loss. In the miniature world, whose base model was pre-trained on exactly those answers (h = 0.01 at the base),
 Booster with lambda = 5 or 1 produced an "aligned" model that still complied with every held-out harmful prompt
-(HS 100 before any fine-tuning), while lambda = 0.2 and lambda = 0 aligned it (HS 0). With the paper's data the
-harmful answers are not the base model's own, and h starts far from its minimum.
+(HS 100 before any fine-tuning; h = 0.04 and 0.17 after alignment), while lambda = 0.2 aligned it (HS 0,
+h = 0.34; plain SFT alignment: h = 0.57). With the paper's data the harmful answers are not the base model's own,
+and h starts far from its minimum.
 
 Deviations
 ----------
