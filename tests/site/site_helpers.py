@@ -1,4 +1,4 @@
-"""Helpers shared by the site tests, their fixtures and the screenshot script."""
+"""Helpers shared by the site tests, their fixtures and `screenshots.py`."""
 
 from __future__ import annotations
 
@@ -21,8 +21,10 @@ def write_demo_registry(kb: Path) -> None:
     pages (read with ast; never imported)."""
     (kb / "reference_impl" / "defenses").mkdir(parents=True)
     (kb / "reference_impl" / "registry.py").write_text(
-        (REPO / "reference_impl" / "registry.py").read_text().split("METHODS: dict")[0]
-        + 'METHODS: dict[str, Method] = {m.name: m for m in [\n'
+        "from dataclasses import dataclass\n\n\n@dataclass(frozen=True)\nclass Method:\n"
+        "    name: str\n    module: str\n    stage: str\n    paper: str | None = None\n"
+        '    arxiv: str | None = None\n    summary: str = ""\n\n\n'
+        "METHODS = {m.name: m for m in [\n"
         '    Method("sft", "reference_impl.baselines", "alignment", summary="Baseline <b>SFT</b>."),\n'
         '    Method("demo", "reference_impl.defenses.demo", "alignment", "paper-00002", "2402.00002", "Demo defense."),\n'
         "]}\n"
@@ -46,11 +48,9 @@ def write_demo_registry(kb: Path) -> None:
     )
 
 
-
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):  # keep pytest output clean
         pass
-
 
 
 def chromium_options(user_data_dir: Path, width: int = 1366, height: int = 768):
