@@ -176,7 +176,7 @@ def prune(model, batches: Iterable[Mapping[str, Any]] | None, config: Config) ->
             if config.score == "wanda":
                 scores = wanda_scores(weight, energy[name])
             elif config.score == "magnitude":
-                scores = weight.detach().abs().float()
+                scores = weight.detach().abs().float().cpu()
             else:
                 scores = torch.rand(weight.shape, generator=generator)
             mask = harmful_mask(scores, config.dense_ratio).to(weight.device)
