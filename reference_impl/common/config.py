@@ -163,7 +163,11 @@ def _merge(into: dict, data: dict, prefix: tuple, source: str, lines: dict) -> N
         if path in FREE_MAPPINGS:
             if not isinstance(value, dict):
                 raise ConfigError(f"{_where(source, lines, path)}: {'.'.join(path)} must be a mapping")
-            into[key] = {**into.get(key, {}), **value}
+            merged = dict(into.get(key, {}))
+            for name, item in value.items():  # one level deeper too: method_configs.lisa.a=1 then .b=2
+                both_maps = isinstance(item, dict) and isinstance(merged.get(name), dict)
+                merged[name] = {**merged[name], **item} if both_maps else item
+            into[key] = merged
             continue
         if key not in into:
             close = difflib.get_close_matches(str(key), [str(k) for k in into], n=1)

@@ -53,6 +53,8 @@ def test_set_overrides_are_typed_and_checked():
     assert config["finetune"]["harmful_ratio"] == 0.2 and config["alignment"]["epochs"] == 3
     assert config["evaluation"]["aligned"] is True and config["alignment"]["lora"]["targets"] == ["q_proj", "v_proj"]
     assert config["method_config"] == {"rho": 2}
+    per_method = load_config(None, ["method_configs.lisa.alignment_steps=10", "method_configs.lisa.finetune_steps=90"])
+    assert per_method["method_configs"] == {"lisa": {"alignment_steps": 10, "finetune_steps": 90}}
     assert DEFAULTS["finetune"]["harmful_ratio"] == 0.1  # the defaults are never modified
     with pytest.raises(ConfigError, match=r"--set finetune.harmful_ratio=-1: finetune.harmful_ratio must be in \[0, 1\]"):
         load_config(None, ["finetune.harmful_ratio=-1"])
