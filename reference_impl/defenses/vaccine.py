@@ -37,6 +37,12 @@ Each optimisation step on an alignment batch:
 
 Cost: 2 forward + 2 backward passes per step (about 2x SFT), once, at alignment time.
 
+Caveat (measured here): rho is one norm over every layer, token and row of the batch, so the same rho is a much
+stronger perturbation per token on a small model than on Llama-2-7B. In the miniature world (2 layers, width 64,
+attention outputs of per-token norm about 0.26) rho = 2 gave perturbations of up to 0.44 per token; the
+Vaccine-aligned model refused every harmful prompt but lost the sentiment task (FA 2 against 91 after SFT
+alignment, with garbled answers); rho = 0.5 gave FA 16 and rho = 0.1 kept FA 91. Scale rho to the model.
+
 Deviations
 ----------
 * The official code records g_l with ``module.register_backward_hook``, which is deprecated and unreliable on
