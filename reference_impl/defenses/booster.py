@@ -71,7 +71,7 @@ Python::
                               extra_datasets={"harmful": harmful_set}, defense_config=booster.Config())
     trainer.train()
 
-Paper's training settings for the alignment stage (official ``script/alignment/smooth_align.sh``): 5000
+The paper's training settings for the alignment stage (official ``script/alignment/smooth_align.sh``): 5000
 alignment + 5000 harmful rows with paired prompts, lr 5e-4, 20 epochs, batch size 10, constant schedule, weight
 decay 0.1, LoRA r=32, alpha=4 on q,k,v, max length 256, bf16, seed 43.
 """

@@ -68,7 +68,7 @@ Python::
                            extra_datasets={"alignment": alignment_set}, defense_config=lisa.Config())
     trainer.train()
 
-Paper's training settings for the fine-tuning stage (official ``script/finetune/lisa_poison_ratio.sh``):
+The paper's training settings for the fine-tuning stage (official ``script/finetune/lisa_poison_ratio.sh``):
 10000 BeaverTails safe rows as the alignment set, n = 5000 user rows with p = 0.1, lr 1e-5, constant schedule,
 weight decay 0, 20 epochs, batch size 5, LoRA r=8, alpha=4 on q_proj, v_proj.
 """

@@ -73,7 +73,7 @@ Python::
                               defense_config=vaccine.Config(rho=2.0))
     trainer.train()
 
-Paper's training settings for the alignment stage (official ``script/alignment/Vaccine.sh``): 2000 BeaverTails
+The paper's training settings for the alignment stage (official ``script/alignment/Vaccine.sh``): 2000 BeaverTails
 safe rows, lr 1e-3, 50 epochs, batch size 5, cosine schedule, warmup 0.1, weight decay 0.1, LoRA r=8, alpha=4 on
 q,k,v,o,up,down,gate, max length 200, bf16.
 """
