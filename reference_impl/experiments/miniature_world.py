@@ -3,6 +3,7 @@
     python -m reference_impl.experiments.miniature_world --run    # run everything, write the results, print the table
     python -m reference_impl.experiments.miniature_world          # the README table of the committed results
     python -m reference_impl.experiments.miniature_world --ablation --run   # the post-fine-tuning ablation
+    python -m reference_impl.experiments.miniature_world --second-world --run   # key settings in world seed 1
 
 Each (method, p) is one pipeline run of `reference_impl/configs/miniature_world.yaml` (exactly what
 `python -m reference_impl run CONFIG --method M --set finetune.harmful_ratio=P` does), with the method's paper
@@ -68,14 +69,23 @@ def run_all(methods: list[str], ratios: tuple[float, ...], out: Path, extra: lis
     return rows, failures
 
 
-def run_ablation(out: Path, extra: list[str], ratio: float = 0.1) -> tuple[list[dict], list[str]]:
-    """Each ABLATION setting at p = `ratio` (the SFT alignment and fine-tuning stages are shared)."""
+SECOND_WORLD_RESULTS = ROOT / "reference_impl" / "results" / "miniature_world_seed1.json"
+#: The same check in a second world (another vocabulary split and base model): are the findings seed-bound?
+SECOND_WORLD = {
+    "sft": [[]],
+    "antidote": [[], ["method_config.dense_ratio=0.3"]],
+    "safe_lora": [[], ["method_config.num_proj_layers=14"]],
+}
+
+
+def run_ablation(out: Path, extra: list[str], ratio: float = 0.1, plan: dict | None = None) -> tuple[list[dict], list[str]]:
+    """Each setting of `plan` (default ABLATION) at p = `ratio` (SFT alignment and fine-tuning are shared)."""
     from reference_impl.cli import WORLD_CONFIG
     from reference_impl.common.config import ConfigError, load_config
     from reference_impl.common.pipeline import PipelineError, run
 
     rows, failures = [], []
-    for method, variants in ABLATION.items():
+    for method, variants in (plan or ABLATION).items():
         for variant in variants:
             overrides = [f"method={method}", f"finetune.harmful_ratio={ratio}"] + variant + extra
             try:
@@ -86,7 +96,7 @@ def run_ablation(out: Path, extra: list[str], ratio: float = 0.1) -> tuple[list[
                 continue
             for row in result:
                 if row["stage"] == "final":
-                    row["setting"] = ", ".join(v.removeprefix("method_config.") for v in variant)
+                    row["setting"] = ", ".join(v.removeprefix("method_config.") for v in variant) or "defaults"
                     rows.append(row)
     return rows, failures
 
@@ -134,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--run", action="store_true", help="run every method at every ratio first (~15 min, 1 core)")
     parser.add_argument("--ablation", action="store_true", help="the post-fine-tuning ablation instead of the main table")
+    parser.add_argument("--second-world", action="store_true",
+                        help="sft / antidote / safe_lora (defaults and the ablation's working setting) in world seed 1")
     parser.add_argument("--methods", default="all", help="comma-separated subset (default: all registered)")
     parser.add_argument("--out", default=str(OUT), help="run directory (finished stages are reused)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -141,15 +153,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     command = "python -m reference_impl.experiments.miniature_world " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    if args.ablation:
+    if args.ablation or args.second_world:
         from reference_impl.common.pipeline import results_document
 
+        target = ABLATION_RESULTS if args.ablation else SECOND_WORLD_RESULTS
         if args.run:
-            rows, failures = run_ablation(Path(args.out), args.overrides)
+            extra = args.overrides if args.ablation else ["world.seed=1"] + args.overrides
+            out = Path(args.out) if args.ablation else Path(args.out).with_name("sweep-defenses-world1")
+            rows, failures = run_ablation(out, extra, plan=ABLATION if args.ablation else SECOND_WORLD)
             document = results_document(rows, command.strip())
             document["failures"] = failures
-            ABLATION_RESULTS.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
-        print(ablation_table(json.loads(ABLATION_RESULTS.read_text(encoding="utf-8"))), end="")
+            target.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+        print(ablation_table(json.loads(target.read_text(encoding="utf-8"))), end="")
         return 0
     if args.run:
         from reference_impl.common.pipeline import results_document

@@ -74,12 +74,15 @@ def test_overhead_rows_are_consistent():
 
 def test_readme_shows_the_committed_numbers():
     from bench.bench_overhead import markdown_table as overhead_table
+    from reference_impl.experiments.miniature_world import ablation_table
     from reference_impl.experiments.miniature_world import markdown_table as world_table
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme.split("<!-- section:defenses -->", 1)[1].split("<!-- /section:defenses -->", 1)[0]
     assert world_table(load("miniature_world.json")) in section, "README miniature-world table is stale"
     assert overhead_table(load("overhead.json")) in section, "README overhead table is stale"
+    for name in ("miniature_world_ablation.json", "miniature_world_seed1.json"):
+        assert ablation_table(load(name)) in section, f"README table of {name} is stale"
 
 
 def test_cpu_peak_memory_is_the_peak_of_live_tensor_bytes():
