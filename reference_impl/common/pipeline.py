@@ -343,6 +343,10 @@ class Runner:
             kept = get_last_checkpoint(str(checkpoints)) if save_steps > 0 else None
             where = f"last good checkpoint: {kept}" if kept else f"no checkpoint kept (set {stage}.save_steps > 0 to keep one)"
             raise PipelineError(f"{stage}: {error}; {where}") from None
+        except ValueError as error:
+            # A defense that finds its setting unusable mid-run (e.g. a schedule too short) raises ValueError:
+            # report it in one line like every other bad setting, not as a traceback.
+            raise PipelineError(f"{stage} ({trainer_cls.__module__}): {error}") from None
         self.timings[stage] = round(time.time() - started, 1)
         # Trainer.save_model writes the adapter once (rank 0) and gathers sharded weights under FSDP / ZeRO-3.
         trainer.save_model(str(directory / "adapter"))
