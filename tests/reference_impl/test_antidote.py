@@ -197,3 +197,50 @@ def _char_tokenizer():
             return {"input_ids": [2 + (ord(ch) % 90) for ch in text]}
 
     return CharTokenizer()
+
+
+def test_one_pass_statistics_equal_upstreams_layer_by_layer_walk():
+    """The Deviations claim: upstream's walk (inputs of layer 0 captured, then each decoder layer run on the previous
+    layer's outputs, masks only recorded) sees the same activations as one forward pass with hooks."""
+    model = tiny_lora_model()
+    model.eval()
+    batches = calibration()
+    targets = antidote.target_matrices(model, "lora")
+    one_pass = antidote.input_energy(model, targets, batches)
+
+    layers = model.base_model.model.model.layers
+    sums = {name: torch.zeros(linear.in_features, dtype=torch.float64) for name, linear in targets.items()}
+    counts = dict.fromkeys(targets, 0)
+    for batch in batches:
+        captured = {}
+
+        class Caught(Exception):
+            pass
+
+        def catch(_module, args, kwargs):  # upstream's "Catcher": store layer 0's inputs and stop
+            captured["hidden"], captured["kwargs"] = args[0] if args else kwargs.pop("hidden_states"), kwargs
+            raise Caught
+
+        handle = layers[0].register_forward_pre_hook(catch, with_kwargs=True)
+        with torch.no_grad(), pytest.raises(Caught):
+            model(**batch)
+        handle.remove()
+        mask = batch["attention_mask"].bool()
+        hidden = captured["hidden"]
+        for layer in layers:  # walk layer by layer, recording the inputs of this layer's LoRA matrices
+            hooks = []
+            for name, linear in targets.items():
+                if any(linear is m for m in layer.modules()):
+                    def record(_m, args, _out, name=name):
+                        x = args[0][mask].double()
+                        sums[name] += (x * x).sum(dim=0)
+                        counts[name] += x.shape[0]
+
+                    hooks.append(linear.register_forward_hook(record))
+            with torch.no_grad():
+                out = layer(hidden, **captured["kwargs"])
+            hidden = out[0] if isinstance(out, tuple) else out
+            for h in hooks:
+                h.remove()
+    for name in targets:
+        torch.testing.assert_close(one_pass[name], (sums[name] / counts[name]).float(), rtol=1e-5, atol=1e-7)
