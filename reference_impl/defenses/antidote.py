@@ -19,7 +19,8 @@ Deviations:
 * Upstream captures the inputs of decoder layer 0 and then propagates them layer by layer, recording each layer's
   statistics. It only *records* masks during that walk and never zeroes a weight before the walk ends, so every
   layer sees exactly the activations of the unpruned model. One ordinary forward pass with hooks on the target
-  matrices therefore gives the same statistics, works for any architecture peft wraps, and costs one forward pass.
+  matrices therefore gives the same statistics (a test replays upstream's walk and compares), works for any
+  architecture peft wraps, and costs one forward pass.
 * Upstream divides the running sum by the number of *samples* rather than tokens. That multiplies every s_j of a
   matrix by the same constant, which changes no per-row ranking; we use the mean over tokens.
 * Padding tokens are left out of the statistics (upstream uses batch size 1, so it has none); the batch size is
