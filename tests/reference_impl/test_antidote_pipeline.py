@@ -6,37 +6,13 @@ NEW model to its own directory, leaves the fine-tuned adapter on disk as it was,
 
 from __future__ import annotations
 
-import hashlib
 import json
-from pathlib import Path
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from reference_impl import cli  # noqa: E402
-
-#: A world small enough for a smoke test: a barely pre-trained 32-wide model, a few steps per stage.
-FAST = [
-    "world.pretrain_steps=5", "world.hidden_size=32",
-    "alignment.max_steps=2", "finetune.max_steps=2", "finetune.num_samples=20",
-    "evaluation.max_new_tokens=3", "evaluation.task_max_new_tokens=2",
-]
-
-
-def run_cli(out: Path, method: str, *extra: str) -> int:
-    args = ["run", str(cli.WORLD_CONFIG), "--method", method, "--out", str(out)]
-    for item in FAST + list(extra):
-        args += ["--set", item]
-    return cli.main(args)
-
-
-def digest(directory: Path) -> str:
-    sha = hashlib.sha256()
-    for path in sorted(directory.rglob("*")):
-        if path.is_file():
-            sha.update(path.name.encode() + path.read_bytes())
-    return sha.hexdigest()
+from pipeline_smoke import run_cli, digest  # noqa: E402
 
 
 def test_antidote_runs_through_the_pipeline_and_writes_a_new_model(tmp_path, capsys):

@@ -3,27 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("torch")
 
+from pipeline_smoke import run_cli  # noqa: E402
 from reference_impl import cli  # noqa: E402
-
-#: A world small enough for a smoke test: a barely pre-trained 32-wide model, a few steps per stage.
-FAST = [
-    "world.pretrain_steps=5", "world.hidden_size=32",
-    "alignment.max_steps=2", "finetune.max_steps=2", "finetune.num_samples=20",
-    "evaluation.max_new_tokens=3", "evaluation.task_max_new_tokens=2",
-]
-
-
-def run_cli(out: Path, method: str, *extra: str) -> int:
-    args = ["run", str(cli.WORLD_CONFIG), "--method", method, "--out", str(out)]
-    for item in FAST + list(extra):
-        args += ["--set", item]
-    return cli.main(args)
 
 
 def test_booster_aligns_with_the_defender_harmful_set_and_fine_tuning_continues_its_lora(tmp_path, capsys):
