@@ -35,11 +35,18 @@ ABLATION = {
     "antidote": [["method_config.dense_ratio=%s" % r] for r in ("0.1", "0.2", "0.3", "0.5")],
     "safe_lora": [["method_config.num_proj_layers=%d" % n] for n in (4, 10, 12, 14)]
     + [["method_config.mode=threshold", "method_config.threshold=0.5"]],
+    # The alignment-stage defenses' defaults (Vaccine rho = 2, Booster lambda = 5) never give a refusing model here:
+    # does each work once its strength is scaled to a 64-wide model? (its alignment is shared across p)
+    "vaccine": [["method_config.rho=%s" % rho, "finetune.harmful_ratio=%s" % p]
+                for rho in ("0.1", "0.5") for p in ("0.0", "0.05", "0.1")],
+    "booster": [["method_config.lam=%s" % lam, "finetune.harmful_ratio=%s" % p]
+                for lam in ("0.05", "0.2", "1") for p in ("0.0", "0.05", "0.1")],
 }
 
 #: Per-method settings that differ from the paper defaults, each with its reason.
 SETTINGS = {
-    # Lisa's 100/900 alignment/fine-tuning split assumes thousands of steps; the world's fine-tuning has 65.
+    # Lisa's 100/900 alignment/fine-tuning split assumes thousands of steps; the world's fine-tuning has 104
+    # (200 rows / batch 16 = 13 steps per epoch, 8 epochs).
     # 2/18 keeps the paper's 1:9 ratio and gives three full cycles (lisa.py, Deviations).
     "lisa": ["method_config.alignment_steps=2", "method_config.finetune_steps=18"],
 }
@@ -79,7 +86,8 @@ SECOND_WORLD = {
 
 
 def run_ablation(out: Path, extra: list[str], ratio: float = 0.1, plan: dict | None = None) -> tuple[list[dict], list[str]]:
-    """Each setting of `plan` (default ABLATION) at p = `ratio` (SFT alignment and fine-tuning are shared)."""
+    """Each setting of `plan` (default ABLATION) at p = `ratio`, unless the setting names its own
+    finetune.harmful_ratio (SFT alignment and fine-tuning are shared)."""
     from reference_impl.cli import WORLD_CONFIG
     from reference_impl.common.config import ConfigError, load_config
     from reference_impl.common.pipeline import PipelineError, run
@@ -96,7 +104,8 @@ def run_ablation(out: Path, extra: list[str], ratio: float = 0.1, plan: dict | N
                 continue
             for row in result:
                 if row["stage"] == "final":
-                    row["setting"] = ", ".join(v.removeprefix("method_config.") for v in variant) or "defaults"
+                    row["setting"] = ", ".join(v.removeprefix("method_config.") for v in variant
+                                               if not v.startswith("finetune.harmful_ratio=")) or "defaults"
                     rows.append(row)
     return rows, failures
 
