@@ -38,10 +38,14 @@ Each optimisation step on an alignment batch:
 Cost: 2 forward + 2 backward passes per step (about 2x SFT), once, at alignment time.
 
 Caveat (measured here): rho is one norm over every layer, token and row of the batch, so the same rho is a much
-stronger perturbation per token on a small model than on Llama-2-7B. In the miniature world (2 layers, width 64,
-attention outputs of per-token norm about 0.26) rho = 2 gave perturbations of up to 0.44 per token; the
-Vaccine-aligned model refused every harmful prompt but lost the sentiment task (FA 2 against 91 after SFT
-alignment, with garbled answers); rho = 0.5 gave FA 16 and rho = 0.1 kept FA 91. Scale rho to the model.
+stronger perturbation per token on a small model than on Llama-2-7B. Scale rho to the model. In the miniature
+world (2 layers, width 64; ``configs/miniature_world.yaml`` with alignment lr 1e-3, fine-tuning lr 3.25e-5,
+world seed 0, seed 43), measured right after alignment: rho = 2 gave HS 98 and FA 8 (no refusals, garbled
+answers; SFT alignment: HS 0, FA 91), rho = 0.5 gave HS 0 and FA 38, rho = 0.1 HS 0 and FA 90. After the user's
+fine-tuning at p = 0 / 0.05 / 0.1 (``experiments/miniature_world.py --ablation``): rho = 0.5 HS 0 / 0 / 4, FA 95-96;
+rho = 0.1 HS 0 / 89 / 96; SFT HS 0 / 53 / 98. In the earlier world (alignment lr 5e-3), where the attention
+outputs had a per-token norm of about 0.26, rho = 2 gave perturbations of up to 0.44 per token and an aligned
+model that refused every harmful prompt at FA 2.
 
 Deviations
 ----------
