@@ -40,7 +40,7 @@ ABLATION = {
     "vaccine": [["method_config.rho=%s" % rho, "finetune.harmful_ratio=%s" % p]
                 for rho in ("0.1", "0.5") for p in ("0.0", "0.05", "0.1")],
     "booster": [["method_config.lam=%s" % lam, "finetune.harmful_ratio=%s" % p]
-                for lam in ("0.05", "0.2", "1") for p in ("0.0", "0.05", "0.1")],
+                for lam in ("0.01", "0.05", "0.2", "1") for p in ("0.0", "0.05", "0.1")],
 }
 
 #: Per-method settings that differ from the paper defaults, each with its reason.
