@@ -39,6 +39,29 @@ def open_page(browser, url: str):
     browser.execute_script("window.__alerts = []; window.alert = function (m) { window.__alerts.push(String(m)); };")
 
 
+def search(browser, query: str, wanted, timeout: float = 20.0) -> list[dict]:
+    """Type `query` into the search box and wait until the result list satisfies `wanted`.
+
+    Material re-renders the result list on every keystroke, so element handles go stale between a lookup and a
+    read (CI failed once on exactly that). Each poll therefore reads the whole list in one script call, as plain
+    {href, text} snapshots, and the wait ends only when the snapshot is the one the test asks about.
+    """
+    from selenium.webdriver.common.by import By
+
+    box = browser.find_element(By.CSS_SELECTOR, "input.md-search__input")
+    browser.execute_script("arguments[0].focus()", box)
+    box.send_keys(query)
+
+    def snapshot():
+        results = browser.execute_script(
+            "return Array.from(document.querySelectorAll('.md-search-result__link'))"
+            ".map(function (a) { return {href: a.href, text: a.innerText}; });"
+        )
+        return results if results and wanted(results) else None
+
+    return wait_for(snapshot, timeout=timeout)
+
+
 def console_errors(browser) -> list[str]:
     return [entry["message"] for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
 
@@ -52,14 +75,14 @@ def test_home_search_and_open_a_paper(browser, served):
     assert browser.find_element(By.CSS_SELECTOR, ".hftkb-total strong").text == "60"
     assert len(browser.find_elements(By.CSS_SELECTOR, ".hftkb-latest li")) == 8
     # Search for the paper by the first words of its title, as a user would type them.
-    box = browser.find_element(By.CSS_SELECTOR, "input.md-search__input")
-    browser.execute_script("arguments[0].focus()", box)
-    box.send_keys(" ".join(title.split()[:4]))
-    results = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".md-search-result__link"), timeout=20)
-    hrefs = [r.get_attribute("href") for r in results]
-    assert any("papers/paper-00017/" in h for h in hrefs), hrefs
-    link = next(r for r in results if "papers/paper-00017/" in r.get_attribute("href"))
-    browser.execute_script("arguments[0].click()", link)
+    search(browser, " ".join(title.split()[:4]), lambda found: any("papers/paper-00017/" in r["href"] for r in found))
+    # Click the result link itself (looked up and clicked in one call, so the list cannot change in between).
+    clicked = browser.execute_script(
+        "var a = Array.from(document.querySelectorAll('.md-search-result__link'))"
+        ".find(function (a) { return a.href.indexOf('papers/paper-00017/') >= 0; });"
+        "if (a) { a.click(); return true; } return false;"
+    )
+    assert clicked
     wait_for(lambda: "papers/paper-00017/" in browser.current_url)
     assert browser.find_element(By.CSS_SELECTOR, "h1#paper").text.endswith(title)
     assert "@" in browser.find_element(By.ID, "bibtex-paper-00017").text
@@ -164,14 +187,10 @@ def test_hostile_records_run_nothing(browser, served, path):
 
 
 def test_search_results_show_hostile_titles_as_text(browser, served):
-    from selenium.webdriver.common.by import By
-
     open_page(browser, served)
-    box = browser.find_element(By.CSS_SELECTOR, "input.md-search__input")
-    browser.execute_script("arguments[0].focus()", box)
-    box.send_keys("survives")
-    results = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".md-search-result__link"), timeout=20)
-    assert any("<script>alert" in r.text for r in results)  # shown as text ...
+    # Waits until a result shows the hostile title as literal text; times out (fails) if it never does.
+    results = search(browser, "survives", lambda found: any("<script>alert" in r["text"] for r in found))
+    assert any("<script>alert" in r["text"] for r in results)  # shown as text ...
     time.sleep(0.3)
     assert browser.execute_script("return window.__alerts") == []  # ... never run
     assert browser.execute_script("return document.querySelectorAll('.md-search-result script, .md-search-result img').length") == 0
