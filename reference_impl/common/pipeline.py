@@ -283,8 +283,10 @@ class Runner:
         return {"base": self.config["model"]["base"], "dtype": self.config["model"]["dtype"]}
 
     def seed(self) -> None:
-        """Seed every RNG before a stage builds its model: a LoRA's random init must not depend on what ran
-        earlier in the same process (a sweep), or re-runs would not reproduce."""
+        """Seed every RNG after a stage has loaded its models and right before it adds its LoRA: the LoRA's random
+        init must not depend on what ran earlier in the same process (a sweep) nor on whether the world's base
+        model was pre-trained just now (a cold cache consumes random numbers) or read from disk; otherwise a
+        re-run in a fresh directory would not reproduce a sweep's numbers (it did not, before this ordering)."""
         from transformers import set_seed
 
         set_seed(self.config["seed"])
@@ -378,8 +380,9 @@ class Runner:
             self.log(f"alignment ({name}): done already -> {directory}")
             return payload, directory
         self.log(f"alignment ({name}): {len(plan.data.alignment)} rows, LoRA r={self.config['alignment']['lora']['r']}")
+        base = self.load_base()
         self.seed()
-        model = add_lora(self.load_base(), lora_settings(self.config["alignment"]["lora"]))
+        model = add_lora(base, lora_settings(self.config["alignment"]["lora"]))
         trainer_cls = plan.module.Trainer if own else HFTTrainer
         info = self.train("alignment", trainer_cls, model, plan.data.alignment, self.config["alignment"], directory,
                           plan.method_config if own else None)
@@ -419,11 +422,14 @@ class Runner:
             return payload, directory, mode
         harmful = sum(1 for row in plan.mixture if row["harmful"])
         self.log(f"fine-tuning ({name}, {mode} LoRA): {len(plan.mixture)} rows, {harmful} harmful (p={ft['harmful_ratio']})")
-        self.seed()
         if mode == "continue":
-            model = load_lora(self.load_base(), align_dir / "adapter", trainable=True)
+            base = self.load_base()
+            self.seed()
+            model = load_lora(base, align_dir / "adapter", trainable=True)
         else:
-            model = add_lora(self.load_aligned(align_dir), lora_settings(ft["lora"]))
+            aligned = self.load_aligned(align_dir)
+            self.seed()
+            model = add_lora(aligned, lora_settings(ft["lora"]))
         if not plan.mixture:
             raise PipelineError("finetune: the user's mixture is empty (num_samples = 0)")
         trainer_cls = plan.module.Trainer if own else HFTTrainer
@@ -451,7 +457,6 @@ class Runner:
         from .models import merge_lora
 
         started = time.time()
-        self.seed()
         model = self.load_finetuned(align_dir, ft_dir, mode)
         needs = set(getattr(plan.module, "NEEDS", ("base_model", "aligned_model")))
         context = {  # extra full models are loaded only for methods that declare they need them (7B each)
@@ -463,6 +468,7 @@ class Runner:
             "max_length": self.config["model"]["max_length"],
             "trailing_newline": self.config["model"]["trailing_newline"],
         }
+        self.seed()  # after every model is loaded (see `seed`)
         try:
             new = plan.module.apply(model, self.tokenizer(), config=plan.method_config,
                                     data={"alignment": plan.data.alignment, "harmful": plan.data.defender_harmful}, context=context)

@@ -72,6 +72,38 @@ def test_stages_are_shared_between_ratios_and_methods(tmp_path):
     assert not any(line.startswith("alignment") for line in log)
 
 
+def _adapter_tensors(out):
+    from safetensors.torch import load_file
+
+    return {p.parent.parent.name.rsplit("-", 1)[0]: load_file(p) for p in sorted((out / "stages").glob("*/adapter/*.safetensors"))}
+
+
+def test_a_fresh_directory_reproduces_a_warm_one(tmp_path):
+    """Regression: pre-training the world's base model (a cold cache) used to consume random numbers after the
+    stage was seeded, so the same config gave other LoRA inits, and other HS, in a fresh run directory than in a
+    sweep whose cache was warm. Both must give bit-identical adapters and the same rows."""
+    import shutil
+
+    import torch
+
+    config = fast_config()
+    cold, warm = tmp_path / "cold", tmp_path / "warm"
+    # Warm: the base model is already cached when the run starts (as in the second run of a sweep).
+    run_logged(fast_config("method=non_aligned"), warm)
+    shutil.rmtree(warm / "stages")
+    warm_rows, warm_log = run_logged(config, warm)
+    assert not any("pre-trained the base model" in line for line in warm_log)
+    cold_rows, cold_log = run_logged(config, cold)
+    assert any("pre-trained the base model" in line for line in cold_log)
+    cold_adapters, warm_adapters = _adapter_tensors(cold), _adapter_tensors(warm)
+    assert sorted(cold_adapters) == sorted(warm_adapters) == ["align-sft", "finetune-sft-p0.1"]
+    for stage, tensors in cold_adapters.items():
+        assert tensors.keys() == warm_adapters[stage].keys()
+        for name, tensor in tensors.items():
+            assert torch.equal(tensor, warm_adapters[stage][name]), (stage, name)
+    assert cold_rows == warm_rows
+
+
 def test_interrupted_stage_resumes_from_its_last_checkpoint(tmp_path, monkeypatch):
     config = fast_config("finetune.save_steps=2")
     original = HFTTrainer.training_step
