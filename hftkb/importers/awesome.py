@@ -250,12 +250,14 @@ def normalise_venue(label: str, venues: dict[str, str]) -> Venue | None:
     if year is not None and not 1990 <= year <= 2100:
         year = None
 
-    # The venue: the longest known spelling that appears as a word in the label.
+    # The venue: the longest known spelling that appears as a word in the label. Spellings are compared the way
+    # venue_key stores them, without case, spaces or punctuation, so "N.A.A.C.L." and "Knowledge-Based Systems"
+    # match too: any run of non-alphanumerics may sit between two letters of a spelling.
     best: tuple[int, str] | None = None
     for spelling, venue_id in venues.items():
         if not spelling:
             continue
-        pattern = r"(?<![a-z])" + r"[\s&\-]*".join(re.escape(ch) for ch in spelling) + r"(?![a-z])"
+        pattern = r"(?<![a-z])" + r"[^a-z0-9]*".join(re.escape(ch) for ch in spelling) + r"(?![a-z])"
         if re.search(pattern, lowered) and (best is None or len(spelling) > best[0]):
             best = (len(spelling), venue_id)
     if best is None:

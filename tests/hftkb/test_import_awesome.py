@@ -164,6 +164,12 @@ def test_venue_normalisation(venues) -> None:
     assert normalise_venue("NAACL2024", venues).name == "naacl"  # not ACL
     assert normalise_venue("TMLR", venues).track == "journal"
     assert normalise_venue("FooConf2024", venues) is None
+    # Spellings match regardless of punctuation between their letters, as venue_key compares them.
+    assert normalise_venue("N.A.A.C.L. 2024", venues).model_dump() == {"name": "naacl", "year": 2024, "track": "main", "note": None}
+    assert normalise_venue("Findings of ACL, 2024", venues).model_dump()["track"] == "findings"
+    assert normalise_venue("Knowledge-Based Systems", venues).name == "kbs"
+    assert normalise_venue("E.M.N.L.P./2024", venues).name == "emnlp"
+    assert normalise_venue("a clue", venues) is None  # no venue hides across a space inside words
 
 
 # ---------------------------------------------------------------------------------------------------------
