@@ -102,7 +102,13 @@ def encode_latex(text: str) -> str:
 
 @lru_cache(maxsize=1)
 def _decoder():
+    import logging
+
     from pylatexenc import latex2text
+
+    # pylatexenc logs "WARNING: Error in configuration" for a macro it cannot expand and carries on; the importer
+    # reports such a value itself (B108), in the file:line form, so the library's own log line is noise.
+    logging.getLogger("pylatexenc").setLevel(logging.ERROR)
     from pylatexenc.latex2text import LatexNodes2Text, MacroTextSpec
 
     context = latex2text.get_default_latex_context_db()

@@ -93,15 +93,48 @@ def _value(entry: Any, name: str) -> str | None:
     return None
 
 
+class LatexError(ValueError):
+    """A field whose LaTeX cannot be turned into trustworthy text (B108)."""
+
+
+def check_braces(raw: str, field_name: str) -> None:
+    """Unbalanced braces (escaped \\{ and \\} aside): pylatexenc and the name splitter both drop them silently."""
+    depth = 0
+    for match in re.finditer(r"\\.|[{}]", raw):
+        depth += {"{": 1, "}": -1}.get(match.group(), 0)
+        if depth < 0:
+            raise LatexError(f"{field_name}: a '}}' closes a brace that was never opened")
+    if depth:
+        raise LatexError(f"{field_name}: {depth} brace(s) opened and never closed")
+
+
+def decode_checked(raw: str, field_name: str) -> str:
+    """decode_latex, refusing what it would silently garble: pylatexenc never raises, but on broken LaTeX it
+    returns an empty string, a lone accent or a '%s' left over from a macro with missing arguments, and such a
+    value must not reach a record."""
+    import unicodedata
+
+    check_braces(raw, field_name)
+    text = decode_latex(raw)
+    if "%s" in text and "%s" not in raw:
+        raise LatexError(f"{field_name}: a LaTeX command lacks its arguments ({raw!r})")
+    if any(unicodedata.combining(ch) and (i == 0 or text[i - 1].isspace()) for i, ch in enumerate(text)):
+        raise LatexError(f"{field_name}: an accent command has no letter to sit on ({raw!r})")
+    if not text and re.search(r"\w", raw):
+        raise LatexError(f"{field_name}: {raw!r} decodes to nothing")
+    return text
+
+
 def _text(entry: Any, name: str) -> str | None:
     raw = _value(entry, name)
-    return decode_latex(raw) if raw is not None else None
+    return decode_checked(raw, name) if raw is not None else None
 
 
 def bib_authors(raw: str) -> list[str]:
     """'Müller, J{\\'o}zef and Ann Smith and others' -> ['Józef Müller', 'Ann Smith'] ('Given Family' order)."""
     from bibtexparser.middlewares.names import InvalidNameError, parse_single_name_into_parts, split_multiple_persons_names
 
+    check_braces(raw, "author")
     authors = []
     for name in split_multiple_persons_names(raw):
         if name.strip().lower() == "others":
@@ -110,7 +143,7 @@ def bib_authors(raw: str) -> list[str]:
             merged = parse_single_name_into_parts(name, strict=False).merge_first_name_first
         except InvalidNameError:
             merged = name
-        text = decode_latex(merged)
+        text = decode_checked(merged, "author")
         if text:
             authors.append(text)
     return authors
@@ -305,6 +338,8 @@ def bib_record(
     try:
         title = _text(entry, "title")
         authors = bib_authors(_value(entry, "author") or "")
+    except LatexError as err:
+        return refuse("B108", f"cannot decode the LaTeX of {err}")
     except Exception as err:  # pylatexenc on pathological input
         return refuse("B108", f"cannot decode the LaTeX: {err}")
     if not title:

@@ -82,9 +82,32 @@ def test_paper_already_in_kb_is_skipped_not_duplicated(tmp_path, capsys):
                    "against harmful fine-tuning attack}, year=2024}\n", encoding="utf-8")
     assert run_import(kb, bib, "--kind", "defense") == 0
     err = capsys.readouterr().err
-    assert "already in the knowledge base as 'vaccine-2024' (arXiv id 2402.01109)" in err
-    assert "already in the knowledge base as 'vaccine-2024' (the same title)" in err
+    assert f"{bib}:1: B106 other-2024: already in the knowledge base as 'vaccine-2024' (arXiv id 2402.01109)" in err
+    assert f"{bib}:2: B106 retitled-2024: already in the knowledge base as 'vaccine-2024' (the same title)" in err
     assert sorted(load_corpus(kb).papers) == ["vaccine-2024"]
+
+
+def test_latex_that_would_be_garbled_is_refused_with_b108(tmp_path, capsys):
+    """pylatexenc never raises: it returns a lone accent or drops a brace. Such a value is refused at its line."""
+    kb = make_kb(tmp_path / "kb")
+    bib = tmp_path / "latex.bib"
+    bib.write_text(textwrap.dedent("""\
+        @misc{good-2024, title = {Safety of {LoRA} in M{\\"u}nchen}, year = 2024}
+
+        @misc{accent-2024, title = {Safety \\"}, year = 2024}
+        @misc{brace-2024,
+          title = "A closing } brace with no opening",
+          year = 2024}
+        @misc{author-2024, title = {Fine}, author = "M{\\"u}ller, {J", year = 2024}
+        """), encoding="utf-8")
+    assert run_import(kb, bib, "--kind", "analysis") == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "WARNING" not in err
+    assert f"{bib}:3: B108 accent-2024: cannot decode the LaTeX of title: an accent command has no letter" in err
+    assert f"{bib}:4: B108 brace-2024: cannot decode the LaTeX of title: a '}}' closes a brace that was never opened" in err
+    assert f"{bib}:7: B108 author-2024: cannot decode the LaTeX of author: 1 brace(s) opened and never closed" in err
+    papers = load_corpus(kb).papers
+    assert [p.title for p in papers.values()] == ["Safety of LoRA in München"]
 
 
 def test_invalid_record_reported_at_bib_line_and_not_written(tmp_path, capsys):
