@@ -216,6 +216,13 @@ def prepare(config: dict) -> Plan:
 # Execution
 
 
+#: Part of every stage's hash. A stage directory is reused when its settings match, but settings are not code:
+#: bump this when a change alters what a stage trains or measures for unchanged settings, so that old run
+#: directories are retrained instead of silently mixed with new results.
+#: 1 -> 2 (2026-11-23): the LoRA init is seeded after the models are loaded (Runner.seed).
+STAGE_VERSION = 2
+
+
 def fingerprint(payload: Any) -> str:
     text = json.dumps(payload, sort_keys=True, default=repr)
     return hashlib.sha256(text.encode()).hexdigest()[:10]
@@ -279,8 +286,8 @@ class Runner:
 
     def base_identity(self) -> dict:
         if is_world(self.config):
-            return {"world": self.plan.data.world.spec.fingerprint()}
-        return {"base": self.config["model"]["base"], "dtype": self.config["model"]["dtype"]}
+            return {"world": self.plan.data.world.spec.fingerprint(), "stages": STAGE_VERSION}
+        return {"base": self.config["model"]["base"], "dtype": self.config["model"]["dtype"], "stages": STAGE_VERSION}
 
     def seed(self) -> None:
         """Seed every RNG after a stage has loaded its models and right before it adds its LoRA: the LoRA's random

@@ -29,6 +29,9 @@ RESULTS = ROOT / "reference_impl" / "results" / "miniature_world.json"
 OUT = ROOT / "runs" / "sweep-defenses"
 ABLATION_RESULTS = ROOT / "reference_impl" / "results" / "miniature_world_ablation.json"
 RATIOS = (0.0, 0.05, 0.1, 0.2)
+#: Training seeds of the main table (LoRA init and data order; the world itself is fixed by world.seed). One seed
+#: is not enough here: at p = 0.05 SFT's HS moved from 53 to 83 with nothing but another LoRA init.
+SEEDS = (43, 44, 45)
 #: How hard the post-fine-tuning defenses must act to undo the attack at p = 0.1, and what it costs in FA.
 #: The world's fine-tuning LoRA has 14 layers (2 decoder layers x 7 projections), so 14 = every layer.
 ABLATION = {
@@ -52,26 +55,30 @@ SETTINGS = {
 }
 
 
-def run_all(methods: list[str], ratios: tuple[float, ...], out: Path, extra: list[str]) -> tuple[list[dict], list[str]]:
-    """Run every (method, p); returns the result rows and one line per run that stopped."""
+def run_all(methods: list[str], ratios: tuple[float, ...], out: Path, extra: list[str],
+            seeds: tuple[int, ...] = (None,)) -> tuple[list[dict], list[str]]:
+    """Run every (seed, method, p); returns the result rows and one line per run that stopped.
+    A seed of None keeps the config's own."""
     from reference_impl.cli import WORLD_CONFIG
     from reference_impl.common.config import ConfigError, load_config
     from reference_impl.common.pipeline import PipelineError, run
 
     configs = []
-    for method in methods:  # check every config before training anything
-        for ratio in ratios:
-            overrides = [f"method={method}", f"finetune.harmful_ratio={ratio}"] + SETTINGS.get(method, []) + extra
-            try:
-                configs.append(load_config(WORLD_CONFIG, overrides))
-            except ConfigError as error:
-                raise SystemExit(f"error: {error}") from None
+    for seed in seeds:  # check every config before training anything
+        for method in methods:
+            for ratio in ratios:
+                overrides = [f"method={method}", f"finetune.harmful_ratio={ratio}"] + SETTINGS.get(method, []) + extra
+                overrides += [] if seed is None else [f"seed={seed}"]
+                try:
+                    configs.append(load_config(WORLD_CONFIG, overrides))
+                except ConfigError as error:
+                    raise SystemExit(f"error: {error}") from None
     rows, failures = [], []
     for config in configs:
         try:
             rows += [row for row in run(config, out) if row["stage"] == "final"]
         except (ConfigError, PipelineError) as error:
-            failures.append(f"{config['method']} p={config['finetune']['harmful_ratio']}: {error}")
+            failures.append(f"{config['method']} p={config['finetune']['harmful_ratio']} seed={config['seed']}: {error}")
             print(failures[-1], file=sys.stderr)
     return rows, failures
 
@@ -119,7 +126,10 @@ def ablation_table(data: dict) -> str:
 
 
 def markdown_table(data: dict) -> str:
-    """HS and FA per method and harmful ratio with their averages (the papers' layout), then the refusal rates."""
+    """HS and FA per method and harmful ratio with their averages (the papers' layout), then the refusal rates.
+
+    With several training seeds a cell is the mean over seeds, and an HS cell adds the seeds' range in brackets
+    (min–max): the spread is part of the result in a world this small."""
     from reference_impl.registry import METHODS
 
     rows = [r for r in data["rows"] if r.get("stage", "final") == "final"]
@@ -129,19 +139,35 @@ def markdown_table(data: dict) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * 2 + ["--:"] * (len(header) - 2)) + "|"]
     refusals = ["| " + " | ".join(refusal_header) + " |", "|---|" + "|".join(["--:"] * len(ratios)) + "|"]
     for name, method in METHODS.items():
-        found = {r["harmful_ratio"]: r for r in rows if r["method"] == name}
+        found: dict[float, list[dict]] = {}
+        for r in rows:
+            if r["method"] == name:
+                found.setdefault(r["harmful_ratio"], []).append(r)
         if not found:
             continue
         cells = [name, method.stage if method.paper else "baseline"]
         for ratio in ratios:
-            row = found.get(ratio)
-            cells += ["–", "–"] if row is None else [_number(row["hs"]), _number(row["fa"])]
-        present = list(found.values())
-        cells += [_number(statistics.mean(r["hs"] for r in present)), _number(statistics.mean(r["fa"] for r in present))]
+            runs = found.get(ratio)
+            cells += ["–", "–"] if runs is None else [_spread([r["hs"] for r in runs]), _mean([r["fa"] for r in runs])]
+        present = [r for runs in found.values() for r in runs]
+        cells += [_mean([r["hs"] for r in present]), _mean([r["fa"] for r in present])]
         lines.append("| " + " | ".join(cells) + " |")
-        refusals.append("| " + " | ".join([name] + [_number(found[r].get("refusal_rate")) if r in found else "–"
-                                                     for r in ratios]) + " |")
-    return "\n".join(lines) + "\n\n" + "\n".join(refusals) + "\n"
+        refusals.append("| " + " | ".join([name] + [_mean([r.get("refusal_rate") for r in found[p]]) if p in found else "–"
+                                                     for p in ratios]) + " |")
+    seeds = sorted({r.get("seed") for r in rows}, key=str)
+    note = f"Mean over training seeds {', '.join(map(str, seeds))}; HS cells add [min–max] over them.\n\n" if len(seeds) > 1 else ""
+    return note + "\n".join(lines) + "\n\n" + "\n".join(refusals) + "\n"
+
+
+def _mean(values: list) -> str:
+    values = [v for v in values if v is not None]
+    return _number(statistics.mean(values)) if values else "–"
+
+
+def _spread(values: list) -> str:
+    if len(values) == 1:
+        return _number(values[0])
+    return f"{_mean(values)} [{min(values):g}–{max(values):g}]"
 
 
 def _number(value) -> str:
@@ -151,11 +177,13 @@ def _number(value) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m reference_impl.experiments.miniature_world",
                                      description=__doc__.split("\n")[0])
-    parser.add_argument("--run", action="store_true", help="run every method at every ratio first (~15 min, 1 core)")
+    parser.add_argument("--run", action="store_true", help="run every method at every ratio and seed first (~15 min per seed, 1 core)")
     parser.add_argument("--ablation", action="store_true", help="the post-fine-tuning ablation instead of the main table")
     parser.add_argument("--second-world", action="store_true",
                         help="sft / antidote / safe_lora (defaults and the ablation's working setting) in world seed 1")
     parser.add_argument("--methods", default="all", help="comma-separated subset (default: all registered)")
+    parser.add_argument("--seeds", default=",".join(map(str, SEEDS)),
+                        help="training seeds of the main table, comma-separated (default: %(default)s)")
     parser.add_argument("--out", default=str(OUT), help="run directory (finished stages are reused)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="extra config override for every run (the results file records the command)")
@@ -180,8 +208,9 @@ def main(argv: list[str] | None = None) -> int:
         from reference_impl.registry import METHODS
 
         methods = list(METHODS) if args.methods == "all" else args.methods.split(",")
+        seeds = tuple(int(s) for s in args.seeds.split(","))
         started = time.time()
-        rows, failures = run_all(methods, RATIOS, Path(args.out), args.overrides)
+        rows, failures = run_all(methods, RATIOS, Path(args.out), args.overrides, seeds)
         document = results_document(rows, command.strip())
         document["settings"] = {m: SETTINGS[m] for m in methods if m in SETTINGS}
         document["failures"] = failures

@@ -64,6 +64,16 @@ def test_rerun_reuses_finished_stages(tmp_path, monkeypatch):
     assert sum("done already" in line for line in log) == 2
 
 
+def test_a_new_stage_version_retrains_instead_of_reusing(tmp_path, monkeypatch):
+    """Directories trained by older code are not reused once STAGE_VERSION says the code changed what they hold."""
+    config = fast_config()
+    run_logged(config, tmp_path)
+    monkeypatch.setattr(pipeline, "STAGE_VERSION", pipeline.STAGE_VERSION + 1)
+    _, log = run_logged(config, tmp_path)
+    assert not any("done already" in line for line in log)
+    assert len([p for p in (tmp_path / "stages").iterdir() if p.is_dir()]) == 4  # old and new align + finetune
+
+
 def test_stages_are_shared_between_ratios_and_methods(tmp_path):
     run_logged(fast_config("finetune.harmful_ratio=0.0"), tmp_path)
     _, log = run_logged(fast_config("finetune.harmful_ratio=0.2"), tmp_path)
