@@ -3,7 +3,8 @@
 `hftkb` never imports torch, and the defense modules do (lazily or not), so each module is read with `ast`:
 its docstring (Paper / Algorithm / Deviations / Usage sections), `STAGE`, `NEEDS`, and the fields of its
 `Config` dataclass with their defaults and `metadata` (help, source). Measured numbers come from the committed
-results files `reference_impl/results/{miniature_world,overhead}.json`.
+results files `reference_impl/results/*.json` (the main miniature-world table, its ablation, the second world and
+the overhead bench).
 """
 
 from __future__ import annotations
@@ -220,13 +221,37 @@ def _rows_table(rows: list[dict], columns: list[str]) -> str:
 def _results_block(name: str, data: dict | None, title: str, first: list[str]) -> str:
     if data is None:
         return f"<h2>{title}</h2><p>Not measured yet (no results file in this checkout).</p>"
-    rows = [row for row in data["rows"] if isinstance(row, dict) and row.get("method") == name]
+    rows = over_seeds([row for row in data["rows"] if isinstance(row, dict) and row.get("method") == name])
     if not rows:
         return f"<h2>{title}</h2><p>No row for this method in the results file yet.</p>"
     columns = [c for c in first if any(c in row for row in rows)]
     columns += sorted({key for row in rows for key in row} - set(columns) - {"method"})
     meta = f"Measured on {esc(data.get('machine', '?'))}, {esc(data.get('date', '?'))}, with <code>{esc(data.get('command', '?'))}</code>."
     return f"<h2>{title}</h2><p>{meta}</p>{_rows_table(rows, columns)}"
+
+
+def over_seeds(rows: list[dict]) -> list[dict]:
+    """Rows that differ only in their training seed, merged into one: metric means, HS with its [min–max], the
+    seeds listed. Rows without a seed, or with a single seed per setting, pass through unchanged."""
+    metrics = ("hs", "hs_plus", "fa", "refusal_rate", "benign_answered")
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        key = json.dumps({k: v for k, v in row.items() if k not in metrics and k != "seed"}, sort_keys=True, default=str)
+        groups.setdefault(key, []).append(row)
+    merged = []
+    for group in groups.values():
+        if len(group) == 1:
+            merged.append(group[0])
+            continue
+        row = {k: v for k, v in group[0].items() if k not in metrics and k != "seed"}
+        for metric in metrics:
+            values = [r[metric] for r in group if isinstance(r.get(metric), (int, float))]
+            if values:
+                mean = sum(values) / len(values)
+                row[metric] = f"{mean:.1f} [{min(values):g}–{max(values):g}]" if metric == "hs" else round(mean, 1)
+        row["seeds"] = ", ".join(str(r.get("seed")) for r in group)
+        merged.append(row)
+    return merged
 
 
 def method_page(site: SiteContext, method, info: ImplInfo) -> str:
@@ -267,6 +292,11 @@ def method_page(site: SiteContext, method, info: ImplInfo) -> str:
         _results_block(method.name, read_results(site.kb_dir, "miniature_world.json"), "Measured: miniature world",
                        ["harmful_ratio", "hs", "fa", "refusal_rate", "hs_plus"])
     )
+    for filename, title in (("miniature_world_ablation.json", "Measured: miniature world, other settings"),
+                            ("miniature_world_seed1.json", "Measured: a second miniature world (world seed 1)")):
+        data = read_results(site.kb_dir, filename)
+        if data is not None and any(isinstance(r, dict) and r.get("method") == method.name for r in data["rows"]):
+            parts.append(_results_block(method.name, data, title, ["setting", "harmful_ratio", "hs", "fa", "refusal_rate"]))
     parts.append(
         _results_block(method.name, read_results(site.kb_dir, "overhead.json"), "Measured: overhead",
                        ["model", "step_time_s", "step_time_ratio", "peak_mem_mb", "peak_mem_ratio", "time_s"])

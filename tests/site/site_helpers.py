@@ -44,7 +44,13 @@ def write_demo_registry(kb: Path) -> None:
     results.mkdir()
     (results / "miniature_world.json").write_text(
         '{"machine": "test box", "date": "2026-01-01", "command": "python -m reference_impl world",'
-        ' "rows": [{"method": "demo", "harmful_ratio": 0.1, "hs": 12.5, "fa": 90.0}, {"method": "sft", "harmful_ratio": 0.1, "hs": 40.0, "fa": 91.0}]}'
+        ' "rows": [{"method": "demo", "harmful_ratio": 0.1, "hs": 12.5, "fa": 90.0, "seed": 1},'
+        ' {"method": "demo", "harmful_ratio": 0.1, "hs": 20.5, "fa": 92.0, "seed": 2},'
+        ' {"method": "sft", "harmful_ratio": 0.1, "hs": 40.0, "fa": 91.0}]}'
+    )
+    (results / "miniature_world_ablation.json").write_text(
+        '{"machine": "test box", "date": "2026-01-01", "command": "python -m reference_impl ablation",'
+        ' "rows": [{"method": "demo", "setting": "rho=0.5", "harmful_ratio": 0.1, "hs": 3.0, "fa": 95.0}]}'
     )
 
 

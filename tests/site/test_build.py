@@ -190,7 +190,10 @@ def test_implementation_page_reads_module_without_importing_it(fabricated_site: 
     page = (fabricated_site / "implementations/demo/index.html").read_text()
     assert "<code>rho</code>" in page and "<code>2.0</code>" in page and "paper Table 5" in page
     assert "Perturb the weights." in page and "Step against the perturbed gradient." in page  # continued step
-    assert "Measured: miniature world" in page and "12.5" in page and "test box" in page
+    assert "Measured: miniature world" in page and "test box" in page
+    assert "<td>16.5 &#91;12.5–20.5&#93;</td><td>91</td>" in page and "<td>1, 2</td>" in page  # two seeds, one row
+    assert "Measured: miniature world, other settings" in page and "<td>rho=0.5</td>" in page
+    assert "second miniature world" not in page  # no results file for it: no empty section
     assert "&lt;script&gt;" in page and "<script>alert" not in page
     index = (fabricated_site / "implementations/index.html").read_text()
     assert "../implementations/demo/" in index or "demo/" in index
