@@ -206,8 +206,17 @@ def _prose(text: str) -> str:
     return "".join(blocks)
 
 
+#: Column headings of the results tables; a key not listed here is shown as it is in the JSON.
+COLUMN_LABELS = {
+    "harmful_ratio": "p (harmful ratio)", "hs": "HS %", "hs_plus": "HS+ %", "fa": "FA %", "refusal_rate": "refusals %",
+    "benign_answered": "benign answered %", "setting": "setting", "seeds": "seeds", "seed": "seed",
+    "step_time_s": "step time (s)", "step_time_ratio": "× SFT step", "peak_mem_mb": "peak memory (MB)",
+    "peak_mem_ratio": "× SFT memory", "time_s": "time (s)",
+}
+
+
 def _rows_table(rows: list[dict], columns: list[str]) -> str:
-    head = "".join(f"<th>{esc(c).replace('&#95;', '_')}</th>" for c in columns)
+    head = "".join(f"<th>{esc(COLUMN_LABELS.get(c, c)).replace('&#95;', '_')}</th>" for c in columns)
 
     def cell(value):
         if isinstance(value, float):
