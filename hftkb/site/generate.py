@@ -110,6 +110,7 @@ def build_nav(site: SiteContext) -> dict[str, list]:
 
 def generate(kb_dir: Path, *, use_directory_urls: bool = True, site_url: str | None = None) -> Generated:
     from hftkb.bibtex import paper_to_bibtex
+    from hftkb.site.cli_page import cli_page
     from hftkb.site.downloads import download_files
     from hftkb.site.faq_pages import faq_pages
     from hftkb.site.graph import graph_json
@@ -126,6 +127,7 @@ def generate(kb_dir: Path, *, use_directory_urls: bool = True, site_url: str | N
     generated.pages.update(term_pages(site))
     generated.pages.update(faq_pages(site))
     generated.pages.update(implementation_pages(site))
+    generated.pages["reference/cli.md"] = cli_page(site)
     generated.files.update(download_files(site, site_url, bibtex))
     generated.files["downloads/graph.json"] = graph_json(site)
     generated.nav = build_nav(site)

@@ -39,9 +39,8 @@ def on_config(config):
     try:
         generated = generate(kb_dir_for(config), use_directory_urls=config.use_directory_urls, site_url=config.site_url)
         reference = Path(config.docs_dir) / "reference"
-        generated.nav["reference"] = sorted(
-            p.relative_to(config.docs_dir).as_posix() for p in reference.glob("*.md")
-        ) if reference.is_dir() else []
+        handwritten = [p.relative_to(config.docs_dir).as_posix() for p in reference.glob("*.md")] if reference.is_dir() else []
+        generated.nav["reference"] = sorted(handwritten + [src for src in generated.pages if src.startswith("reference/")])
         if config.nav is not None:
             config.nav = expand_nav(config.nav, generated.nav)
     except SiteBuildError as err:

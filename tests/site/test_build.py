@@ -348,3 +348,19 @@ def test_build_command_and_options_are_documented_in_the_readme():
         for option in action.option_strings:
             if option not in ("-h", "--help"):
                 assert option in section, f"hftkb build {option} is not documented in the README site section"
+
+
+def test_cli_reference_lists_every_command_with_its_options(fabricated_site: Path):
+    """The CLI page is generated from the parsers the CLI runs: every command module is on it, with its help."""
+    from hftkb.cli import discover_commands
+
+    import html
+
+    page = (fabricated_site / "reference/cli/index.html").read_text()
+    text = html.unescape(page)
+    for name in discover_commands():
+        assert f'<h2 id="hftkb-{name}"><code>hftkb {name}</code></h2>' in page, name
+        assert f"usage: hftkb {name} [-h] [--kb DIR]" in text, name
+    assert "--format {text,github}" in text  # a real option of `hftkb validate`, from its parser
+    assert '<a href="../../reference/error-codes/">Error codes</a>' in page
+    assert 'href="../cli/"' in (fabricated_site / "reference/error-codes/index.html").read_text()  # in the nav
