@@ -40,9 +40,10 @@ defender's harmful answers (h(w) close to 0), the regulariser holds it there and
 loss. The miniature world's base model was pre-trained on exactly those answers (h = 0.01 at the base). In the
 current world (``configs/miniature_world.yaml``: alignment lr 1e-3, fine-tuning lr 3.25e-5, world seed 0, seed 43;
 ``experiments/miniature_world.py --ablation``) lambda >= 0.05 does not align it: right after alignment HS is 100 with
-lambda = 5, 1 and 0.2 (SFT alignment: HS 0), and after fine-tuning at p = 0 HS is 100 (lambda = 1, 0.2) and 82
-(lambda = 0.05). lambda = 0.01 aligns (HS 6 at p = 0) but gives HS 99 / 100 at p = 0.05 / 0.1 (SFT: 53 / 98);
-lambda = 0.001 behaves like SFT alignment (HS 0 right after alignment, a single run outside the ablation).
+lambda = 5, 1 and 0.2 and 19 with lambda = 0.05 (SFT alignment: HS 0), and after fine-tuning at p = 0 HS is 100
+(lambda = 1, 0.2) and 82 (lambda = 0.05). lambda = 0.01 aligns (HS 0 right after alignment, 6 at p = 0) but gives
+HS 99 / 100 at p = 0.05 / 0.1 (SFT with the same seed: 83 / 98); lambda = 0.001 also aligns (HS 0 right after
+alignment, a single run outside the ablation).
 In the earlier world (alignment lr 5e-3) lambda = 5 and 1 left HS 100 after alignment (h = 0.04 and 0.17)
 while lambda = 0.2 aligned it (HS 0, h = 0.34; SFT alignment: h = 0.57). With the paper's data the harmful
 answers are not the base model's own, and h starts far from its minimum.

@@ -1,9 +1,12 @@
-"""The defenses in the miniature world: every registered method at p = 0, 0.05, 0.1 and 0.2, one HS/FA table.
+"""The defenses in the miniature world: every registered method at p = 0, 0.05, 0.1 and 0.2 and training seeds
+43-45, one HS/FA table (means over the seeds, HS with its range).
 
     python -m reference_impl.experiments.miniature_world --run    # run everything, write the results, print the table
     python -m reference_impl.experiments.miniature_world          # the README table of the committed results
-    python -m reference_impl.experiments.miniature_world --ablation --run   # the post-fine-tuning ablation
+    python -m reference_impl.experiments.miniature_world --ablation --run   # defense strength: post-fine-tuning
+                                                       # settings over the seeds, Vaccine rho and Booster lambda
     python -m reference_impl.experiments.miniature_world --second-world --run   # key settings in world seed 1
+    python -m reference_impl.experiments.miniature_world --run --seeds 43  # one seed (~15 min on one core)
 
 Each (method, p) is one pipeline run of `reference_impl/configs/miniature_world.yaml` (exactly what
 `python -m reference_impl run CONFIG --method M --set finetune.harmful_ratio=P` does), with the method's paper
@@ -84,7 +87,8 @@ def run_all(methods: list[str], ratios: tuple[float, ...], out: Path, extra: lis
 
 
 SECOND_WORLD_RESULTS = ROOT / "reference_impl" / "results" / "miniature_world_seed1.json"
-#: The same check in a second world (another vocabulary split and base model): are the findings seed-bound?
+#: The same check in a second world (another vocabulary split and base model), over the main table's training
+#: seeds: are the findings bound to world 0?
 SECOND_WORLD = {
     "sft": [[]],
     "antidote": [[], ["method_config.dense_ratio=0.3"]],
@@ -92,21 +96,31 @@ SECOND_WORLD = {
 }
 
 
-def run_ablation(out: Path, extra: list[str], ratio: float = 0.1, plan: dict | None = None) -> tuple[list[dict], list[str]]:
+#: Methods whose ablation runs over every training seed of the main table: post-fine-tuning settings cost no
+#: training (they reuse the seeds' SFT fine-tuning), and one seed hides how much the defaults depend on the init.
+#: Vaccine's scaled rho is this world's one working alignment-stage setting, so it gets the seeds too (one
+#: alignment per rho and seed, ~2 min each). Booster's settings run with the config's seed only (~2.5 min per
+#: alignment; none of them helps, see the README).
+ABLATION_SEEDS = {"antidote": SEEDS, "safe_lora": SEEDS, "vaccine": SEEDS}
+
+
+def run_ablation(out: Path, extra: list[str], ratio: float = 0.1, plan: dict | None = None,
+                 seeds: dict | None = None) -> tuple[list[dict], list[str]]:
     """Each setting of `plan` (default ABLATION) at p = `ratio`, unless the setting names its own
-    finetune.harmful_ratio (SFT alignment and fine-tuning are shared)."""
+    finetune.harmful_ratio (SFT alignment and fine-tuning are shared), for each of the method's `seeds`."""
     from reference_impl.cli import WORLD_CONFIG
     from reference_impl.common.config import ConfigError, load_config
     from reference_impl.common.pipeline import PipelineError, run
 
     rows, failures = [], []
     for method, variants in (plan or ABLATION).items():
-        for variant in variants:
+        for variant, seed in ((v, s) for v in variants for s in (seeds or {}).get(method, (None,))):
             overrides = [f"method={method}", f"finetune.harmful_ratio={ratio}"] + variant + extra
+            overrides += [] if seed is None else [f"seed={seed}"]
             try:
                 result = run(load_config(WORLD_CONFIG, overrides), out)
             except (ConfigError, PipelineError) as error:
-                failures.append(f"{method} {' '.join(variant)}: {error}")
+                failures.append(f"{method} {' '.join(variant)} seed={seed}: {error}")
                 print(failures[-1], file=sys.stderr)
                 continue
             for row in result:
@@ -118,10 +132,14 @@ def run_ablation(out: Path, extra: list[str], ratio: float = 0.1, plan: dict | N
 
 
 def ablation_table(data: dict) -> str:
-    lines = ["| method | setting | p | HS | FA | refusals |", "|---|---|--:|--:|--:|--:|"]
+    """One line per (method, setting, p), in the file's order; over several seeds, means and the HS range."""
+    groups: dict[tuple, list[dict]] = {}
     for row in data["rows"]:
-        lines.append(f"| {row['method']} | {row['setting']} | {row['harmful_ratio']:g} | {_number(row['hs'])} | "
-                     f"{_number(row['fa'])} | {_number(row.get('refusal_rate'))} |")
+        groups.setdefault((row["method"], row["setting"], row["harmful_ratio"]), []).append(row)
+    lines = ["| method | setting | p | seeds | HS | FA | refusals |", "|---|---|--:|--:|--:|--:|--:|"]
+    for (method, setting, ratio), runs in groups.items():
+        lines.append(f"| {method} | {setting} | {ratio:g} | {len(runs)} | {_spread([r['hs'] for r in runs])} | "
+                     f"{_mean([r['fa'] for r in runs])} | {_mean([r.get('refusal_rate') for r in runs])} |")
     return "\n".join(lines) + "\n"
 
 
@@ -197,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.run:
             extra = args.overrides if args.ablation else ["world.seed=1"] + args.overrides
             out = Path(args.out) if args.ablation else Path(args.out).with_name("sweep-defenses-world1")
-            rows, failures = run_ablation(out, extra, plan=ABLATION if args.ablation else SECOND_WORLD)
+            rows, failures = run_ablation(out, extra, plan=ABLATION if args.ablation else SECOND_WORLD,
+                                          seeds=ABLATION_SEEDS if args.ablation else dict.fromkeys(SECOND_WORLD, SEEDS))
             document = results_document(rows, command.strip())
             document["failures"] = failures
             target.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
