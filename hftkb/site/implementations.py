@@ -138,6 +138,21 @@ def _section_body(text: str) -> str:
     return (head + "\n" + textwrap.dedent(rest)).strip("\n")
 
 
+_INLINE = re.compile(r"``(.+?)``|`([^`]+)`|(?<![\w*])\*([^*\s](?:[^*]*[^*\s])?)\*(?![\w*])")
+
+
+def _inline(text: str) -> str:
+    """Docstring inline markup -> HTML: ``code`` and `code` spans, *emphasis*; everything else escaped."""
+    out, last = [], 0
+    for match in _INLINE.finditer(text):
+        out.append(esc(text[last:match.start()]))
+        code = match.group(1) or match.group(2)
+        out.append(f"<code>{esc(code)}</code>" if code is not None else f"<em>{esc(match.group(3))}</em>")
+        last = match.end()
+    out.append(esc(text[last:]))
+    return "".join(out)
+
+
 def _prose(text: str) -> str:
     """Docstring prose -> HTML: numbered steps and '*' bullets become lists, indented blocks after a blank line
     (equations, commands) preformatted text, the rest paragraphs. Every piece of text is escaped."""
@@ -151,14 +166,14 @@ def _prose(text: str) -> str:
     def flush_paragraph():
         if paragraph:
             text = " ".join(paragraph)
-            blocks.append(f"<p>{esc(text[:-1] if text.endswith('::') else text)}</p>")  # reST's "::"
+            blocks.append(f"<p>{_inline(text[:-1] if text.endswith('::') else text)}</p>")  # reST's "::"
             paragraph.clear()
 
     def flush_list():
         nonlocal kind
         if items:
             tag = "ol" if kind == "ol" else "ul"
-            blocks.append(f"<{tag}>" + "".join(f"<li>{esc(i)}</li>" for i in items) + f"</{tag}>")
+            blocks.append(f"<{tag}>" + "".join(f"<li>{_inline(i)}</li>" for i in items) + f"</{tag}>")
             items.clear()
         kind = None
 
@@ -234,8 +249,13 @@ def _results_block(name: str, data: dict | None, title: str, first: list[str]) -
     if not rows:
         return f"<h2>{title}</h2><p>No row for this method in the results file yet.</p>"
     columns = [c for c in first if any(c in row for row in rows)]
-    columns += sorted({key for row in rows for key in row} - set(columns) - {"method"})
+    # The rest is context shared by every row (model, task, paper id, ...): shown once, not as columns.
+    shared = {k: rows[0][k] for k in sorted({key for row in rows for key in row} - set(columns) - {"method", "stage"})
+              if all(row.get(k) == rows[0][k] for row in rows)}
+    columns += sorted({key for row in rows for key in row} - set(columns) - set(shared) - {"method", "stage"})
     meta = f"Measured on {esc(data.get('machine', '?'))}, {esc(data.get('date', '?'))}, with <code>{esc(data.get('command', '?'))}</code>."
+    if shared:
+        meta += " Every row: " + ", ".join(f"{esc(COLUMN_LABELS.get(k, k))} {esc(v)}" for k, v in shared.items()) + "."
     return f"<h2>{title}</h2><p>{meta}</p>{_rows_table(rows, columns)}"
 
 
@@ -299,13 +319,13 @@ def method_page(site: SiteContext, method, info: ImplInfo) -> str:
     parts.append(f"<h2>Run it</h2><pre><code>{esc(usage or command)}</code></pre>")
     parts.append(
         _results_block(method.name, read_results(site.kb_dir, "miniature_world.json"), "Measured: miniature world",
-                       ["harmful_ratio", "hs", "fa", "refusal_rate", "hs_plus"])
+                       ["harmful_ratio", "hs", "fa", "refusal_rate", "hs_plus", "seeds"])
     )
     for filename, title in (("miniature_world_ablation.json", "Measured: miniature world, other settings"),
                             ("miniature_world_seed1.json", "Measured: a second miniature world (world seed 1)")):
         data = read_results(site.kb_dir, filename)
         if data is not None and any(isinstance(r, dict) and r.get("method") == method.name for r in data["rows"]):
-            parts.append(_results_block(method.name, data, title, ["setting", "harmful_ratio", "hs", "fa", "refusal_rate"]))
+            parts.append(_results_block(method.name, data, title, ["setting", "harmful_ratio", "hs", "fa", "refusal_rate", "seeds"]))
     parts.append(
         _results_block(method.name, read_results(site.kb_dir, "overhead.json"), "Measured: overhead",
                        ["model", "step_time_s", "step_time_ratio", "peak_mem_mb", "peak_mem_ratio", "time_s"])

@@ -1,4 +1,4 @@
-"""Antidote: post-fine-tuning safety alignment by one-shot pruning of harmful weights.
+r"""Antidote: post-fine-tuning safety alignment by one-shot pruning of harmful weights.
 
 Paper: KB id `antidote-2024`, arXiv 2408.09600 (Huang et al., "Antidote: Post-fine-tuning Safety Alignment for
 Large Language Models against Harmful Fine-tuning", ICML 2025). Official code: git-disl/Antidote (`utils.py`

@@ -1,4 +1,4 @@
-"""Safe LoRA: project the fine-tuning LoRA update onto the alignment subspace, layer by layer.
+r"""Safe LoRA: project the fine-tuning LoRA update onto the alignment subspace, layer by layer.
 
 Paper: KB id `safe-lora-2024`, arXiv 2405.16833 (Hsu et al., "Safe LoRA: the Silver Lining of Reducing Safety
 Risks when Fine-tuning Large Language Models", NeurIPS 2024). Official code: IBM/SafeLoRA (`model.py`, `config.py`).

@@ -281,6 +281,17 @@ def test_real_corpus_builds_strictly(tmp_path: Path):
     assert main(["build", "--kb", str(REPO), "--out", str(tmp_path / "public")]) == 0
     assert (tmp_path / "public/papers/vaccine-2024/index.html").is_file()
     assert (tmp_path / "public/implementations/vaccine/index.html").is_file()
+    # A Usage command continued with a backslash keeps its line break (the docstrings are raw strings for it).
+    antidote = (tmp_path / "public/implementations/antidote/index.html").read_text()
+    assert "--method antidote \\\n" in antidote
+
+
+def test_docstring_inline_markup_is_rendered_and_escaped():
+    from hftkb.site.implementations import _inline
+
+    assert _inline("set `rho<1` and *not* ``a`b``, W * (1 - M)") == (
+        "set <code>rho&lt;1</code> and <em>not</em> <code>a&#96;b</code>, W * (1 - M)")
+    assert _inline("<script>*x*</script>") == "&lt;script&gt;<em>x</em>&lt;/script&gt;"
 
 
 def test_papers_bib_equals_the_bibtex_helper(fabricated_site: Path, fabricated_kb: Path):
