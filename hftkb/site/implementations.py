@@ -358,7 +358,43 @@ def index_page(site: SiteContext) -> str:
     return (
         '---\ntitle: "Reference implementations"\nhide:\n  - toc\n---\n\n<h1 id="implementations">Reference implementations</h1>\n'
         f"<p>{esc(intro)}</p>\n<pre><code>pip install -e '.[impl]'\npython -m reference_impl run config.yaml --method vaccine</code></pre>\n"
-        f"{table}{empty}\n"
+        f"{table}{empty}\n{comparison_block(site, src)}\n"
+    )
+
+
+def comparison_block(site: SiteContext, src: str) -> str:
+    """Every method side by side in the miniature world: HS (mean and range over seeds) and FA per harmful ratio."""
+    data = read_results(site.kb_dir, "miniature_world.json")
+    if data is None:
+        return ""
+    rows = over_seeds([r for r in data["rows"] if isinstance(r, dict) and r.get("stage", "final") == "final"])
+    ratios = sorted({r["harmful_ratio"] for r in rows if isinstance(r.get("harmful_ratio"), (int, float))})
+    cell = {(r.get("method"), r.get("harmful_ratio")): r for r in rows}
+    head = "".join(f"<th>p = {ratio:g}</th>" for ratio in ratios)
+    body = []
+    for name in site.methods:
+        if not any((name, ratio) in cell for ratio in ratios):
+            continue
+        cells = []
+        for ratio in ratios:
+            row = cell.get((name, ratio))
+            hs = row["hs"] if row else "–"
+            hs = f"{hs:g}" if isinstance(hs, (int, float)) else hs
+            fa = row.get("fa") if row else None
+            cells.append(f"<td>{esc(hs)}" + (f" / {esc(f'{fa:g}')}" if isinstance(fa, (int, float)) else "") + "</td>")
+        body.append(f'<tr><td><a href="{site.link(src, f"implementations/{name}.md")}">{esc(name)}</a></td>{"".join(cells)}</tr>')
+    if not body:
+        return ""
+    seeds = sorted({str(r.get("seed")) for r in data["rows"] if isinstance(r, dict) and r.get("seed") is not None})
+    return (
+        '<h2 id="miniature-world">All methods in the miniature world</h2>'
+        "<p>HS / FA in % after the user's fine-tuning at each harmful ratio p, paper defaults"
+        + (f", mean over training seeds {esc(', '.join(seeds))} with the HS range in brackets" if len(seeds) > 1 else "")
+        + ". The miniature world is a synthetic CPU-sized setting (a 2-layer Llama): it tests each method under a real "
+        "attack, it does not reproduce the papers' numbers. Measured on "
+        f"{esc(data.get('machine', '?'))}, {esc(data.get('date', '?'))}, with <code>{esc(data.get('command', '?'))}</code>; "
+        "the README discusses what the table shows.</p>"
+        f"<table><thead><tr><th>Method</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
     )
 
 

@@ -197,6 +197,9 @@ def test_implementation_page_reads_module_without_importing_it(fabricated_site: 
     assert "&lt;script&gt;" in page and "<script>alert" not in page
     index = (fabricated_site / "implementations/index.html").read_text()
     assert "../implementations/demo/" in index or "demo/" in index
+    # The index compares every method: the demo's two seeds merged, sft's single row as it is.
+    assert "All methods in the miniature world" in index and "mean over training seeds 1, 2" in index
+    assert "<td>16.5 &#91;12.5–20.5&#93; / 91</td>" in index and "<td>40 / 91</td>" in index
 
 
 def test_timeline_has_a_bar_per_quarter(fabricated_site: Path):
