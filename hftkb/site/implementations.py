@@ -285,7 +285,7 @@ def over_seeds(rows: list[dict]) -> list[dict]:
 
 def method_page(site: SiteContext, method, info: ImplInfo) -> str:
     src = f"implementations/{method.name}.md"
-    stage = site.term_link(src, "stages", method.stage)
+    stage = site.term_link(src, "stages", method.stage) if method.paper else "baseline (no defense)"
     paper = ""
     if method.paper:
         paper = f"<p>Paper: {site.paper_link(src, method.paper)}"
@@ -343,7 +343,8 @@ def index_page(site: SiteContext) -> str:
         state = "" if info is None or info.error is None else " <em>(not in this checkout yet)</em>"
         rows.append(
             f'<tr><td><a href="{site.link(src, f"implementations/{name}.md")}">{esc(name)}</a>{state}</td>'
-            f"<td>{site.term_link(src, 'stages', method.stage)}</td><td>{esc(method.summary)}</td><td>{paper}</td></tr>"
+            f"<td>{site.term_link(src, 'stages', method.stage) if method.paper else 'baseline'}</td>"
+            f"<td>{esc(method.summary)}</td><td>{paper}</td></tr>"
         )
     intro = (
         "Runnable PyTorch implementations (transformers + peft) of defenses from the survey, with the two baselines "
