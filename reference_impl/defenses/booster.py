@@ -43,7 +43,9 @@ current world (``configs/miniature_world.yaml``: alignment lr 1e-3, fine-tuning 
 lambda = 5, 1 and 0.2 and 19 with lambda = 0.05 (SFT alignment: HS 0), and after fine-tuning at p = 0 HS is 100
 (lambda = 1, 0.2) and 82 (lambda = 0.05). lambda = 0.01 aligns (HS 0 right after alignment, 6 at p = 0) but gives
 HS 99 / 100 at p = 0.05 / 0.1 (SFT with the same seed: 83 / 98); lambda = 0.001 also aligns (HS 0 right after
-alignment, a single run outside the ablation).
+alignment, a single run outside the ablation). Over training seeds 43-45 the picture holds: after fine-tuning at
+p = 0, HS is 100 in every seed with lambda = 1 and 0.2, 22-82 with lambda = 0.05 and 3-12 with lambda = 0.01, and
+lambda = 0.01 then gives 94-100 at p = 0.05 (SFT: 77-97).
 In the earlier world (alignment lr 5e-3) lambda = 5 and 1 left HS 100 after alignment (h = 0.04 and 0.17)
 while lambda = 0.2 aligned it (HS 0, h = 0.34; SFT alignment: h = 0.57). With the paper's data the harmful
 answers are not the base model's own, and h starts far from its minimum.

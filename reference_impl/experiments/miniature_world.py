@@ -96,12 +96,10 @@ SECOND_WORLD = {
 }
 
 
-#: Methods whose ablation runs over every training seed of the main table: post-fine-tuning settings cost no
-#: training (they reuse the seeds' SFT fine-tuning), and one seed hides how much the defaults depend on the init.
-#: Vaccine's scaled rho is this world's one working alignment-stage setting, so it gets the seeds too (one
-#: alignment per rho and seed, ~2 min each). Booster's settings run with the config's seed only (~2.5 min per
-#: alignment; none of them helps, see the README).
-ABLATION_SEEDS = {"antidote": SEEDS, "safe_lora": SEEDS, "vaccine": SEEDS}
+#: Every ablation setting runs over the main table's training seeds: one seed hides how much a setting depends on
+#: the init. Post-fine-tuning settings cost no training (they reuse the seeds' SFT fine-tuning); Vaccine's and
+#: Booster's need one alignment per setting and seed (~2 and ~2.5 min on one core).
+ABLATION_SEEDS = {"antidote": SEEDS, "safe_lora": SEEDS, "vaccine": SEEDS, "booster": SEEDS}
 
 
 def run_ablation(out: Path, extra: list[str], ratio: float = 0.1, plan: dict | None = None,
