@@ -363,6 +363,23 @@ def index_page(site: SiteContext) -> str:
     )
 
 
+def world_summary(site: SiteContext, name: str, ratio: float = 0.1) -> str:
+    """One sentence for a paper page: the method's HS against SFT's in the miniature world at p = `ratio`."""
+    data = read_results(site.kb_dir, "miniature_world.json")
+    if data is None:
+        return ""
+    rows = over_seeds([r for r in data["rows"] if isinstance(r, dict) and r.get("stage", "final") == "final"])
+    found = {r.get("method"): r for r in rows if r.get("harmful_ratio") == ratio}
+    if name not in found or "sft" not in found or name == "sft":
+        return ""
+
+    def hs(row):
+        return f"{row['hs']:g}" if isinstance(row["hs"], (int, float)) else str(row["hs"])
+
+    return (f"In the miniature world at its paper defaults, its HS at p = {ratio:g} is {hs(found[name])}, "
+            f"against {hs(found['sft'])} for plain SFT (HS in %; over seeds: mean [min–max]).")
+
+
 def comparison_block(site: SiteContext, src: str) -> str:
     """Every method side by side in the miniature world: HS (mean and range over seeds) and FA per harmful ratio."""
     data = read_results(site.kb_dir, "miniature_world.json")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from hftkb.site.context import FIELD_VOCABULARY, LATE_END, LATE_START, SiteContext
 from hftkb.site.escape import attr, esc, front_matter_string, safe_url
+from hftkb.site.implementations import world_summary
 
 IDENTIFIER_URLS = {
     "arxiv": ("arXiv", "https://arxiv.org/abs/{}"),
@@ -76,11 +77,13 @@ def _implementation_box(site: SiteContext, src: str, paper) -> str:
     if method is None:
         return ""
     page = site.link(src, f"implementations/{method.name}.md")
+    measured = world_summary(site, method.name)
     return (
         '<div class="admonition tip hftkb-impl"><p class="admonition-title">Reference implementation</p>'
         f"<p>This knowledge base ships a runnable implementation of this method: <code>{esc(method.module)}</code>. "
         f'<a href="{page}">How to run it, its defaults and measured results</a>.</p>'
-        f"<pre><code>python -m reference_impl run config.yaml --method {esc(method.name)}</code></pre></div>"
+        + (f"<p>{esc(measured)}</p>" if measured else "")
+        + f"<pre><code>python -m reference_impl run config.yaml --method {esc(method.name)}</code></pre></div>"
     )
 
 

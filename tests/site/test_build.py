@@ -128,6 +128,8 @@ def test_paper_page_fields_relations_bibtex_and_impl_box(fabricated_site: Path):
     assert "Cited in the FAQ" in page
     demo = (fabricated_site / "papers/paper-00002/index.html").read_text()
     assert "Reference implementation" in demo and "../../implementations/demo/" in demo
+    # ... with the measured result against SFT at p = 0.1 (two seeds of the demo merged).
+    assert "its HS at p = 0.1 is 16.5 &#91;12.5–20.5&#93;, against 40 for plain SFT" in demo
     assert "Reference implementation" not in (fabricated_site / "papers/paper-00003/index.html").read_text()
 
 
