@@ -391,21 +391,12 @@ def timed(fn, device) -> float:
 
 
 def build_model(size: ModelSize, dtype, device):
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from reference_impl.common.models import TinyLlamaSpec, tiny_llama
 
-    config = LlamaConfig(
-        vocab_size=size.vocab,
-        hidden_size=size.hidden,
-        intermediate_size=size.intermediate,
-        num_hidden_layers=size.layers,
-        num_attention_heads=size.heads,
-        num_key_value_heads=size.kv_heads,
-        max_position_embeddings=max(512, size.seq_len),
-        tie_word_embeddings=False,
-    )
-    torch.manual_seed(0)
-    return LlamaForCausalLM(config).to(device=device, dtype=dtype)
+    spec = TinyLlamaSpec(hidden_size=size.hidden, num_layers=size.layers, num_heads=size.heads,
+                         intermediate_size=size.intermediate, max_position_embeddings=max(512, size.seq_len),
+                         extra={"num_key_value_heads": size.kv_heads})
+    return tiny_llama(size.vocab, spec, seed=0).to(device=device, dtype=dtype)
 
 
 def fabricated_rows(size: ModelSize, *, count: int, seed: int) -> list[dict]:

@@ -282,7 +282,8 @@ def tiny_llama(vocab_size: int, spec: TinyLlamaSpec = TinyLlamaSpec(), *, seed: 
         ids = dict(
             bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id
         )
-    config = LlamaConfig(
+    # `spec.extra` may override any of these (e.g. num_key_value_heads for a grouped-query shape).
+    settings = dict(
         vocab_size=vocab_size,
         hidden_size=spec.hidden_size,
         intermediate_size=spec.intermediate_size,
@@ -292,8 +293,8 @@ def tiny_llama(vocab_size: int, spec: TinyLlamaSpec = TinyLlamaSpec(), *, seed: 
         max_position_embeddings=spec.max_position_embeddings,
         tie_word_embeddings=False,
         **ids,
-        **spec.extra,
     )
+    config = LlamaConfig(**{**settings, **spec.extra})
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = LlamaForCausalLM(config)
