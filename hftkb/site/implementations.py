@@ -363,21 +363,26 @@ def index_page(site: SiteContext) -> str:
     )
 
 
+def final_rows(data: dict) -> list[dict]:
+    """The rows of the models after the whole pipeline (not the aligned-only evaluations), seeds merged."""
+    return over_seeds([r for r in data["rows"] if isinstance(r, dict) and r.get("stage", "final") == "final"])
+
+
+def _number_text(value) -> str:
+    """A number as it reads best (98.3, 40), or a merged-seeds cell ('16.5 [12.5–20.5]') unchanged."""
+    return f"{value:g}" if isinstance(value, (int, float)) else str(value)
+
+
 def world_summary(site: SiteContext, name: str, ratio: float = 0.1) -> str:
     """One sentence for a paper page: the method's HS against SFT's in the miniature world at p = `ratio`."""
     data = read_results(site.kb_dir, "miniature_world.json")
     if data is None:
         return ""
-    rows = over_seeds([r for r in data["rows"] if isinstance(r, dict) and r.get("stage", "final") == "final"])
-    found = {r.get("method"): r for r in rows if r.get("harmful_ratio") == ratio}
+    found = {r.get("method"): r for r in final_rows(data) if r.get("harmful_ratio") == ratio}
     if name not in found or "sft" not in found or name == "sft":
         return ""
-
-    def hs(row):
-        return f"{row['hs']:g}" if isinstance(row["hs"], (int, float)) else str(row["hs"])
-
-    return (f"In the miniature world at its paper defaults, its HS at p = {ratio:g} is {hs(found[name])}, "
-            f"against {hs(found['sft'])} for plain SFT (HS in %; over seeds: mean [min–max]).")
+    return (f"In the miniature world at its paper defaults, its HS at p = {ratio:g} is {_number_text(found[name]['hs'])}, "
+            f"against {_number_text(found['sft']['hs'])} for plain SFT (HS in %; over seeds: mean [min–max]).")
 
 
 def comparison_block(site: SiteContext, src: str) -> str:
@@ -385,7 +390,7 @@ def comparison_block(site: SiteContext, src: str) -> str:
     data = read_results(site.kb_dir, "miniature_world.json")
     if data is None:
         return ""
-    rows = over_seeds([r for r in data["rows"] if isinstance(r, dict) and r.get("stage", "final") == "final"])
+    rows = final_rows(data)
     ratios = sorted({r["harmful_ratio"] for r in rows if isinstance(r.get("harmful_ratio"), (int, float))})
     cell = {(r.get("method"), r.get("harmful_ratio")): r for r in rows}
     head = "".join(f"<th>p = {ratio:g}</th>" for ratio in ratios)
@@ -396,10 +401,9 @@ def comparison_block(site: SiteContext, src: str) -> str:
         cells = []
         for ratio in ratios:
             row = cell.get((name, ratio))
-            hs = row["hs"] if row else "–"
-            hs = f"{hs:g}" if isinstance(hs, (int, float)) else hs
+            hs = _number_text(row["hs"]) if row else "–"
             fa = row.get("fa") if row else None
-            cells.append(f"<td>{esc(hs)}" + (f" / {esc(f'{fa:g}')}" if isinstance(fa, (int, float)) else "") + "</td>")
+            cells.append(f"<td>{esc(hs)}" + (f" / {esc(_number_text(fa))}" if isinstance(fa, (int, float)) else "") + "</td>")
         body.append(f'<tr><td><a href="{site.link(src, f"implementations/{name}.md")}">{esc(name)}</a></td>{"".join(cells)}</tr>')
     if not body:
         return ""
