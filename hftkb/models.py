@@ -106,6 +106,11 @@ class Result(Strict):
     dataset: str | None = None
     setting: str | None = Field(None, description="e.g. 'p=0.1, n=1000, SST2'.")
     source: str | None = Field(None, description="Where in the paper, e.g. 'Table 1'.")
+    baseline: float | None = Field(
+        None, description="The plain-SFT (no defense) value of the same metric in the same table and setting, when the "
+        "paper gives it: the difference to it is what compares across papers."
+    )
+    baseline_method: str | None = Field(None, description="The baseline's name when it is not plain SFT, e.g. 'SFT (LoRA)'.")
 
 
 class Cost(Strict):
@@ -140,6 +145,14 @@ class Paper(Strict):
     relations: list[Relation] = Field(default_factory=list)
     results: list[Result] = Field(default_factory=list)
     reference_impl: TermKey | None = Field(None, description="Name in the reference_impl registry.")
+    absent: dict[TermKey, NonEmptyStr] = Field(
+        default_factory=dict,
+        description="Fields this paper cannot have, each with the reason, e.g. {code: 'no public code'}; "
+        "`hftkb validate --strict` accepts them as complete.",
+    )
+    notes: list[NonEmptyStr] = Field(
+        default_factory=list, description="Curation notes: where a fact came from when it is not the arXiv page."
+    )
     source: str | None = Field(None, description="Where the record came from, e.g. 'awesome-list 2025-10-28'.")
     added: dt.date = Field(description="When the record entered the knowledge base.")
     updated: dt.date | None = None

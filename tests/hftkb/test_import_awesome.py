@@ -172,6 +172,18 @@ def test_venue_normalisation(venues) -> None:
     assert normalise_venue("a clue", venues) is None  # no venue hides across a space inside words
 
 
+def test_every_known_venue_reads_with_its_year_glued_on(venues) -> None:
+    """'ICASSP2026' and 'ICASSP26' (the 2026-05-18 list): any known venue followed directly by a four- or
+    two-digit year is that venue and that year, for every venue of the taxonomy, not only the ones seen so far."""
+    terms = [t for t in load_corpus(REPO, check=False).taxonomy["venues"].values() if t.id not in ("arxiv", "preprint")]
+    assert len(terms) > 20
+    assert (normalise_venue("ICASSP26", venues).name, normalise_venue("ICASSP2026", venues).year) == ("icassp", 2026)
+    for term in terms:
+        for label, year in ((f"{term.name}2026", 2026), (f"{term.name}26", 2026), (f"{term.name} 2024", 2024)):
+            venue = normalise_venue(label, venues)
+            assert venue is not None and (venue.name, venue.year) == (term.id, year), label
+
+
 # ---------------------------------------------------------------------------------------------------------
 # The command
 
