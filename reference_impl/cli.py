@@ -78,7 +78,7 @@ def _run_one(config, out_dir, log=print):
     """(rows, error message or None)."""
     from .common.config import ConfigError
     from .common.data import DataError
-    from .common.pipeline import PipelineError, run
+    from .pipeline import PipelineError, run
 
     try:
         return run(config, out_dir, log=log), None
@@ -89,7 +89,7 @@ def _run_one(config, out_dir, log=print):
 
 
 def cmd_run(args) -> int:
-    from .common.pipeline import markdown_table, write_results
+    from .pipeline import markdown_table, write_results
 
     config, error = _load(args.config, args.overrides, args.method)
     if error:
@@ -100,7 +100,7 @@ def cmd_run(args) -> int:
     if problem:
         print(problem, file=sys.stderr)
         return 2 if problem.startswith("error") else 1
-    from .common.pipeline import is_main_process
+    from .pipeline import is_main_process
 
     if not is_main_process():
         return 0  # another rank of a distributed launch: rank 0 evaluates and writes the results
@@ -111,7 +111,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from .common.pipeline import markdown_table, write_results
+    from .pipeline import markdown_table, write_results
     from .registry import METHODS
 
     methods = list(METHODS) if args.methods == "all" else [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -141,7 +141,7 @@ def cmd_sweep(args) -> int:
             if key not in seen:
                 seen.add(key)
                 rows.append(row)
-    from .common.pipeline import is_main_process
+    from .pipeline import is_main_process
 
     if not is_main_process():
         return 1 if failures else 0
@@ -178,7 +178,7 @@ def check_targets(rows: list[dict]) -> list[tuple[str, bool]]:
 
 
 def cmd_demo(args) -> int:
-    from .common.pipeline import markdown_table, write_results
+    from .pipeline import markdown_table, write_results
 
     started = time.time()
     out = Path(args.out)

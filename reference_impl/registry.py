@@ -1,7 +1,12 @@
 """Registry of runnable methods: name -> module, paper record, stage.
 
-Plain data, no torch import: `hftkb` reads it to link paper pages to their implementation and to check that
-every registered method has a paper record (`hftkb validate`). Adding a method = one line here.
+Plain data, no torch import and no import of reference_impl (`hftkb` loads this file alone to link paper pages to
+their implementation and to check that every registered method has a paper record, `hftkb validate`).
+
+Adding a method = one file + one line here + one test: the file (e.g. reference_impl/defenses/my_defense.py)
+declares `METHOD = MethodSpec(...)` (reference_impl/common/method.py) above its `# DEFENSE LOGIC` banner, the line
+below names it, and the test runs it through the pipeline (tests/reference_impl/test_method_seam.py shows how).
+Code outside this file (a test, a notebook) adds one at run time with `register(Method(...))`.
 """
 
 from __future__ import annotations
@@ -17,12 +22,19 @@ class Method:
     paper: str | None = None  # id of the paper record in papers/ (None for the baselines)
     arxiv: str | None = None
     summary: str = ""
+    spec: str = "METHOD"  # the module attribute holding its MethodSpec (two baselines share one module)
+
+
+def register(method: Method) -> Method:
+    """Add (or replace) a method at run time, e.g. a test's throw-away defense; returns it."""
+    METHODS[method.name] = method
+    return method
 
 
 METHODS: dict[str, Method] = {
     m.name: m
     for m in [
-        Method("non_aligned", "reference_impl.baselines", "alignment", summary="Baseline: fine-tune the base model directly, no alignment."),
+        Method("non_aligned", "reference_impl.baselines", "alignment", summary="Baseline: fine-tune the base model directly, no alignment.", spec="NON_ALIGNED"),
         Method("sft", "reference_impl.baselines", "alignment", summary="Baseline: align with plain SFT, then fine-tune with plain SFT."),
         Method("vaccine", "reference_impl.defenses.vaccine", "alignment", "vaccine-2024", "2402.01109", "Perturbation-aware alignment."),
         Method("booster", "reference_impl.defenses.booster", "alignment", "booster-2024", "2409.01586", "Attenuating harmful perturbation during alignment."),

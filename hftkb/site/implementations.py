@@ -1,7 +1,8 @@
 """The Reference implementations section, read from `reference_impl` without importing it.
 
 `hftkb` never imports torch, and the defense modules do (lazily or not), so each module is read with `ast`:
-its docstring (Paper / Algorithm / Deviations / Usage sections), `STAGE`, `NEEDS`, and the fields of its
+its docstring (Paper / Algorithm / Deviations / Usage sections), the `stage` and `needs` of its
+`METHOD = MethodSpec(...)` (or the older `STAGE` / `NEEDS` constants), and the fields of its
 `Config` dataclass with their defaults and `metadata` (help, source). Measured numbers come from the committed
 results files `reference_impl/results/*.json` (the main miniature-world table, its ablation, the second world and
 the overhead bench).
@@ -102,6 +103,12 @@ def read_module(name: str, module: str, root: Path) -> ImplInfo:
                 info.stage = _literal(statement.value)
             elif isinstance(target, ast.Name) and target.id == "NEEDS":
                 info.needs = list(_literal(statement.value) or [])
+            elif isinstance(target, ast.Name) and target.id == "METHOD" and isinstance(statement.value, ast.Call):
+                for keyword in statement.value.keywords:  # MethodSpec(stage="...", needs=(...), ...)
+                    if keyword.arg == "stage":
+                        info.stage = _literal(keyword.value)
+                    elif keyword.arg == "needs":
+                        info.needs = list(_literal(keyword.value) or [])
         if isinstance(statement, ast.ClassDef) and statement.name == "Config":
             info.fields = _config_fields(statement, source)
     return info

@@ -88,12 +88,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
+from reference_impl.common.method import MethodSpec
 from reference_impl.defenses.vaccine import _require
-
-STAGE = "alignment"
-NEEDS = ("alignment_data", "harmful_data")
-#: The user's fine-tuning continues the alignment LoRA (official scripts: ``--alternating single_lora``).
-FINETUNE_LORA = "continue"
 
 #: Added to the harmful gradient's norm before dividing (official trainer).
 NORM_FLOOR = 1e-7
@@ -143,6 +139,11 @@ def check_config(config: Config, context: object = None) -> None:
     _require(context, "harmful_data",
              "booster: needs a harmful dataset for the defender (harmful prompt -> harmful answer); "
              "set the alignment stage's harmful data in the run configuration")
+
+
+#: finetune_lora="continue": the user's fine-tuning continues the alignment LoRA (official ``--alternating single_lora``).
+METHOD = MethodSpec(stage="alignment", config=Config, needs=("alignment_data", "harmful_data"), check=check_config,
+                    trainer="Trainer", finetune_lora="continue")
 
 
 # ==========================================================================================================

@@ -78,10 +78,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from reference_impl.common.method import MethodSpec
 from reference_impl.defenses.vaccine import _require
-
-STAGE = "fine_tuning"
-NEEDS = ("alignment_data",)
 
 ALIGNMENT = "alignment"
 FINETUNE = "finetune"
@@ -142,6 +140,9 @@ def check_config(config: Config, context: object = None) -> None:
                  "lisa: needs an alignment dataset at fine-tuning time (or set defense.alignment_steps=0)")
 
 
+METHOD = MethodSpec(stage="fine_tuning", config=Config, needs=("alignment_data",), check=check_config, trainer="Trainer")
+
+
 # ==========================================================================================================
 # DEFENSE LOGIC
 # ==========================================================================================================
@@ -174,7 +175,7 @@ def check_run_length(config: Config, total_steps: int) -> None:
 
     Raised as the pipeline's ``PipelineError`` (a run that cannot go on), which its CLI reports in one line.
     """
-    from reference_impl.common.pipeline import PipelineError
+    from reference_impl.pipeline import PipelineError
 
     if config.alignment_steps > 0 and total_steps <= config.alignment_steps:
         raise PipelineError(

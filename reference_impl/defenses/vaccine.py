@@ -89,9 +89,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
 
-STAGE = "alignment"
-NEEDS = ("alignment_data",)
-
+from reference_impl.common.method import MethodSpec
 #: Added to the global norm before dividing (official trainer), so an all-zero gradient gives eps = 0.
 NORM_FLOOR = 1e-7
 
@@ -137,6 +135,9 @@ def _require(context: object, need: str, message: str) -> None:
         available = bool(getattr(context, f"has_{need}", getattr(context, need, False)))
     if not available:
         raise ValueError(message)
+
+
+METHOD = MethodSpec(stage="alignment", config=Config, needs=("alignment_data",), check=check_config, trainer="Trainer")
 
 
 # ==========================================================================================================

@@ -64,7 +64,7 @@ def run_all(methods: list[str], ratios: tuple[float, ...], out: Path, extra: lis
     A seed of None keeps the config's own."""
     from reference_impl.cli import WORLD_CONFIG
     from reference_impl.common.config import ConfigError, load_config
-    from reference_impl.common.pipeline import PipelineError, run
+    from reference_impl.pipeline import PipelineError, run
 
     configs = []
     for seed in seeds:  # check every config before training anything
@@ -108,7 +108,7 @@ def run_ablation(out: Path, extra: list[str], ratio: float = 0.1, plan: dict | N
     finetune.harmful_ratio (SFT alignment and fine-tuning are shared), for each of the method's `seeds`."""
     from reference_impl.cli import WORLD_CONFIG
     from reference_impl.common.config import ConfigError, load_config
-    from reference_impl.common.pipeline import PipelineError, run
+    from reference_impl.pipeline import PipelineError, run
 
     rows, failures = [], []
     for method, variants in (plan or ABLATION).items():
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m reference_impl.experiments.miniature_world " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     if args.ablation or args.second_world:
-        from reference_impl.common.pipeline import results_document
+        from reference_impl.pipeline import results_document
 
         target = ABLATION_RESULTS if args.ablation else SECOND_WORLD_RESULTS
         if args.run:
@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         print(ablation_table(json.loads(target.read_text(encoding="utf-8"))), end="")
         return 0
     if args.run:
-        from reference_impl.common.pipeline import results_document
+        from reference_impl.pipeline import results_document
         from reference_impl.registry import METHODS
 
         methods = list(METHODS) if args.methods == "all" else args.methods.split(",")
