@@ -37,16 +37,11 @@ Each optimisation step on an alignment batch:
 
 Cost: 2 forward + 2 backward passes per step (about 2x SFT), once, at alignment time.
 
-Caveat (measured here): rho is one norm over every layer, token and row of the batch, so the same rho is a much
-stronger perturbation per token on a small model than on Llama-2-7B. Scale rho to the model. In the miniature
-world (2 layers, width 64; ``configs/miniature_world.yaml`` with alignment lr 1e-3, fine-tuning lr 3.25e-5,
-world seed 0, seed 43), measured right after alignment: rho = 2 gave HS 98 and FA 8 (no refusals, garbled
-answers; SFT alignment: HS 0, FA 91), rho = 0.5 gave HS 0 and FA 38, rho = 0.1 HS 0 and FA 90. After the user's
-fine-tuning at p = 0 / 0.05 / 0.1 (``experiments/miniature_world.py --ablation``, means over training seeds
-43-45): rho = 0.5 HS 1 / 7 / 27 (seed ranges 0-3 / 0-12 / 7-54), FA 95; rho = 0.1 HS 0 / 72 / 97; SFT HS
-1 / 86 / 98; rho = 2 (the default) HS 88 / 91 / 92, with no refusals at all. In the earlier world (alignment lr 5e-3), where the attention
-outputs had a per-token norm of about 0.26, rho = 2 gave perturbations of up to 0.44 per token and an aligned
-model that refused every harmful prompt at FA 2.
+Caveat: rho is one norm over every layer, token and row of the batch, so the same rho is a much stronger
+perturbation per token on a small model than on Llama-2-7B. Scale rho to the model. In the miniature world (2
+layers, width 64) the paper's rho = 2 gives an aligned model that does not refuse and garbles its answers, and
+only a much smaller rho aligns; the measured rho ablation is in ``reference_impl/results/miniature_world_ablation.json``
+and on Vaccine's page of the site (``python -m reference_impl.experiments.miniature_world --ablation``).
 
 Deviations
 ----------
