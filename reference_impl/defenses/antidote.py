@@ -51,6 +51,8 @@ SCORES = ("wanda", "magnitude", "random")
 TARGETS = ("auto", "lora", "qkv")
 
 
+# `duplicates` pairs the field(default=..., metadata={help, source}) declarations below with the other defenses'
+# Configs: same shape, different data (each field's paper default and its source); there is no logic to share.
 @dataclass(frozen=True)
 class Config:
     """Antidote settings; defaults are those of the official scripts."""

@@ -88,6 +88,8 @@ from reference_impl.defenses.vaccine import _require
 NORM_FLOOR = 1e-7
 
 
+# `duplicates` pairs the field(default=..., metadata={help, source}) declarations below with the other defenses'
+# Configs: same shape, different data (each field's paper default and its source); there is no logic to share.
 @dataclass(frozen=True)
 class Config:
     """Booster's own hyper-parameters (the training ones live in the run configuration)."""

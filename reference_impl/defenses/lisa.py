@@ -85,6 +85,8 @@ ALIGNMENT = "alignment"
 FINETUNE = "finetune"
 
 
+# `duplicates` pairs the field(default=..., metadata={help, source}) declarations below with the other defenses'
+# Configs: same shape, different data (each field's paper default and its source); there is no logic to share.
 @dataclass(frozen=True)
 class Config:
     """Lisa's own hyper-parameters (the training ones live in the run configuration)."""

@@ -89,6 +89,8 @@ from reference_impl.common.method import MethodSpec
 NORM_FLOOR = 1e-7
 
 
+# `duplicates` pairs the field(default=..., metadata={help, source}) declarations below with the other defenses'
+# Configs: same shape, different data (each field's paper default and its source); there is no logic to share.
 @dataclass(frozen=True)
 class Config:
     """Vaccine's own hyper-parameters (the training ones live in the run configuration)."""
