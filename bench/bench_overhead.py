@@ -240,7 +240,7 @@ def peak_from_allocation_events(prof) -> int:
 
 
 def trainer_class(method: str):
-    """`Trainer` of a method module (SFT: the harness itself), or None when the module is not there yet."""
+    """The Trainer a method's MethodSpec names (SFT: the harness itself), or None (no trainer, or no module yet)."""
     if method == "sft":
         from reference_impl.common.harness import HFTTrainer
 
@@ -251,7 +251,8 @@ def trainer_class(method: str):
         module = importlib.import_module(METHODS[method].module)
     except ModuleNotFoundError:
         return None
-    return getattr(module, "Trainer", None)
+    spec = getattr(module, METHODS[method].spec)  # the MethodSpec (reference_impl/common/method.py)
+    return getattr(module, spec.trainer) if spec.trainer else None
 
 
 def stage_of(method: str) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib
 
+DEFAULT_ATTACK = "mixture"  # the attack every defense was scored against before the seam (DEFENSES.md 2.1)
+
 #: attack name -> module (plain data: `python -m reference_impl list` reads it without importing the modules).
 ATTACKS: dict[str, str] = {
     "mixture": "reference_impl.attacks.mixture",

@@ -7,6 +7,7 @@ import json
 import time
 from typing import Callable
 
+from ..attacks import DEFAULT_ATTACK
 from ..common.config import is_world
 from ..common.templates import PLAIN
 from .align import config_dict
@@ -77,6 +78,6 @@ def result_row(session: Session, stage: str, ratio, result: dict) -> dict:
         row[key] = m.get(key)
     if is_world(config):
         row["world_seed"] = config["world"]["seed"]
-    if config["finetune"]["attack"] != "mixture":  # rows made before the attack seam have no such key
+    if config["finetune"]["attack"] != DEFAULT_ATTACK:  # rows made before the attack seam have no such key
         row["attack"] = config["finetune"]["attack"]
     return row

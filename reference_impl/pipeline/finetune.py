@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..attacks import DEFAULT_ATTACK
 from ..common.config import is_world
 from ..common.templates import PLAIN
 from .align import config_dict
 from .plan import PipelineError
 from .session import Session, fingerprint, mark_done
 from .train import lora_settings, train
-
-DEFAULT_ATTACK = "mixture"
 
 
 def lora_mode(session: Session, align_dir: Path | None) -> str:

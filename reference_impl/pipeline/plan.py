@@ -60,6 +60,12 @@ def load_method(name: str):
     spec = getattr(module, method.spec, None)
     if not isinstance(spec, MethodSpec):
         raise ConfigError(f"method {name!r}: {method.module} declares no `{method.spec} = MethodSpec(...)`")
+    for field_name in ("trainer", "post_process"):
+        attribute = getattr(spec, field_name)
+        if attribute is not None and not callable(getattr(module, attribute, None)):
+            raise ConfigError(f"method {name!r}: {method.module} has no {attribute!r} (its MethodSpec {field_name})")
+    if (spec.post_process is not None) != (spec.stage == "post_fine_tuning"):
+        raise ConfigError(f"method {name!r}: post_process goes with stage 'post_fine_tuning' and only with it")
     unknown = sorted(set(spec.needs) - set(NEED_KEYS))
     if unknown:
         raise ConfigError(f"method {name!r}: unknown need(s) {', '.join(unknown)} (known: {', '.join(NEED_KEYS)})")

@@ -132,6 +132,12 @@ def test_a_model_need_the_run_cannot_give_is_refused_before_training(add_method)
         pipeline.prepare(fast("method=typo"))
 
 
+def test_a_spec_naming_a_missing_function_is_refused(add_method):
+    add_method("broken", "post_fine_tuning", POST.replace("NEEDS", "()").replace("ALIGNED", "True").replace('post_process="apply"', 'post_process="aply"'))
+    with pytest.raises(ConfigError, match="method 'broken': broken has no 'aply' \\(its MethodSpec post_process\\)"):
+        pipeline.prepare(fast("method=broken"))
+
+
 def test_unknown_attack_lists_the_known_ones():
     with pytest.raises(ConfigError, match=r"finetune.attack names no known attack: 'nope' \(known: mixture"):
         fast("finetune.attack=nope")
