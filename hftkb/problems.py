@@ -37,6 +37,10 @@ CODES: dict[str, str] = {
     "E204": "invalid value (pattern, range or choice)",
     "E205": "identifier or text that YAML reads as a number, boolean or date: quote it",
     "E206": "link is not an http(s) URL",
+    "E207": "author list is one string, or one item holds several names",
+    "E208": "author list cut short with 'et al.' or 'others'",
+    "E209": "absent lists a field the record has",
+    "E210": "absent names a field the completeness rules do not know",
     # -- the corpus as a whole
     "E301": "record id does not match the file name",
     "E302": "two records with the same id",

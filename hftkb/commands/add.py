@@ -68,10 +68,11 @@ def _refuse_invalid(arxiv_id: str, problems) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hftkb.arxiv_client import ArxivUnavailable, BadArxivRef, fetch_arxiv, parse_arxiv_ref
-    from hftkb.corpus import load_corpus
+    from hftkb.validate import load_corpus
     from hftkb.importers.arxiv import RecordRefused, record_from_arxiv, venue_hints
     from hftkb.importers.staging import DuplicateIndex, check_new, record_path, taken_ids, validate_new, write_new
-    from hftkb.strict import check_new_record, missing_fields
+    from hftkb.completeness import missing_fields
+    from hftkb.strict import check_new_record
     from hftkb.yamlio import dump_record
 
     # 1. Everything that needs no network first: a typo costs no request.

@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hftkb.corpus import load_corpus
+    from hftkb.validate import load_corpus
     from hftkb.importers.staging import check_new, record_path
     from hftkb.importers.sync import compare, describe_venue
     from hftkb.yamlio import LoadError, read_text, write_record

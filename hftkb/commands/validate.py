@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hftkb.corpus import load_corpus
+    from hftkb.validate import load_corpus
 
     corpus = load_corpus(args.kb)
     warnings = []
@@ -40,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
         print(problem.format(args.style))
     counts = f"{len(corpus.papers)} papers, {len(corpus.faq)} FAQ entries, {sum(map(len, corpus.taxonomy.values()))} taxonomy terms"
     if args.strict:
-        from hftkb.strict import completeness, format_completeness
+        from hftkb.completeness import completeness
+        from hftkb.strict import format_completeness
 
         print(format_completeness(completeness(list(corpus.papers.values())), len(corpus.papers)))
     name = "hftkb validate --strict" if args.strict else "hftkb validate"

@@ -55,7 +55,7 @@ def load_methods(kb_dir: Path) -> dict:
 
 
 def make_context(kb_dir: Path, *, use_directory_urls: bool = True, today: dt.date | None = None) -> SiteContext:
-    from hftkb.corpus import load_corpus
+    from hftkb.validate import load_corpus
     from hftkb.problems import format_problems
     from hftkb.site.implementations import load_implementations
 

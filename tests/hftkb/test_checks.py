@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from hftkb.cli import main
-from hftkb.corpus import load_corpus
+from hftkb.validate import load_corpus
 from hftkb.problems import CODES
 
 REPO = Path(__file__).resolve().parents[2]

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from hftkb.cli import main
-from hftkb.corpus import load_corpus
-from hftkb.strict import METHOD_KINDS, completeness, has_baseline
+from hftkb.validate import load_corpus
+from hftkb.completeness import METHOD_KINDS, completeness, has_baseline
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -11,8 +11,8 @@ from types import SimpleNamespace
 from contrib_helpers import install_replay, make_kb
 
 from hftkb.cli import main
-from hftkb.corpus import load_corpus
-from hftkb.strict import MIN_COPIED_WORDS, completeness, copied_run, missing_fields
+from hftkb.validate import load_corpus
+from hftkb.completeness import MIN_COPIED_WORDS, completeness, copied_run, missing_fields
 
 COMPLETE = """\
 id: full-2024

@@ -302,7 +302,7 @@ def test_docstring_inline_markup_is_rendered_and_escaped():
 def test_papers_bib_equals_the_bibtex_helper(fabricated_site: Path, fabricated_kb: Path):
     """papers.bib is joined from the per-page entries: it must stay what hftkb.bibtex.papers_to_bibtex writes."""
     from hftkb.bibtex import papers_to_bibtex
-    from hftkb.corpus import load_corpus
+    from hftkb.validate import load_corpus
 
     corpus = load_corpus(fabricated_kb)
     expected = papers_to_bibtex(corpus.papers.values(), corpus.taxonomy.get("venues"))
