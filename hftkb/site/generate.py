@@ -87,7 +87,9 @@ def build_nav(site: SiteContext) -> dict[str, list]:
     def term(vocabulary: str, key: str):
         return {name(vocabulary, key): site.term_src(vocabulary, key)}
 
-    browse: list = ["browse/index.md"]
+    from hftkb.site.completeness_page import INCOMPLETE_SRC
+
+    browse: list = ["browse/index.md", INCOMPLETE_SRC]
     for kind in taxonomy.get("kinds", {}):
         if kind == "defense" and taxonomy.get("stages"):
             stages = []
