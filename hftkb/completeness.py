@@ -30,8 +30,11 @@ EVERY_RECORD = ("authors", "date", "summary", "kind", "venue", "identifiers", "c
 BY_KIND = {"defense": ("stage",), "attack": ("attack_type",)}
 METHOD_FIELDS = ("mechanism", "needs", "cost", "relations", "results")
 METHOD_KINDS = ("defense", "attack")
-#: Every name `absent` may hold.
+#: Every field the rules ask for (the rows of the completeness table).
 FIELDS = EVERY_RECORD + ("stage", "attack_type") + METHOD_FIELDS
+#: Names `absent` may hold besides FIELDS: no rule asks for them, but a curator may say why they are missing
+#: (e.g. `arxiv: no arXiv version`, the paper being in the ACL Anthology only; `sub_family: ...`).
+OPTIONAL = ("arxiv", "doi", "openreview", "acl", "sub_family")
 
 #: A summary sharing this many consecutive words with the abstract copies it. Twelve: the longest runs an
 #: independent two-to-four-sentence summary shares with an abstract are names and set phrases ("harmful
@@ -41,6 +44,7 @@ MIN_COPIED_WORDS = 12
 _PRESENT: dict[str, Callable[[Paper], bool]] = {
     "identifiers": lambda paper: any(paper.identifiers.model_dump(exclude_none=True).values()),
     "code": lambda paper: any(link.kind == "code" for link in paper.links),
+    **{name: (lambda paper, name=name: getattr(paper.identifiers, name) is not None) for name in ("arxiv", "doi", "openreview", "acl")},
 }
 
 
@@ -73,10 +77,10 @@ def absent_problems(paper: Paper) -> list[tuple[str, str, str]]:
     has (E209)."""
     found = []
     for field in paper.absent:
-        if field not in FIELDS:
-            hint = difflib.get_close_matches(field, FIELDS, n=1)
-            suggestion = f" (did you mean '{hint[0]}'?)" if hint else f" (one of: {', '.join(FIELDS)})"
-            found.append((field, "E210", f"absent.{field}: '{field}' is not a field the completeness rules ask for{suggestion}"))
+        if field not in FIELDS + OPTIONAL:
+            hint = difflib.get_close_matches(field, FIELDS + OPTIONAL, n=1)
+            suggestion = f" (did you mean '{hint[0]}'?)" if hint else f" (one of: {', '.join(FIELDS + OPTIONAL)})"
+            found.append((field, "E210", f"absent.{field}: '{field}' is not a field the record can mark absent{suggestion}"))
         elif has_field(paper, field):
             found.append((field, "E209", f"absent.{field}: the record has {field}, yet lists it as absent: remove one of them"))
     return found

@@ -8,6 +8,7 @@ import json
 from contextlib import redirect_stderr, redirect_stdout
 from types import SimpleNamespace
 
+import pytest
 from contrib_helpers import install_replay, make_kb
 
 from hftkb.cli import main
@@ -205,3 +206,32 @@ def test_completeness_counts_the_corpus_records(tmp_path):
     assert (counts["summary"].present, counts["summary"].applies) == (1, 2)
     assert counts["attack_type"].applies == 0 and counts["attack_type"].share == 1.0
     assert counts["results+baseline"].present == 1
+
+
+def test_absent_may_explain_an_optional_identifier_but_not_contradict_the_record(tmp_path):
+    arxiv_absent = ABSENT.replace("  code: no public code\n", "  code: no public code\n  openreview: not on OpenReview\n")
+    kb = make_kb(tmp_path / "kb", {"marked-2024": arxiv_absent})
+    assert load_corpus(kb).problems == []
+    (kb / "papers" / "marked-2024.yaml").write_text(ABSENT.replace("  code: no public code\n", "  arxiv: not on arXiv\n"))
+    problems = load_corpus(kb).problems
+    assert [(p.code, p.line) for p in problems] == [("E209", 11)]  # it has identifiers.arxiv
+    assert "the record has arxiv, yet lists it as absent" in problems[0].message
+
+
+@pytest.mark.parametrize("name,several", [
+    ("Tiansheng Huang", False), ("Huang, Tiansheng", False), ("Martin Luther King, Jr.", False),
+    ("Anne-Marie van der Berg", False), ("Andrea Anderson", False),
+    ("Tiansheng Huang, Sihao Hu", True), ("T. Huang and S. Hu", True), ("Huang; Hu", True), ("A, B, C", True),
+])
+def test_author_item_with_several_names(name, several):
+    from hftkb.records import _holds_several_names
+
+    assert _holds_several_names(name) is several
+
+
+@pytest.mark.parametrize("name", ["et al.", "Tiansheng Huang et al.", "others", "and others", "et al"])
+def test_truncated_author_lists(tmp_path, name):
+    record = BARE.replace("kind: defense\n", f"kind: defense\nauthors:\n  - Ada Fixture\n  - {name}\n")
+    kb = make_kb(tmp_path / "kb", {"bare-2024": record})
+    problems = load_corpus(kb).problems
+    assert [(p.code, p.line) for p in problems] == [("E208", 8)], problems
