@@ -6,8 +6,9 @@ error into a `Problem` with the line of the value (or of the unknown key). For a
 short with "et al." (E207, E208), and an `absent:` mapping that names a field the record has or a field the
 completeness rules do not know (E209, E210). The corpus checks, which need every record, are in hftkb.checks.
 
-Order of the package: models (the schema) -> yamlio (files, positions) -> records (one record) -> corpus
-(loading and the index) -> checks (across records) -> validate (load + check) -> strict (completeness).
+Order of the package (tests/hftkb/test_import_cycles.py keeps it free of cycles): models (the schema) ->
+completeness (the rules of a complete record) -> yamlio (files, positions) -> records (one record) -> corpus
+(loading and the index) -> checks (across records) -> validate (load + check) -> strict (`validate --strict`).
 """
 
 from __future__ import annotations
