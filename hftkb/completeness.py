@@ -8,8 +8,8 @@
 A field the paper cannot have is listed in the record's `absent: {field: reason}` mapping and then counts as
 complete (e.g. `absent: {code: "no public code"}`). `hftkb validate --strict` reports what is missing
 (hftkb.strict); the site shows the same figures (hftkb.site.term_pages, and the page of incomplete records);
-the record checks refuse an `absent:` that names a field the record has, or a name this table does not know
-(hftkb.records, E209 and E210).
+and `--strict` refuses an `absent:` that names a field the record has, or a name this table does not know
+(E604, E605).
 
 A summary is written in the project's own words: `copied_run` finds the longest run of words it shares with
 the paper's abstract.
@@ -73,16 +73,16 @@ def has_baseline(paper: Paper) -> bool:
 
 
 def absent_problems(paper: Paper) -> list[tuple[str, str, str]]:
-    """(field, code, message) for each `absent:` name that is not a completeness field (E210) or that the record
-    has (E209)."""
+    """(field, code, message) for each `absent:` name that the record has (E604) or that is not a field it may
+    mark absent (E605)."""
     found = []
     for field in paper.absent:
         if field not in FIELDS + OPTIONAL:
             hint = difflib.get_close_matches(field, FIELDS + OPTIONAL, n=1)
             suggestion = f" (did you mean '{hint[0]}'?)" if hint else f" (one of: {', '.join(FIELDS + OPTIONAL)})"
-            found.append((field, "E210", f"absent.{field}: '{field}' is not a field the record can mark absent{suggestion}"))
+            found.append((field, "E605", f"absent.{field}: '{field}' is not a field the record can mark absent{suggestion}"))
         elif has_field(paper, field):
-            found.append((field, "E209", f"absent.{field}: the record has {field}, yet lists it as absent: remove one of them"))
+            found.append((field, "E604", f"absent.{field}: the record has {field}, yet lists it as absent: remove one of them"))
     return found
 
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 #: code -> one-line meaning. Grouped: E1xx reading the file (YAML and I/O), E2xx one record against the
 #: schema, E3xx the corpus as a whole, E4xx formatting and generated files, E5xx importing the companion list;
-#: W6xx completeness, reported only by `validate --strict` (warnings: an incomplete record is still valid).
+#: x6xx completeness, reported only by `validate --strict`: W601-W603 warnings (an incomplete record is still
+#: valid), E604-E605 errors (an `absent:` that contradicts the record).
 CODES: dict[str, str] = {
     # -- reading the file
     "E101": "not a readable regular file (e.g. a directory named x.yaml)",
@@ -39,8 +40,6 @@ CODES: dict[str, str] = {
     "E206": "link is not an http(s) URL",
     "E207": "author list is one string, or one item holds several names",
     "E208": "author list cut short with 'et al.' or 'others'",
-    "E209": "absent lists a field the record has",
-    "E210": "absent names a field the completeness rules do not know",
     # -- the corpus as a whole
     "E301": "record id does not match the file name",
     "E302": "two records with the same id",
@@ -67,6 +66,8 @@ CODES: dict[str, str] = {
     "W601": "incomplete record: a field every record needs is missing and not marked absent",
     "W602": "incomplete defense or attack: a field its kind needs is missing and not marked absent",
     "W603": "summary copies a long run of words from the arXiv abstract",
+    "E604": "absent lists a field the record has (an error, reported by --strict)",
+    "E605": "absent names something that is not a field it may list (an error, reported by --strict)",
     # -- formatting and generated files
     "E401": "record is not in canonical format (run `hftkb fmt`)",
     "E402": "generated JSON Schema is stale (run `hftkb schema`)",

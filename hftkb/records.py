@@ -3,8 +3,7 @@
 `validate_record` runs pydantic on one loaded record (a paper, an FAQ entry or a vocabulary term) and turns each
 error into a `Problem` with the line of the value (or of the unknown key). For a paper that the schema accepts,
 `paper_problems` then checks what pydantic cannot say in one field: an author list that is one string or cut
-short with "et al." (E207, E208), and an `absent:` mapping that names a field the record has or a field the
-completeness rules do not know (E209, E210). The corpus checks, which need every record, are in hftkb.checks.
+short with "et al." (E207, E208). The corpus checks, which need every record, are in hftkb.checks.
 
 Order of the package (tests/hftkb/test_import_cycles.py keeps it free of cycles): models (the schema) ->
 completeness (the rules of a complete record) -> yamlio (files, positions) -> records (one record) -> corpus
@@ -21,7 +20,6 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from hftkb.completeness import absent_problems
 from hftkb.models import Paper
 from hftkb.problems import Problem
 from hftkb.yamlio import Positions
@@ -87,7 +85,7 @@ _JOINED = re.compile(r"\s(?:and|&)\s|;", re.IGNORECASE)
 
 
 def paper_problems(paper: Paper, positions: Positions, where: str) -> list[Problem]:
-    """E207/E208 for the author list, E209/E210 for `absent:`; each at the line of the value."""
+    """E207/E208 for the author list, each at the line of the name."""
     problems = []
     for index, name in enumerate(paper.authors):
         line, column = positions.locate(("authors", index))
@@ -97,9 +95,6 @@ def paper_problems(paper: Paper, positions: Positions, where: str) -> list[Probl
         elif _holds_several_names(name):
             problems.append(Problem(where, line, "E207", f"authors[{index}]: {name!r} holds several names: one name "
                                     "per item", column))
-    for field, code, message in absent_problems(paper):
-        line, column = positions.locate(("absent", field), key=True)
-        problems.append(Problem(where, line, code, message, column))
     return problems
 
 

@@ -12,14 +12,16 @@ hftkb.completeness; this module reports a record that breaks them:
   summary before it writes the record (`check_new_record`).
 
 They are warnings (W...): plain `hftkb validate` does not report them, since an incomplete record is still a
-valid one; `--strict` (what CI runs on papers/) reports them and then fails.
+valid one; `--strict` (what CI runs on papers/) reports them and then fails. `--strict` also reports two errors
+(E...): an `absent:` entry for a field the record has (E604), or for a name that is no field (E605): the
+record contradicts itself, which no curation will fill in.
 """
 
 from __future__ import annotations
 
 from typing import Callable
 
-from hftkb.completeness import EVERY_RECORD, FieldCount, copied_run, missing_fields
+from hftkb.completeness import EVERY_RECORD, FieldCount, absent_problems, copied_run, missing_fields
 from hftkb.corpus import Corpus
 from hftkb.models import Paper
 from hftkb.problems import Problem
@@ -37,7 +39,8 @@ def cached_abstract(paper: Paper) -> str | None:
 
 
 def check_record(paper: Paper, positions: Positions, where: str, abstract: str | None = None) -> list[Problem]:
-    """The completeness warnings of one record (W601, W602) and, given its abstract, a copied summary (W603)."""
+    """The completeness warnings of one record (W601, W602), its `absent:` errors (E604, E605) and, given its
+    abstract, a copied summary (W603)."""
     start = positions.line(("id",), key=True)  # the record's first line
     problems = []
     missing = missing_fields(paper)
@@ -49,6 +52,9 @@ def check_record(paper: Paper, positions: Positions, where: str, abstract: str |
     if specific:
         problems.append(Problem(where, start, "W602", f"incomplete {paper.kind}: no {', '.join(specific)} (add it, or "
                                 "list it under `absent:` with the reason)"))
+    for field, code, message in absent_problems(paper):
+        line, column = positions.locate(("absent", field), key=True)
+        problems.append(Problem(where, line, code, message, column))
     run = copied_run(paper.summary, abstract) if abstract and paper.summary else None
     if run:
         problems.append(Problem(where, positions.line(("summary",), key=True), "W603",

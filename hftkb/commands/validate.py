@@ -1,8 +1,8 @@
 """`hftkb validate`: check every record, print each problem as `path:line: CODE message`.
 
 Exit 0 with a one-line summary when the knowledge base is clean, 1 when there is any problem.
-`--strict` adds the completeness warnings (W6xx, hftkb.strict) and a per-field completeness table, and fails
-on them too: CI runs it on papers/. The codes are listed in site/reference/error-codes.md.
+`--strict` adds the completeness warnings (W601-W603, hftkb.strict), the errors of an `absent:` that contradicts
+its record (E604, E605) and a per-field completeness table, and fails on any of them: CI runs it on papers/. The codes are listed in site/reference/error-codes.md.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--strict", action="store_true",
-        help="also report incomplete records and summaries copied from the abstract (W6xx), print the "
-        "completeness per field, and exit 1 on any of them",
+        help="also report incomplete records, summaries copied from the abstract (W6xx) and absent: entries that "
+        "contradict the record (E604, E605), print the completeness per field, and exit 1 on any of them",
     )
 
 
@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
         files = len({p.path for p in corpus.problems + warnings})
         found = f"{len(corpus.problems)} problem(s)"  # the wording scripts know, kept for plain `validate`
         if args.strict:
-            found = f"{len(corpus.problems)} error(s), {len(warnings)} completeness warning(s) (W6xx)"
+            errors = len(corpus.problems) + sum(p.severity == "error" for p in warnings)  # E604/E605 come from strict
+            found = f"{errors} error(s), {sum(p.severity == 'warning' for p in warnings)} completeness warning(s) (W6xx)"
         print(f"{name}: {found} in {files} file(s) ({counts} valid)", file=sys.stderr)
         return 1
     print(f"{name}: ok ({counts})")

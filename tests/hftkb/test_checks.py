@@ -244,6 +244,7 @@ TESTED_ELSEWHERE = {
     "E501": "test_import_awesome.py", "E502": "test_import_awesome.py",
     "E503": "test_import_awesome.py", "E504": "test_import_awesome.py",
     "W601": "test_strict.py", "W602": "test_strict.py", "W603": "test_strict.py",
+    "E604": "test_strict.py", "E605": "test_strict.py",
 }
 
 

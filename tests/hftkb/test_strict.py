@@ -208,14 +208,32 @@ def test_completeness_counts_the_corpus_records(tmp_path):
     assert counts["results+baseline"].present == 1
 
 
+def strict_problems(kb) -> list[tuple[str, int]]:
+    from hftkb.strict import check_completeness
+
+    return [(p.code, p.line) for p in check_completeness(load_corpus(kb), abstracts=lambda paper: None)]
+
+
 def test_absent_may_explain_an_optional_identifier_but_not_contradict_the_record(tmp_path):
     arxiv_absent = ABSENT.replace("  code: no public code\n", "  code: no public code\n  openreview: not on OpenReview\n")
     kb = make_kb(tmp_path / "kb", {"marked-2024": arxiv_absent})
-    assert load_corpus(kb).problems == []
+    assert load_corpus(kb).problems == [] and strict_problems(kb) == []
     (kb / "papers" / "marked-2024.yaml").write_text(ABSENT.replace("  code: no public code\n", "  arxiv: not on arXiv\n"))
-    problems = load_corpus(kb).problems
-    assert [(p.code, p.line) for p in problems] == [("E209", 11)]  # it has identifiers.arxiv
-    assert "the record has arxiv, yet lists it as absent" in problems[0].message
+    # It has identifiers.arxiv (E604), and without `code` under absent it lacks a code link (W601).
+    assert strict_problems(kb) == [("W601", 1), ("E604", 11)]
+    assert load_corpus(kb).problems == []  # plain `validate` is unchanged: --strict reports these
+    result = run_cli("validate", "--kb", str(kb), "--strict")
+    assert "E604 absent.arxiv: the record has arxiv, yet lists it as absent: remove one of them" in result.stdout
+    assert "1 error(s), 1 completeness warning(s)" in result.stderr
+
+
+def test_absent_with_an_unknown_name_is_an_error(tmp_path):
+    kb = make_kb(tmp_path / "kb", {"marked-2024": ABSENT.replace("  code: no public code\n", "  cod: no public code\n")})
+    assert ("E605", 11) in strict_problems(kb)
+    result = run_cli("validate", "--kb", str(kb), "--strict")
+    assert "E605 absent.cod: 'cod' is not a field the record can mark absent (did you mean 'code'?)" in result.stdout
+    github = run_cli("validate", "--kb", str(kb), "--strict", "--format", "github")
+    assert "::error file=" in github.stdout and ",title=E605::" in github.stdout
 
 
 @pytest.mark.parametrize("name,several", [
