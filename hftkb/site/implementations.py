@@ -96,19 +96,25 @@ def read_module(name: str, module: str, root: Path) -> ImplInfo:
     for index, match in enumerate(headers):
         end = headers[index + 1].start() if index + 1 < len(headers) else len(docstring)
         info.sections[match.group(1)] = docstring[match.start():end].strip()
+    constants: dict[str, object] = {}  # module-level NAME = literal, for METHOD = MethodSpec(needs=NEEDS, ...)
     for statement in tree.body:
         targets = statement.targets if isinstance(statement, ast.Assign) else []
         for target in targets:
-            if isinstance(target, ast.Name) and target.id == "STAGE":
-                info.stage = _literal(statement.value)
-            elif isinstance(target, ast.Name) and target.id == "NEEDS":
-                info.needs = list(_literal(statement.value) or [])
-            elif isinstance(target, ast.Name) and target.id == "METHOD" and isinstance(statement.value, ast.Call):
+            if not isinstance(target, ast.Name):
+                continue
+            if target.id == "METHOD" and isinstance(statement.value, ast.Call):
                 for keyword in statement.value.keywords:  # MethodSpec(stage="...", needs=(...), ...)
-                    if keyword.arg == "stage":
-                        info.stage = _literal(keyword.value)
-                    elif keyword.arg == "needs":
-                        info.needs = list(_literal(keyword.value) or [])
+                    value = constants.get(keyword.value.id) if isinstance(keyword.value, ast.Name) else _literal(keyword.value)
+                    if keyword.arg == "stage" and value is not None:
+                        info.stage = value
+                    elif keyword.arg == "needs" and value is not None:
+                        info.needs = list(value)
+            else:
+                constants[target.id] = _literal(statement.value)
+                if target.id == "STAGE":
+                    info.stage = constants[target.id]
+                elif target.id == "NEEDS":
+                    info.needs = list(constants[target.id] or [])
         if isinstance(statement, ast.ClassDef) and statement.name == "Config":
             info.fields = _config_fields(statement, source)
     return info
