@@ -222,12 +222,11 @@ class Trainer(HFTTrainer):
     Needs ``extra_datasets={"harmful": rows}``.
     """
 
-    def __init__(self, *args, defense_config: Config | None = None, **kwargs):
-        config = defense_config if defense_config is not None else Config()
-        check_config(config)
-        super().__init__(*args, defense_config=config, **kwargs)
-        if "harmful" not in self.extra_datasets:
-            raise ValueError("booster: needs extra_datasets={'harmful': rows} (harmful prompt -> harmful answer)")
+    config_class, config_check = Config, check_config
+    required_extra = {"harmful": "harmful prompt -> harmful answer"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self.last_losses: dict[str, float] = {}
 
     def defense_step(self, model, inputs):

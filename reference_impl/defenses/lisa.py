@@ -217,11 +217,11 @@ class Trainer(HFTTrainer):
     optimizer step, (step, state, proximal term on?); ``switches`` the steps at which the state changed.
     """
 
-    def __init__(self, *args, defense_config: Config | None = None, **kwargs):
-        config = defense_config if defense_config is not None else Config()
-        check_config(config)
-        super().__init__(*args, defense_config=config, **kwargs)
-        if config.alignment_steps > 0 and "alignment" not in self.extra_datasets:
+    config_class, config_check = Config, check_config
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.defense_config.alignment_steps > 0 and "alignment" not in self.extra_datasets:
             raise ValueError("lisa: needs extra_datasets={'alignment': rows} (or alignment_steps=0)")
         self.anchors: Anchors | None = None
         self.lisa_state: str | None = None

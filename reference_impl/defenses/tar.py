@@ -69,12 +69,12 @@ from dataclasses import dataclass, field
 
 from reference_impl.common.method import MethodSpec
 
-STAGE = "alignment"
-NEEDS = ("alignment_data", "harmful_data")
 TAMPER_LOSSES = ("entropy", "refusal_ce")
 ADVERSARY_TYPES = ("harmful", "retain_forget_switch")
 
 
+# `duplicates` pairs the field(default=..., metadata={help, source}) declarations below with the other defenses'
+# Configs: same shape, different data (each field's paper default and its source); there is no logic to share.
 @dataclass(frozen=True)
 class Config:
     """TAR's own hyper-parameters (the outer training ones live in the run configuration)."""
@@ -124,7 +124,7 @@ def check_config(config: Config, context: object = None) -> None:
         raise ValueError("tar: needs a harmful dataset for the simulated adversaries (harmful prompt -> harmful answer)")
 
 
-METHOD = MethodSpec(stage="alignment", config=Config, needs=NEEDS, check=check_config, trainer="Trainer")
+METHOD = MethodSpec(stage="alignment", config=Config, needs=("alignment_data", "harmful_data"), check=check_config, trainer="Trainer")
 
 
 # ==========================================================================================================
@@ -225,12 +225,11 @@ def retain_loss(model, batch, config: Config) -> torch.Tensor:
 class Trainer(HFTTrainer):
     """Alignment with TAR (steps 1-4). Needs extra_datasets["harmful"] (and "alignment" for the switch adversary)."""
 
-    def __init__(self, *args, defense_config: Config | None = None, **kwargs):
-        config = defense_config if defense_config is not None else Config()
-        check_config(config)
-        super().__init__(*args, defense_config=config, **kwargs)
-        if "harmful" not in self.extra_datasets:
-            raise ValueError("tar: needs extra_datasets={'harmful': rows} (the adversaries' harmful data)")
+    config_class, config_check = Config, check_config
+    required_extra = {'harmful': "the adversaries' harmful data"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self.rng = random.Random(self.args.seed)  # adversary types, lrs and switch points: the same in a re-run
         self.last_losses: dict[str, float] = {}
 

@@ -250,10 +250,10 @@ def vaccine_gradients(
 class Trainer(HFTTrainer):
     """Alignment with Vaccine: each step descends the loss at perturbed attention outputs (steps 1-5)."""
 
-    def __init__(self, *args, defense_config: Config | None = None, **kwargs):
-        config = defense_config if defense_config is not None else Config()
-        check_config(config)
-        super().__init__(*args, defense_config=config, **kwargs)
+    config_class, config_check = Config, check_config
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self.last_losses: dict[str, float] = {}
 
     def defense_step(self, model, inputs):
