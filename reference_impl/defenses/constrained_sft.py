@@ -31,12 +31,14 @@ about 1/beta_t nats when beta_t is large. Steps:
 
 At the start of fine-tuning pi_w = pi_aligned, Delta_t = 0 and w_t = 1: the first step is plain SFT.
 
-Cost: one reference forward per step; the reference is a snapshot of the trainable weights (``common.reference``).
+Cost: as the official trainer, the reference log-probabilities of every training row are computed once before
+the first step (one forward pass over the user's data, reported apart by the bench); each step then costs what an
+SFT step costs. The reference is a snapshot of the trainable weights (``common.reference``), not a second model.
 
 Deviations
 ----------
-* The official trainer precomputes the reference log-probabilities over the dataset once; here they are
-  computed on each batch (same numbers, one forward per step instead of one per example up front).
+* Rows the cache has not seen (a caller feeding other data than ``train_dataset``) get their reference
+  log-probabilities from a reference forward on the batch: the same numbers, one more forward.
 * The data-augmentation half of the paper (safety-recovery examples) is not part of this method.
 
 Usage
@@ -127,15 +129,23 @@ def answer_betas(mask: torch.Tensor, config: Config) -> torch.Tensor:
     return schedule[index] * mask
 
 
-def constrained_loss(policy_logits, reference_logits, labels, config: Config) -> tuple[torch.Tensor, torch.Tensor]:
-    """(-mean over answer tokens of w_t.detach() * log pi_w(y_t), the weights w_t) (steps 2-3)."""
+def constrained_loss(policy_logits, reference_logits, labels, config: Config,
+                     reference_logps: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(-mean over answer tokens of w_t.detach() * log pi_w(y_t), the weights w_t) (steps 2-3).
+
+    The reference enters as its logits or, precomputed, as `reference_logps` [B, T-1] (log pi_aligned(y_t)).
+    """
     policy, mask = token_log_probs(policy_logits, labels)
     with torch.no_grad():
-        reference, _ = token_log_probs(reference_logits, labels)
+        reference = reference_logps if reference_logps is not None else token_log_probs(reference_logits, labels)[0]
         betas = answer_betas(mask, config)
         weights = (2 * (1 - torch.sigmoid(betas * (policy - reference)))).clamp_min(config.min_weight) * mask
     loss = -(weights * policy).sum() / mask.sum().clamp_min(1)
     return loss, weights
+
+
+def _key(input_ids) -> tuple[int, ...]:
+    return tuple(int(i) for i in input_ids)
 
 
 class Trainer(HFTTrainer):
@@ -146,12 +156,45 @@ class Trainer(HFTTrainer):
         check_config(config)
         super().__init__(*args, defense_config=config, **kwargs)
         self.reference = FrozenReference(self.model)
+        self.cache: dict[tuple[int, ...], torch.Tensor] | None = None
+        self.cache_seconds = 0.0
+
+    def precompute_reference(self) -> None:
+        """log pi_aligned(y_t) of every training row, once, before the weights move (the official trainer's way)."""
+        import time
+
+        started = time.perf_counter()
+        rows = list(self.train_dataset)
+        collate = self._extra_collator()
+        self.cache = {}
+        size = self.args.per_device_train_batch_size
+        for start in range(0, len(rows), size):
+            batch = self._prepare_inputs(collate(rows[start : start + size]))
+            logits = self.reference.forward(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            logps, _ = token_log_probs(logits, batch["labels"])
+            for row, lp in zip(rows[start : start + size], logps):
+                self.cache[_key(row["input_ids"])] = lp[: len(row["input_ids"]) - 1].detach()
+        self.cache_seconds = time.perf_counter() - started
+
+    def cached_reference(self, batch) -> torch.Tensor | None:
+        """[B, T-1] reference log-probabilities of the batch's rows from the cache, or None when one is missing."""
+        lengths = batch["attention_mask"].sum(-1).tolist()
+        found = [self.cache.get(_key(ids[:n].tolist())) for ids, n in zip(batch["input_ids"], lengths)]
+        if any(f is None for f in found):
+            return None
+        out = torch.zeros(batch["input_ids"].shape[0], batch["input_ids"].shape[1] - 1, device=batch["input_ids"].device)
+        for row, lp in enumerate(found):
+            out[row, : len(lp)] = lp
+        return out
 
     def _loss(self, model, batch):
         inputs = {"input_ids": batch["input_ids"], "attention_mask": batch.get("attention_mask")}
-        loss, _ = constrained_loss(model(**inputs).logits, self.reference.forward(**inputs).logits, batch["labels"],
-                                   self.defense_config)
+        cached = self.cached_reference(batch) if self.cache is not None and batch.get("attention_mask") is not None else None
+        reference_logits = None if cached is not None else self.reference.forward(**inputs).logits
+        loss, _ = constrained_loss(model(**inputs).logits, reference_logits, batch["labels"], self.defense_config, cached)
         return loss
 
     def defense_step(self, model, inputs):
+        if self.cache is None:
+            self.precompute_reference()
         return self.forward_backward(model, inputs, self._loss)

@@ -76,13 +76,15 @@ from reference_impl.common.templates import IGNORE_INDEX  # noqa: E402
 def kl_student_teacher(student_logits, teacher_logits, labels) -> torch.Tensor:
     """Mean over the answer positions of KL(p_student || p_teacher), softmax over the vocabulary (step 2).
 
-    Position t predicts token t + 1, so the logits at t count when label t + 1 is an answer token.
+    Position t predicts token t + 1, so the logits at t count when label t + 1 is an answer token; only those
+    positions are normalised (the prompt's half of a [B, T, V] logits tensor is never softmaxed).
     """
-    mask = (labels[:, 1:] != IGNORE_INDEX).float()
-    log_s = F.log_softmax(student_logits[:, :-1].float(), dim=-1)
-    log_t = F.log_softmax(teacher_logits[:, :-1].float(), dim=-1)
-    per_position = (log_s.exp() * (log_s - log_t)).sum(-1)  # [B, T-1]
-    return (per_position * mask).sum() / mask.sum().clamp_min(1)
+    mask = labels[:, 1:] != IGNORE_INDEX
+    if not mask.any():
+        return student_logits.sum() * 0.0
+    log_s = F.log_softmax(student_logits[:, :-1][mask].float(), dim=-1)  # [answer positions, V]
+    log_t = F.log_softmax(teacher_logits[:, :-1][mask].float(), dim=-1)
+    return (log_s.exp() * (log_s - log_t)).sum(-1).mean()
 
 
 class Trainer(HFTTrainer):

@@ -55,3 +55,34 @@ def test_at_the_aligned_model_it_is_plain_sft():
 def test_bad_values_are_refused(changes, message):
     with pytest.raises(ValueError, match=message):
         cs.check_config(cs.Config(**changes))
+
+
+def test_the_trainer_precomputes_the_aligned_log_probs_once_and_they_match_a_reference_forward(
+        tiny_model, tiny_tokenizer, tokenized, tmp_path):
+    import copy
+
+    from reference_impl.common.harness import training_arguments
+    from reference_impl.common.models import LoraSettings, add_lora
+    from reference_impl.common.templates import Collator
+
+    model = add_lora(tiny_model, LoraSettings(r=4, alpha=8, dropout=0.0))
+    aligned = copy.deepcopy(model)
+    args = training_arguments(tmp_path, per_device_train_batch_size=4, max_steps=3, learning_rate=5e-2, use_cpu=True)
+    trainer = cs.Trainer(model=model, args=args, train_dataset=tokenized["harmful"],
+                         data_collator=Collator(tiny_tokenizer.pad_token_id), processing_class=tiny_tokenizer)
+    trainer.train()
+    assert len(trainer.cache) == len({tuple(r["input_ids"]) for r in tokenized["harmful"]})
+    batch = Collator(tiny_tokenizer.pad_token_id)(tokenized["harmful"][:3])
+    cached = trainer.cached_reference(batch)
+    with torch.no_grad():
+        want, mask = cs.token_log_probs(aligned(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits,
+                                        batch["labels"])
+    assert torch.allclose(cached[mask], want[mask], atol=1e-5)
+    # The loss with the cache equals the loss with a fresh reference forward (the model has moved: weights != 1).
+    with torch.no_grad():
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        ref_logits = aligned(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    from_cache, weights = cs.constrained_loss(logits, None, batch["labels"], cs.Config(), cached)
+    from_forward, _ = cs.constrained_loss(logits, ref_logits, batch["labels"], cs.Config())
+    assert from_cache.item() == pytest.approx(from_forward.item(), rel=1e-5)
+    assert not torch.allclose(weights[mask], torch.ones_like(weights[mask]))
