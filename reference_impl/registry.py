@@ -43,6 +43,10 @@ METHODS: dict[str, Method] = {
         Method("tar", "reference_impl.defenses.tar", "alignment", "tar-2024", "2408.00761", "Tamper-resistant training against simulated fine-tuning adversaries."),
         Method("lox", "reference_impl.defenses.lox", "alignment", "lox-2025", "2506.15606", "Extrapolate the top singular directions of the alignment update."),
         Method("lisa", "reference_impl.defenses.lisa", "fine_tuning", "lisa-2024", "2405.18641", "Lazy safety alignment: bi-state optimisation with a proximal term."),
+        Method("ldifs", "reference_impl.defenses.ldifs", "fine_tuning", "ldifs-2023", "2308.13320", "Penalise the distance of the MLP features to the aligned model."),
+        Method("ewc", "reference_impl.defenses.ewc", "fine_tuning", summary="Baseline defense: elastic weight consolidation toward the aligned adapter (Vaccine repository)."),
+        Method("kl", "reference_impl.defenses.kl", "fine_tuning", summary="Baseline defense: KL(student || aligned teacher) on the user's batch (Vaccine repository)."),
+        Method("constrained_sft", "reference_impl.defenses.constrained_sft", "fine_tuning", "constrained-sft-2024", "2406.05946", "Token-wise constrained fine-tuning that protects the first answer tokens."),
         Method("antidote", "reference_impl.defenses.antidote", "post_fine_tuning", "antidote-2024", "2408.09600", "One-shot pruning of harmful weights after fine-tuning."),
         Method("safe_lora", "reference_impl.defenses.safe_lora", "post_fine_tuning", "safe-lora-2024", "2405.16833", "Project LoRA updates onto the alignment subspace."),
     ]
