@@ -54,8 +54,6 @@ from dataclasses import dataclass, field
 
 from reference_impl.common.method import MethodSpec
 
-STAGE = "fine_tuning"
-NEEDS = ("aligned_model",)
 
 
 @dataclass(frozen=True)
@@ -90,7 +88,8 @@ def check_config(config: Config, context: object = None) -> None:
         raise ValueError(f"constrained_sft: min_weight must be a number >= 0, got {config.min_weight!r}")
 
 
-METHOD = MethodSpec(stage="fine_tuning", config=Config, needs=NEEDS, check=check_config, trainer="Trainer")
+METHOD = MethodSpec(stage="fine_tuning", config=Config,
+                    needs=("aligned_model",), check=check_config, trainer="Trainer")
 
 
 # ==========================================================================================================
@@ -151,10 +150,10 @@ def _key(input_ids) -> tuple[int, ...]:
 class Trainer(HFTTrainer):
     """Fine-tuning with the token-wise constrained objective (steps 1-3)."""
 
-    def __init__(self, *args, defense_config: Config | None = None, **kwargs):
-        config = defense_config if defense_config is not None else Config()
-        check_config(config)
-        super().__init__(*args, defense_config=config, **kwargs)
+    config_class, config_check = Config, check_config
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self.reference = FrozenReference(self.model)
         self.cache: dict[tuple[int, ...], torch.Tensor] | None = None
         self.cache_seconds = 0.0

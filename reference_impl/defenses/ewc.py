@@ -42,9 +42,6 @@ from dataclasses import dataclass, field
 
 from reference_impl.common.method import MethodSpec
 
-STAGE = "fine_tuning"
-NEEDS = ("alignment_data", "aligned_model")
-FINETUNE_LORA = "continue"
 
 
 @dataclass(frozen=True)
@@ -69,7 +66,8 @@ def check_config(config: Config, context: object = None) -> None:
         raise ValueError("ewc: needs the alignment data for the Fisher information (data.alignment)")
 
 
-METHOD = MethodSpec(stage="fine_tuning", config=Config, needs=NEEDS, check=check_config, trainer="Trainer",
+METHOD = MethodSpec(stage="fine_tuning", config=Config,
+                    needs=("alignment_data", "aligned_model"), check=check_config, trainer="Trainer",
                     finetune_lora="continue")
 
 
@@ -106,12 +104,11 @@ def ewc_penalty(params, anchors, fisher, lam: float) -> torch.Tensor:
 class Trainer(HFTTrainer):
     """Fine-tuning with EWC (steps 1-2). Needs extra_datasets["alignment"]."""
 
-    def __init__(self, *args, defense_config: Config | None = None, **kwargs):
-        config = defense_config if defense_config is not None else Config()
-        check_config(config)
-        super().__init__(*args, defense_config=config, **kwargs)
-        if not self.extra_datasets.get("alignment"):
-            raise ValueError("ewc: needs extra_datasets={'alignment': rows} for the Fisher information")
+    config_class, config_check = Config, check_config
+    required_extra = {"alignment": "the alignment rows for the Fisher information"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self.fisher: list[torch.Tensor] | None = None
         self.anchors: list[torch.Tensor] | None = None
         self.fisher_seconds = 0.0

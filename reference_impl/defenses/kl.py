@@ -39,8 +39,6 @@ from dataclasses import dataclass, field
 
 from reference_impl.common.method import MethodSpec
 
-STAGE = "fine_tuning"
-NEEDS = ("aligned_model",)
 
 
 @dataclass(frozen=True)
@@ -58,7 +56,8 @@ def check_config(config: Config, context: object = None) -> None:
         raise ValueError(f"kl: lam must be a number >= 0, got {config.lam!r}")
 
 
-METHOD = MethodSpec(stage="fine_tuning", config=Config, needs=NEEDS, check=check_config, trainer="Trainer")
+METHOD = MethodSpec(stage="fine_tuning", config=Config,
+                    needs=("aligned_model",), check=check_config, trainer="Trainer")
 
 
 # ==========================================================================================================
@@ -90,10 +89,10 @@ def kl_student_teacher(student_logits, teacher_logits, labels) -> torch.Tensor:
 class Trainer(HFTTrainer):
     """Fine-tuning with the KL penalty (steps 1-3)."""
 
-    def __init__(self, *args, defense_config: Config | None = None, **kwargs):
-        config = defense_config if defense_config is not None else Config()
-        check_config(config)
-        super().__init__(*args, defense_config=config, **kwargs)
+    config_class, config_check = Config, check_config
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self.teacher = FrozenReference(self.model)
         self.last_losses: dict[str, float] = {}
 

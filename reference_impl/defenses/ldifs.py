@@ -51,8 +51,6 @@ from dataclasses import dataclass, field
 
 from reference_impl.common.method import MethodSpec
 
-STAGE = "fine_tuning"
-NEEDS = ("aligned_model",)
 
 
 @dataclass(frozen=True)
@@ -75,7 +73,8 @@ def check_config(config: Config, context: object = None) -> None:
             raise ValueError(f"ldifs: {name} must be a number > 0, got {value!r}")
 
 
-METHOD = MethodSpec(stage="fine_tuning", config=Config, needs=NEEDS, check=check_config, trainer="Trainer")
+METHOD = MethodSpec(stage="fine_tuning", config=Config,
+                    needs=("aligned_model",), check=check_config, trainer="Trainer")
 
 
 # ==========================================================================================================
@@ -116,10 +115,10 @@ def feature_penalty(features, reference_features, rho: float, skip_above: float)
 class Trainer(HFTTrainer):
     """Fine-tuning with LDIFS (steps 1-3)."""
 
-    def __init__(self, *args, defense_config: Config | None = None, **kwargs):
-        config = defense_config if defense_config is not None else Config()
-        check_config(config)
-        super().__init__(*args, defense_config=config, **kwargs)
+    config_class, config_check = Config, check_config
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self.reference = FrozenReference(self.model)
         self.last_losses: dict[str, float] = {}
 
