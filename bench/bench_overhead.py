@@ -103,9 +103,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--calibration", type=int, default=64, help="Antidote calibration samples")
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads for torch (1: steadier timings on a shared machine)")
+    parser.add_argument("--readme", metavar="FILE",
+                        help="measure nothing: rewrite FILE's <!-- overhead --> block from the published overhead.json")
     parser.add_argument("--output", default=str(SCRATCH),
                         help=f"results JSON to update ('-' = print only; the published file is {RESULTS.relative_to(ROOT)})")
     args = parser.parse_args([] if argv is None else argv)
+    if args.readme:
+        write_readme_block(Path(args.readme))
+        return
 
     import torch
 
@@ -512,8 +517,19 @@ def write_results(path: Path, rows: list[dict], label: str, machine: str, comman
     print(f"wrote {path}")
 
 
-if __name__ == "__main__":
-    main(sys.argv[1:])
+
+
+def write_readme_block(path: Path) -> None:
+    """Replace the block between `<!-- overhead -->` and `<!-- /overhead -->` with the published tables."""
+    text = path.read_text(encoding="utf-8")
+    start, end = "<!-- overhead -->", "<!-- /overhead -->"
+    if start not in text or end not in text:
+        raise SystemExit(f"error: {path} has no {start} ... {end} block")
+    head, rest = text.split(start, 1)
+    tail = rest.split(end, 1)[1]
+    block = markdown_table(json.loads(RESULTS.read_text()))
+    path.write_text(f"{head}{start}\n{block}{end}{tail}", encoding="utf-8")
+    print(f"wrote the overhead tables into {path}")
 
 
 def markdown_table(data: dict) -> str:
@@ -542,3 +558,7 @@ def markdown_table(data: dict) -> str:
             lines.append("| " + " | ".join([row["method"]] + cells) + " |")
         blocks.append("\n".join(lines) + "\n")
     return "\n".join(blocks)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
