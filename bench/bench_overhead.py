@@ -7,7 +7,9 @@ dropped and the median of the measured rounds is reported (plus, as a check on a
 the per-round ratios, each method's step over SFT's step in the same round).
 
 Post-fine-tuning defenses: Antidote's pruning time against one plain forward pass over the same calibration
-batches; Safe LoRA's whole `apply` (copy, projections, cosines) on the same model.
+batches; SafeDelta's whole edit (its calibration pass with hooks, one Cholesky per linear, selection and
+compensation) against one plain forward pass over its 128 calibration samples; Safe LoRA's, SafeMERGE's and
+RESTA's whole `apply` (copy included) on the same model.
 
 Peak memory:
 * CUDA: `torch.cuda.max_memory_allocated` after `reset_peak_memory_stats`: the bytes of live tensors at the peak.
@@ -18,9 +20,9 @@ Peak memory:
   `tracemalloc` (sees only Python's allocator, not tensor storage) nor RSS (the C allocator keeps freed pages,
   so a second step looks free) measures this.
 
-Targets (issue 6; from the number of forward/backward passes per step, DEFENSES.md 7): Vaccine <= 2.3x SFT,
-Booster <= 3.4x, Lisa <= 1.15x; Antidote <= 2x one forward pass over its calibration data; Safe LoRA well under
-a second on the tiny model.
+Targets (issues 6 and 14; from the number of forward/backward passes per step, DEFENSES.md 7): Vaccine <= 2.3x
+SFT, Booster and Panacea <= 3.4x, Lisa <= 1.15x; Antidote <= 2x one forward pass over its calibration data,
+SafeDelta <= 3x one over its 128 samples; Safe LoRA, SafeMERGE and RESTA under a second on the tiny model.
 
     python -m bench overhead                                              # as `make bench` runs it
     python -m bench.bench_overhead --output reference_impl/results/overhead.json   # publish (README, site)
@@ -52,8 +54,8 @@ RESULTS = ROOT / "reference_impl" / "results" / "overhead.json"  # the published
 SCRATCH = ROOT / ".bench" / "overhead.json"  # where a plain `make bench` writes (git-ignored)
 
 #: Maximum step-time ratio against SFT (issue 6: 2, 3 and 1 forward/backward passes per step).
-TARGETS = {"vaccine": 2.3, "booster": 3.4, "lisa": 1.15}
-TRAINING_METHODS = ("sft", "vaccine", "booster", "lisa")
+TARGETS = {"vaccine": 2.3, "booster": 3.4, "lisa": 1.15, "panacea": 3.4}
+TRAINING_METHODS = ("sft", "vaccine", "booster", "lisa", "panacea")
 
 
 @dataclass(frozen=True)
@@ -343,13 +345,7 @@ def post_fine_tuning_overhead(base, size: ModelSize, args) -> list[dict]:
     except ModuleNotFoundError:
         safe_lora = None
     if safe_lora is not None:
-        aligned = copy.deepcopy(base)
-        with torch.no_grad():  # an "aligned" model: base + a low-rank delta on every linear layer
-            for module in aligned.modules():
-                if isinstance(module, torch.nn.Linear) and module is not aligned.get_output_embeddings():
-                    out_f, in_f = module.weight.shape
-                    delta = torch.randn(out_f, 8, device=module.weight.device) @ torch.randn(8, in_f, device=module.weight.device)
-                    module.weight += (0.001 * delta).to(module.weight.dtype)
+        aligned = low_rank_shift(base)  # an "aligned" model: base + a low-rank delta on every linear layer
         context = {"base_model": base, "aligned_model": aligned}
         seconds = [timed(lambda: safe_lora.apply(finetuned, None, config=safe_lora.Config(), data=None,
                                                  context=context), args.device) for _ in range(4)]
@@ -363,7 +359,98 @@ def post_fine_tuning_overhead(base, size: ModelSize, args) -> list[dict]:
                 "within_target": statistics.median(seconds[1:]) < 1.0 if args.model_size == "tiny" else None,
             }
         )
+    rows += merge_overhead(base, finetuned, size, args)
     return rows
+
+
+def low_rank_shift(model, scale: float = 0.001):
+    """A copy of `model` moved by a rank-8 delta on every linear layer (an "aligned" model for the pair methods)."""
+    import torch
+
+    shifted = copy.deepcopy(model)
+    with torch.no_grad():
+        for module in shifted.modules():
+            if isinstance(module, torch.nn.Linear) and module is not shifted.get_output_embeddings():
+                out_f, in_f = module.weight.shape
+                delta = torch.randn(out_f, 8, device=module.weight.device) @ torch.randn(8, in_f, device=module.weight.device)
+                module.weight += (scale * delta).to(module.weight.dtype)
+    return shifted
+
+
+def merge_overhead(base, finetuned, size: ModelSize, args) -> list[dict]:
+    """SafeMERGE and RESTA (whole `apply`, under a second) and SafeDelta (<= 3x one calibration forward pass)."""
+    import torch
+
+    from reference_impl.common.models import LoraSettings, add_lora
+
+    rows = []
+    aligned = low_rank_shift(base)
+    under_a_second = "target: under 1 s on the tiny model (the whole apply, copy included)"
+    try:
+        from reference_impl.defenses import safemerge
+    except ModuleNotFoundError:
+        safemerge = None
+    if safemerge is not None:
+        safety = add_lora(copy.deepcopy(base), LoraSettings(r=size.lora_r, alpha=4, dropout=0.0))
+        with torch.no_grad():
+            for name, param in safety.named_parameters():
+                if "lora_" in name:
+                    param.normal_(0, 0.02)
+        context = {"base_model": base, "aligned_model": aligned, "safety_adapter": safety}
+        config = safemerge.Config(threshold=1.0)  # every layer merged: the most work
+        seconds = [timed(lambda: safemerge.apply(finetuned, None, config=config, data=None, context=context), args.device)
+                   for _ in range(4)]
+        rows.append(seconds_row("safemerge", statistics.median(seconds[1:]), under_a_second, args))
+    try:
+        from reference_impl.defenses import resta
+    except ModuleNotFoundError:
+        resta = None
+    if resta is not None:
+        context = {"aligned_model": aligned, "unaligned_model": base}
+        config = resta.Config(drop_rate=0.3)  # DARE on: the most work
+        seconds = [timed(lambda: resta.apply(finetuned, None, config=config, data=None, context=context), args.device)
+                   for _ in range(4)]
+        rows.append(seconds_row("resta", statistics.median(seconds[1:]), under_a_second, args))
+    try:
+        from reference_impl.defenses import safedelta
+    except ModuleNotFoundError:
+        safedelta = None
+    if safedelta is not None:
+        config = safedelta.Config()
+        batches = [fabricated_batch(size, seed=100 + i, device=args.device, labels=False)
+                   for i in range((config.nsamples + size.batch - 1) // size.batch)]
+        weights = {name: w.detach().clone() for name, w in safedelta.full_weights(finetuned).items()}
+        forward_times, edit_times = [], []
+        for _ in range(1 + 3):
+            forward_times.append(timed(lambda: plain_forward(base, batches), args.device))
+            work = copy.deepcopy(base)  # the copy `apply` makes is not part of the algorithm's cost
+            edit_times.append(timed(lambda: safedelta.repair(work, weights, batches, config), args.device))
+            del work
+        forward, edit = statistics.median(forward_times[1:]), statistics.median(edit_times[1:])
+        rows.append(
+            {
+                "method": "safedelta",
+                "stage": "post_fine_tuning",
+                "time_s": round(edit, 4),
+                "reference": f"one forward pass over the {config.nsamples} calibration samples",
+                "reference_time_s": round(forward, 4),
+                "time_ratio": round(edit / forward, 3),
+                "target_time_ratio": 3.0,
+                "within_target": edit / forward <= 3.0,
+            }
+        )
+    return rows
+
+
+def seconds_row(method: str, seconds: float, reference: str, args) -> dict:
+    return {
+        "method": method,
+        "stage": "post_fine_tuning",
+        "time_s": round(seconds, 4),
+        "reference": reference,
+        "target_time_s": 1.0,
+        "within_target": seconds < 1.0 if args.model_size == "tiny" else None,
+    }
 
 
 def plain_forward(model, batches) -> None:
