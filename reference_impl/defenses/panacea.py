@@ -142,10 +142,11 @@ METHOD = MethodSpec(
     trainer="Trainer",
     finetune_lora="continue",
 )
-# The names the pipeline read before `METHOD` (kept until it reads only METHOD).
-STAGE = METHOD.stage
-NEEDS = METHOD.needs
-FINETUNE_LORA = METHOD.finetune_lora
+# The names the pipeline read before `METHOD` (literals: the site reads them with `ast`); they repeat METHOD
+# and go once the pipeline reads only METHOD.
+STAGE = "fine_tuning"
+NEEDS = ("harmful_data",)
+FINETUNE_LORA = "continue"
 
 
 # ==========================================================================================================

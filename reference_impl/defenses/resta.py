@@ -101,9 +101,10 @@ METHOD = MethodSpec(
     check=check_config,
     post_process="apply",
 )
-# The names the pipeline read before `METHOD` (kept until it reads only METHOD).
-STAGE = METHOD.stage
-NEEDS = ("aligned_model",)  # the unaligned model comes from the config until the run provides one
+# The names the pipeline read before `METHOD` (literals: the site reads them with `ast`); they repeat METHOD
+# and go once the pipeline reads only METHOD.
+STAGE = "post_fine_tuning"
+NEEDS = ("aligned_model", "unaligned_model")
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -135,9 +135,10 @@ METHOD = MethodSpec(
     check=check_config,
     post_process="apply",
 )
-# The names the pipeline read before `METHOD` (kept until it reads only METHOD).
-STAGE = METHOD.stage
-NEEDS = ("base_model", "aligned_model")  # the safety adapter comes from the config until the run provides one
+# The names the pipeline read before `METHOD` (literals: the site reads them with `ast`); they repeat METHOD
+# and go once the pipeline reads only METHOD.
+STAGE = "post_fine_tuning"
+NEEDS = ("base_model", "aligned_model", "safety_adapter")
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -184,3 +184,13 @@ def test_defaults_are_the_papers():
     assert panacea.METHOD.stage == "fine_tuning" and panacea.METHOD.finetune_lora == "continue"
     for f in dataclasses.fields(panacea.Config):
         assert f.metadata["help"] and f.metadata["source"]
+
+
+@pytest.mark.parametrize("name", ["safemerge", "resta", "safedelta", "panacea"])
+def test_old_module_names_repeat_the_method_spec(name):
+    import importlib
+
+    module = importlib.import_module(f"reference_impl.defenses.{name}")
+    assert module.STAGE == module.METHOD.stage and tuple(module.NEEDS) == module.METHOD.needs
+    assert getattr(module, "FINETUNE_LORA", "new") == module.METHOD.finetune_lora
+    assert module.Config is module.METHOD.config and module.check_config is module.METHOD.check
