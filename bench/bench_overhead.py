@@ -326,19 +326,8 @@ def post_fine_tuning_overhead(base, size: ModelSize, args) -> list[dict]:
             work = copy.deepcopy(finetuned)  # the copy `apply` makes is not part of the algorithm's cost
             prune_times.append(timed(lambda: antidote.prune(work, calibration, antidote.Config()), args.device))
             del work
-        forward, prune = statistics.median(forward_times[1:]), statistics.median(prune_times[1:])
-        rows.append(
-            {
-                "method": "antidote",
-                "stage": "post_fine_tuning",
-                "time_s": round(prune, 4),
-                "reference": f"one forward pass over the {args.calibration} calibration samples",
-                "reference_time_s": round(forward, 4),
-                "time_ratio": round(prune / forward, 3),
-                "target_time_ratio": 2.0,
-                "within_target": prune / forward <= 2.0,
-            }
-        )
+        rows.append(ratio_row("antidote", statistics.median(prune_times[1:]), statistics.median(forward_times[1:]),
+                              f"one forward pass over the {args.calibration} calibration samples", 2.0))
 
     try:
         from reference_impl.defenses import safe_lora
@@ -349,16 +338,8 @@ def post_fine_tuning_overhead(base, size: ModelSize, args) -> list[dict]:
         context = {"base_model": base, "aligned_model": aligned}
         seconds = [timed(lambda: safe_lora.apply(finetuned, None, config=safe_lora.Config(), data=None,
                                                  context=context), args.device) for _ in range(4)]
-        rows.append(
-            {
-                "method": "safe_lora",
-                "stage": "post_fine_tuning",
-                "time_s": round(statistics.median(seconds[1:]), 4),
-                "reference": "target: well under 1 s on the tiny model (copy + all projections and cosines)",
-                "target_time_s": 1.0,
-                "within_target": statistics.median(seconds[1:]) < 1.0 if args.model_size == "tiny" else None,
-            }
-        )
+        rows.append(seconds_row("safe_lora", statistics.median(seconds[1:]),
+                                "target: well under 1 s on the tiny model (copy + all projections and cosines)", args))
     rows += merge_overhead(base, finetuned, size, args)
     return rows
 
@@ -426,20 +407,23 @@ def merge_overhead(base, finetuned, size: ModelSize, args) -> list[dict]:
             work = copy.deepcopy(base)  # the copy `apply` makes is not part of the algorithm's cost
             edit_times.append(timed(lambda: safedelta.repair(work, weights, batches, config), args.device))
             del work
-        forward, edit = statistics.median(forward_times[1:]), statistics.median(edit_times[1:])
-        rows.append(
-            {
-                "method": "safedelta",
-                "stage": "post_fine_tuning",
-                "time_s": round(edit, 4),
-                "reference": f"one forward pass over the {config.nsamples} calibration samples",
-                "reference_time_s": round(forward, 4),
-                "time_ratio": round(edit / forward, 3),
-                "target_time_ratio": 3.0,
-                "within_target": edit / forward <= 3.0,
-            }
-        )
+        rows.append(ratio_row("safedelta", statistics.median(edit_times[1:]), statistics.median(forward_times[1:]),
+                              f"one forward pass over the {config.nsamples} calibration samples", 3.0))
     return rows
+
+
+def ratio_row(method: str, seconds: float, reference_seconds: float, reference: str, target: float) -> dict:
+    """A post-fine-tuning row measured against a reference time (one forward pass over the calibration data)."""
+    return {
+        "method": method,
+        "stage": "post_fine_tuning",
+        "time_s": round(seconds, 4),
+        "reference": reference,
+        "reference_time_s": round(reference_seconds, 4),
+        "time_ratio": round(seconds / reference_seconds, 3),
+        "target_time_ratio": target,
+        "within_target": seconds / reference_seconds <= target,
+    }
 
 
 def seconds_row(method: str, seconds: float, reference: str, args) -> dict:

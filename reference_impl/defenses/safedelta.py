@@ -1,7 +1,7 @@
 r"""SafeDelta: keep, layer by layer, only the fine-tuning deltas a safety budget allows, and compensate the rest.
 
-Paper: KB id `safe-delta-2025`, arXiv 2505.12038 (Lu et al., "Safe Delta: Consistently Preserving Safety when
-Fine-Tuning LLMs on Diverse Datasets", ICML 2025). Official code: ColinLu50/SafeDelta (`llama2/run_safedelta.py`,
+Paper: KB id `safe-delta-2025`, arXiv 2505.12038 ("Safe Delta: Consistently Preserving Safety when Fine-Tuning
+LLMs on Diverse Datasets", ICML 2025). Official code: ColinLu50/SafeDelta (`llama2/run_safedelta.py`,
 `llama2/safedelta/safedelta_runner.py`, adapted from IST-DASLab's SparseGPT).
 
 Algorithm (DEFENSES.md 5.5; W_a aligned, W_f fine-tuned, both d_out x d_in, for every linear layer of every

@@ -1,7 +1,7 @@
 r"""SafeMERGE: merge a safety LoRA into the fine-tuning LoRA, only on the layers whose update left the safety subspace.
 
-Paper: KB id `safemerge-2025`, arXiv 2503.17239 (Djuhera et al., "SafeMERGE: Preserving Safety Alignment in
-Fine-Tuned Large Language Models via Selective Layer-Wise Model Merging", ICLR 2025 workshop short paper).
+Paper: KB id `safemerge-2025`, arXiv 2503.17239 ("SafeMERGE: Preserving Safety Alignment in Fine-Tuned Large
+Language Models via Selective Layer-Wise Model Merging", ICLR 2025, short paper).
 Official code: aladinD/SafeMERGE (`utils.py` `SafeLoRAMerger`, `get_safemerge_model.py`), which merges with
 peft's weighted-adapter arithmetic.
 

@@ -9,23 +9,9 @@ import torch
 from torch.func import functional_call
 
 from reference_impl.common.harness import training_arguments
-from reference_impl.common.models import LoraSettings, add_lora
 from reference_impl.common.templates import Collator
 from reference_impl.defenses import panacea
-
-
-def lora_model(model, dtype=torch.float32):
-    """LoRA without dropout (repeated passes are identical) and with B != 0 (so every LoRA grad is non-zero)."""
-    model = add_lora(model.to(dtype), LoraSettings(r=4, alpha=8, dropout=0.0))
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_B" in name:
-                p.copy_(torch.randn(p.shape, generator=torch.Generator().manual_seed(1)) * 0.05)
-    return model
-
-
-def named_trainable(model):
-    return {n: p for n, p in model.named_parameters() if p.requires_grad}
+from test_booster import lora_model, named_trainable  # the same LoRA fixture as Booster's math test
 
 
 def loss_at(model, weights, batch):

@@ -4,7 +4,6 @@ probability p, rescale by 1 / (1 - p)) on the fine-tuning delta when asked. The 
 from __future__ import annotations
 
 import copy
-import hashlib
 
 import pytest
 
@@ -12,14 +11,8 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 peft = pytest.importorskip("peft")
 
+from pipeline_smoke import state_hash  # noqa: E402
 from reference_impl.defenses import resta  # noqa: E402
-
-
-def state_hash(model) -> str:
-    sha = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        sha.update(name.encode() + tensor.detach().cpu().contiguous().numpy().tobytes())
-    return sha.hexdigest()
 
 
 def models(seed: int = 0):

@@ -5,7 +5,6 @@ numpy), and on a tiny Llama end to end (calibration Hessian, s = 0, s = infinity
 from __future__ import annotations
 
 import copy
-import hashlib
 
 import numpy as np
 import pytest
@@ -13,14 +12,8 @@ import pytest
 torch = pytest.importorskip("torch")
 peft = pytest.importorskip("peft")
 
+from pipeline_smoke import state_hash  # noqa: E402
 from reference_impl.defenses import safedelta  # noqa: E402
-
-
-def state_hash(model) -> str:
-    sha = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        sha.update(name.encode() + tensor.detach().cpu().contiguous().numpy().tobytes())
-    return sha.hexdigest()
 
 
 def damped(h, percdamp):

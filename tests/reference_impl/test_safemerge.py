@@ -7,7 +7,6 @@ The reference recomputes C, the cosines and the merged update B_new A_new in flo
 from __future__ import annotations
 
 import copy
-import hashlib
 
 import numpy as np
 import pytest
@@ -16,17 +15,11 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 peft = pytest.importorskip("peft")
 
+from pipeline_smoke import state_hash  # noqa: E402
 from reference_impl.defenses import safemerge  # noqa: E402
 
 TARGETS = ("q_proj", "v_proj")
 KEPT = "base_model.model.model.layers.1.self_attn.q_proj"  # its update lies in the alignment subspace
-
-
-def state_hash(model) -> str:
-    sha = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        sha.update(name.encode() + tensor.detach().cpu().contiguous().numpy().tobytes())
-    return sha.hexdigest()
 
 
 def models(rank: int = 4, safety_rank: int = 4, seed: int = 0):
