@@ -175,7 +175,11 @@ def apply(model, tokenizer, *, config: Config, data: Mapping[str, Any] | None, c
         rows[: config.nsamples], tokenizer, batch_size=config.batch_size,
         max_length=config.max_length or run.get("max_length") or 256, trailing_newline=run.get("trailing_newline", True),
     )
-    safe = copy.deepcopy(aligned)
+    if not hasattr(aligned, "named_modules"):
+        raise ValueError(f"safedelta: aligned_model must be a loaded model with full weights, got {type(aligned).__name__}")
+    from reference_impl.common.models import merge_lora
+
+    safe = merge_lora(copy.deepcopy(aligned))  # an aligned model given as base + alignment LoRA is merged first
     report = repair(safe, finetuned, batches, config)
     kept = sum(r["adopted"] for r in report.values()) / max(1, sum(r["entries"] for r in report.values()))
     log.info("safedelta: adopted %.1f%% of the delta entries over %d linear layers", 100 * kept, len(report))
