@@ -1,7 +1,7 @@
 """Overhead of the defenses relative to plain SFT, on one model and one batch, measured in one run.
 
-Training-time defenses (Vaccine, Booster, Lisa, Panacea): the time of one optimizer step (every forward/backward pass the
-defense makes, plus the AdamW update) and the peak memory of a step, each divided by SFT's. The methods take
+Training-time defenses (Vaccine, Booster, Lisa, Panacea): the time of one optimizer step (every forward/backward
+pass the defense makes, plus the AdamW update) and the peak memory of a step, each divided by SFT's. The methods take
 turns, step by step (round-robin), so a load change on the machine hits all of them alike; warm-up rounds are
 dropped and the median of the measured rounds is reported (plus, as a check on a loaded machine, the median of
 the per-round ratios, each method's step over SFT's step in the same round).
