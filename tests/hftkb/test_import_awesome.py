@@ -154,6 +154,7 @@ def test_url_identifiers() -> None:
     assert url_identifiers("https://www.arxiv.org/abs/2505.16559") == {"arxiv": "2505.16559"}
     assert url_identifiers("https://arxiv.org/pdf/2506.07356v1") == {"arxiv": "2506.07356"}
     assert url_identifiers("https://aclanthology.org/2024.naacl-short.59/") == {"acl": "2024.naacl-short.59"}
+    assert url_identifiers("https://aclanthology.org/2025.calcs-1.5.pdf") == {"acl": "2025.calcs-1.5"}
     assert url_identifiers("https://example.org/paper.pdf") == {}
 
 

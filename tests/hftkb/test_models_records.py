@@ -30,6 +30,10 @@ def test_identifiers_must_be_text_and_well_formed() -> None:
     with pytest.raises(ValidationError):
         Identifiers.model_validate({"arxiv": "2310.03690v2"})  # no version suffix
     assert Identifiers(arxiv="2310.03690").arxiv == "2310.03690"
+    # ACL Anthology volumes may hold digits (workshop volumes: CALCS 2025 is '2025.calcs-1').
+    assert Identifiers(acl="2025.calcs-1.5").acl == "2025.calcs-1.5"
+    with pytest.raises(ValidationError):
+        Identifiers.model_validate({"acl": "2025.calcs 1.5"})
 
 
 @pytest.mark.parametrize("bad", [{"id": "Vaccine-2024"}, {"id": "a_b"}, {"kind": "Defense"}, {"extra": 1}, {"date": "2024-01-02"}])
