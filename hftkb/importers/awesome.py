@@ -276,7 +276,7 @@ def normalise_venue(label: str, venues: dict[str, str]) -> Venue | None:
         track, note = "submission", text
     elif name in ("arxiv", "preprint"):
         track = "preprint"
-    elif name in ("tmlr", "kbs", "csur", "nature"):
+    elif name in ("tmlr", "kbs", "csur", "nature", "tifs"):
         track = "journal"
     elif name == "technical_report":
         note = text
