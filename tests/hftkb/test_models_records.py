@@ -60,7 +60,7 @@ def test_dump_round_trip_keeps_identifiers_as_text() -> None:
 
 
 def test_quoted_date_gets_a_hint(tmp_path) -> None:
-    from hftkb.checks import validate_record
+    from hftkb.records import validate_record
 
     data, positions = parse_yaml("id: x-2024\ntitle: X\ndate: '2024-01-02'\nkind: defense\nadded: 2024-02-01\n")
     record, problems = validate_record(Paper, data, positions, "x.yaml")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hftkb.cli import main
-from hftkb.corpus import load_corpus
+from hftkb.validate import load_corpus
 from hftkb.importers.sync import url_key
 from hftkb.yamlio import dump_record
 
