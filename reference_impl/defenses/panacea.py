@@ -48,7 +48,8 @@ Deviations
 * The harmful batch size (10, inherited from Booster's trainer upstream) is the config field
   ``harmful_batch_size``.
 * Protocol, not a deviation: the official script continues the SFT alignment LoRA (``--alternating
-  single_lora``), so ``METHOD.finetune_lora`` is ``continue``; eps lives on that LoRA's parameters.
+  single_lora``), so ``METHOD.finetune_lora`` is ``continue`` (config ``finetune.lora_mode: auto``); eps lives
+  on that LoRA's parameters.
 
 Usage
 -----
@@ -142,11 +143,6 @@ METHOD = MethodSpec(
     trainer="Trainer",
     finetune_lora="continue",
 )
-# The names the pipeline read before `METHOD` (literals: the site reads them with `ast`); they repeat METHOD
-# and go once the pipeline reads only METHOD.
-STAGE = "fine_tuning"
-NEEDS = ("harmful_data",)
-FINETUNE_LORA = "continue"
 
 
 # ==========================================================================================================
@@ -221,14 +217,13 @@ class Trainer(HFTTrainer):
     Needs ``extra_datasets={"harmful": rows}``. After ``train()`` the model holds w + eps; ``epsilon`` keeps eps.
     """
 
-    def __init__(self, *args, defense_config: Config | None = None, **kwargs):
-        config = defense_config if defense_config is not None else Config()
-        check_config(config)
-        super().__init__(*args, defense_config=config, **kwargs)
-        if "harmful" not in self.extra_datasets:
-            raise ValueError("panacea: needs extra_datasets={'harmful': rows} (harmful prompt -> harmful answer)")
+    config_class, config_check = Config, check_config
+    required_extra = {"harmful": "harmful prompt -> harmful answer"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self.last_losses: dict[str, float] = {}
-        self.epsilon: list[torch.Tensor] | None = None
+        self.epsilon: list[torch.Tensor] | None = None  # eps of the last step (step 6 adds it)
 
     def defense_step(self, model, inputs):
         config = self.defense_config

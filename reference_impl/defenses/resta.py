@@ -17,6 +17,9 @@ Deviations:
 * The scale b and the DARE drop rate p of the paper's runs were not verified (DEFENSES.md 10). The defaults are
   b = 1 (the plain addition of the safety vector the abstract describes) and p = 0 (DARE off); set
   `drop_rate` > 0 for RESTA_d.
+* In the pipeline the unaligned model is the run's base model, the weights before safety alignment, so v is the
+  alignment update itself; the paper instead fine-tunes the aligned model on harmful data. A model named in
+  `unaligned_model` replaces it.
 * A LoRA fine-tune is merged into its aligned model first (the paper adds the vector to the merged PEFT model).
 * mergekit's DARE, which the authors use, draws its masks with its own RNG; ours are drawn from a seeded torch
   generator, parameter by parameter in the model's order, so a run is reproducible but not mask-identical.
@@ -66,7 +69,8 @@ class Config:
     unaligned_model: str | None = field(
         default=None,
         metadata={
-            "help": "Directory (or hub id) of the unaligned counterpart when the run provides none.",
+            "help": "Directory (or hub id) of the unaligned counterpart; None: the run's base model (the weights "
+            "before alignment).",
             "source": "not in the paper (the paper fine-tunes the aligned model on harmful data to get it)",
         },
     )
@@ -88,7 +92,7 @@ def check_config(config: Config, context: Any) -> None:
     if config.unaligned_model is None and not _available(context, "unaligned_model"):
         raise ValueError(
             "resta needs an unaligned model (the aligned model's unaligned counterpart) for its safety vector: "
-            "the run provides none; set method_config.unaligned_model to its directory"
+            "the run gives none; set method_config.unaligned_model to its directory"
         )
     if not _available(context, "aligned_model"):
         raise ValueError("resta needs the aligned model (aligned_model) for its safety vector")
@@ -101,10 +105,6 @@ METHOD = MethodSpec(
     check=check_config,
     post_process="apply",
 )
-# The names the pipeline read before `METHOD` (literals: the site reads them with `ast`); they repeat METHOD
-# and go once the pipeline reads only METHOD.
-STAGE = "post_fine_tuning"
-NEEDS = ("aligned_model", "unaligned_model")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -119,7 +119,7 @@ def apply(model, tokenizer, *, config: Config, data: Any = None, context: Any = 
 
     if isinstance(context, Mapping) or context is None:
         context = dict(context or {})
-        if context.get("unaligned_model") is None:  # the config's model, when the run provides none
+        if config.unaligned_model is not None:  # a model named in the config replaces the run's
             context["unaligned_model"] = config.unaligned_model
     check_config(config, context)
     unaligned = _get(context, "unaligned_model")

@@ -142,10 +142,6 @@ METHOD = MethodSpec(
     check=check_config,
     post_process="apply",
 )
-# The names the pipeline read before `METHOD` (literals: the site reads them with `ast`); they repeat METHOD
-# and go once the pipeline reads only METHOD.
-STAGE = "post_fine_tuning"
-NEEDS = ("aligned_model", "alignment_data")
 
 
 # ----------------------------------------------------------------------------------------------------------------

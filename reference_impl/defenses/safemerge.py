@@ -29,6 +29,9 @@ Deviations:
 * Upstream pairs the projection matrices with the LoRA layers by walking the model's parameter list in order
   (every parameter whose name contains a target-module name); a bias or a reordering shifts every later layer.
   We match by module name and check every shape.
+* In the pipeline the safety adapter is the run's alignment LoRA (trained on the alignment set, on the base
+  model), the only safety LoRA a run has; the paper trains a separate one on the aligned model. A dedicated one
+  can be named in `safety_adapter`.
 * A module that the safety adapter does not wrap is skipped upstream after the new adapter's A and B were zeroed,
   which silently deletes the fine-tuning update there. Here it is an error naming the module, as is a rank
   mismatch between the two adapters (peft's "linear" combination needs equal ranks).
@@ -36,8 +39,9 @@ Deviations:
 Usage:
     python -m reference_impl run reference_impl/configs/miniature_world.yaml --method safemerge \
         --set method_config.threshold=0.35 --set method_config.safety_weight=0.2
-    # from Python, with the fine-tuned peft model, a safety LoRA (a peft model or an adapter directory) trained
-    # on the same aligned model with the same rank, and the base/aligned pair:
+    # (the run's alignment LoRA is the safety adapter; --set method_config.safety_adapter=DIR names another)
+    # from Python, with the fine-tuned peft model, a safety LoRA of the same rank (a peft model or an adapter
+    # directory) and the base/aligned pair:
     from reference_impl.defenses import safemerge
     safe = safemerge.apply(model, tokenizer, config=safemerge.Config(), data=None,
                            context={"base_model": base, "aligned_model": aligned, "safety_adapter": "safety/"})
@@ -94,7 +98,8 @@ class Config:
     safety_adapter: str | None = field(
         default=None,
         metadata={
-            "help": "Directory of the safety LoRA (same aligned model, same rank) when the run provides none.",
+            "help": "Directory of a dedicated safety LoRA (same rank as the fine-tuning LoRA); None: the run's "
+            "safety adapter, the alignment LoRA.",
             "source": "not in the paper (the paper trains one safety adapter on safety data, once)",
         },
     )
@@ -117,8 +122,8 @@ def check_config(config: Config, context: Any) -> None:
         raise ValueError(f"safemerge.safety_adapter: no adapter directory at {config.safety_adapter}")
     if config.safety_adapter is None and not _available(context, "safety_adapter"):
         raise ValueError(
-            "safemerge needs a safety adapter (a LoRA trained on safety data on the aligned model, same rank as "
-            "the fine-tuning LoRA): the run provides none; set method_config.safety_adapter to its directory"
+            "safemerge needs a safety adapter (a LoRA trained on safety data, same rank as the fine-tuning LoRA): "
+            "the run has none (it skips alignment); set method_config.safety_adapter to its directory"
         )
     missing = [need for need in ("base_model", "aligned_model") if not _available(context, need)]
     if missing:
@@ -135,10 +140,6 @@ METHOD = MethodSpec(
     check=check_config,
     post_process="apply",
 )
-# The names the pipeline read before `METHOD` (literals: the site reads them with `ast`); they repeat METHOD
-# and go once the pipeline reads only METHOD.
-STAGE = "post_fine_tuning"
-NEEDS = ("base_model", "aligned_model", "safety_adapter")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -152,7 +153,7 @@ def apply(model, tokenizer, *, config: Config, data: Any = None, context: Any = 
 
     if isinstance(context, Mapping) or context is None:
         context = dict(context or {})
-        if context.get("safety_adapter") is None:  # the config's directory, when the run provides none
+        if config.safety_adapter is not None:  # a dedicated safety LoRA named in the config replaces the run's
             context["safety_adapter"] = config.safety_adapter
     check_config(config, context)
     merged = copy.deepcopy(model)

@@ -1,8 +1,7 @@
 """Smoke run of RESTA through the pipeline CLI in a shrunken miniature world (seconds on a CPU).
 
-The run gives RESTA the fine-tuned peft model and the aligned model; the unaligned counterpart is the world's base
-model (the aligned model before its safety alignment), passed as `method_config.unaligned_model` since the
-pipeline does not provide one yet. The saved model must be theta_ft + b (theta_aligned - theta_base).
+The run gives RESTA the fine-tuned peft model, the aligned model and, as the unaligned counterpart, the run's base
+model (the weights before safety alignment). The saved model must be theta_ft + b (theta_aligned - theta_base).
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ def test_resta_runs_through_the_pipeline_and_writes_theta_ft_plus_b_v(tmp_path):
     base_dir = next((tmp_path / "cache").glob("world-base-*"))
     before = digest(finetune_dir / "adapter"), digest(base_dir)
 
-    assert run_cli(tmp_path, "resta", f"method_config.unaligned_model={base_dir}", "method_config.scale=0.5") == 0
+    assert run_cli(tmp_path, "resta", "method_config.scale=0.5") == 0
     assert (digest(finetune_dir / "adapter"), digest(base_dir)) == before
     (post_dir,) = (tmp_path / "stages").glob("post-resta-*")
     assert (post_dir / "DONE").exists()
@@ -42,8 +41,8 @@ def test_resta_runs_through_the_pipeline_and_writes_theta_ft_plus_b_v(tmp_path):
         assert not torch.allclose(saved[key], finetuned[key])
 
 
-def test_resta_without_an_unaligned_model_fails_before_training(tmp_path, capsys):
-    assert run_cli(tmp_path, "resta") == 2
+def test_bad_resta_config_fails_before_training(tmp_path, capsys):
+    assert run_cli(tmp_path, "resta", "method_config.drop_rate=1") == 2
     message = capsys.readouterr().err.strip()
-    assert message.startswith("error:") and "resta needs an unaligned model" in message and "\n" not in message
+    assert message.startswith("error:") and "drop_rate must be in [0, 1)" in message and "\n" not in message
     assert not (tmp_path / "stages").exists() or not any((tmp_path / "stages").iterdir())

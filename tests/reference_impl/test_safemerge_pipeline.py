@@ -1,8 +1,8 @@
 """Smoke run of SafeMERGE through the pipeline CLI in a shrunken miniature world (seconds on a CPU).
 
-The run gives SafeMERGE the fine-tuned peft model and the base / aligned pair; the safety adapter (a LoRA of the
-fine-tuning rank on the aligned model) is made here and passed as `method_config.safety_adapter`, since the
-pipeline does not train one yet. The stage writes a new model and leaves both adapters on disk as they were.
+The run gives SafeMERGE the fine-tuned peft model, the base / aligned pair and its safety adapter (the run's
+alignment LoRA, of the fine-tuning rank in the world config); a dedicated one can be named with
+`method_config.safety_adapter`. The stage writes a new model and leaves both adapters on disk as they were.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def aligned_model(tmp_path):
 
 
 def make_safety_adapter(tmp_path):
-    """A LoRA with the world config's fine-tuning settings (r = 8, alpha = 16, every linear) on the aligned model."""
+    """A dedicated safety LoRA with the world config's fine-tuning settings (r = 8, alpha = 16, every linear)."""
     from reference_impl.common.models import LoraSettings, add_lora
 
     model = add_lora(aligned_model(tmp_path), LoraSettings(r=8, alpha=16, dropout=0.0))
@@ -42,13 +42,13 @@ def make_safety_adapter(tmp_path):
 def test_safemerge_runs_through_the_pipeline_and_writes_a_new_model(tmp_path, capsys):
     assert run_cli(tmp_path, "sft") == 0
     (finetune_dir,) = (tmp_path / "stages").glob("finetune-sft-*")
-    safety = make_safety_adapter(tmp_path)
-    before = digest(finetune_dir / "adapter"), digest(safety)
+    (align_dir,) = (tmp_path / "stages").glob("align-sft-*")
+    before = digest(finetune_dir / "adapter"), digest(align_dir / "adapter")
 
-    # threshold 1: every layer (cos < 1) is merged, so the saved model must differ from the fine-tuned one
-    assert run_cli(tmp_path, "safemerge", f"method_config.safety_adapter={safety}", "method_config.threshold=1.0") == 0
+    # threshold 1: every layer (cos < 1) is merged with the run's safety adapter (its alignment LoRA)
+    assert run_cli(tmp_path, "safemerge", "method_config.threshold=1.0") == 0
     assert "fine-tuning (sft, p=0.1): done already" in capsys.readouterr().out
-    assert (digest(finetune_dir / "adapter"), digest(safety)) == before
+    assert (digest(finetune_dir / "adapter"), digest(align_dir / "adapter")) == before
 
     (post_dir,) = (tmp_path / "stages").glob("post-safemerge-*")
     assert (post_dir / "DONE").exists()
@@ -69,8 +69,24 @@ def test_safemerge_runs_through_the_pipeline_and_writes_a_new_model(tmp_path, ca
     assert torch.equal(saved["model.embed_tokens.weight"], finetuned["model.embed_tokens.weight"])
 
 
-def test_safemerge_without_a_safety_adapter_fails_before_training(tmp_path, capsys):
-    assert run_cli(tmp_path, "safemerge") == 2
+def test_a_dedicated_safety_adapter_replaces_the_runs(tmp_path):
+    assert run_cli(tmp_path, "sft") == 0
+    safety = make_safety_adapter(tmp_path)
+    before = digest(safety)
+    assert run_cli(tmp_path, "safemerge", "method_config.threshold=1.0") == 0
+    assert run_cli(tmp_path, "safemerge", "method_config.threshold=1.0", f"method_config.safety_adapter={safety}") == 0
+    assert digest(safety) == before
+    from safetensors.torch import load_file
+
+    runs = [{k: v for f in (d / "model").glob("*.safetensors") for k, v in load_file(f).items()}
+            for d in sorted((tmp_path / "stages").glob("post-safemerge-*"))]
+    assert len(runs) == 2
+    key = "model.layers.1.mlp.down_proj.weight"
+    assert not torch.allclose(runs[0][key], runs[1][key])  # a different safety adapter, a different merge
+
+
+def test_bad_safemerge_config_fails_before_training(tmp_path, capsys):
+    assert run_cli(tmp_path, "safemerge", "method_config.safety_weight=2") == 2
     message = capsys.readouterr().err.strip()
-    assert message.startswith("error:") and "safemerge needs a safety adapter" in message and "\n" not in message
+    assert message.startswith("error:") and "safety_weight must be in [0, 1]" in message and "\n" not in message
     assert not (tmp_path / "stages").exists() or not any((tmp_path / "stages").iterdir())
