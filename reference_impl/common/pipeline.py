@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..registry import METHODS
-from .config import ConfigError, is_world
+from .config import ConfigError, is_world, testbed_name
+from .schedule import schedule_context
 from .data import (
     DataError,
     TASK_CONVERTERS,
@@ -152,7 +153,7 @@ def world_spec(config: dict):
     w = config["world"]
     hidden = w["hidden_size"]
     model = TinyLlamaSpec(hidden_size=hidden, num_layers=w["num_layers"], num_heads=4, intermediate_size=2 * hidden)
-    return WorldSpec(seed=w["seed"], pretrain_steps=w["pretrain_steps"], model=model, max_length=min(96, config["model"]["max_length"]),
+    return WorldSpec(seed=w["seed"], version=w["version"], pretrain_steps=w["pretrain_steps"], model=model, max_length=min(96, config["model"]["max_length"]),
                      pretrain_task_words=w["pretrain_task_words"])
 
 
@@ -206,7 +207,8 @@ def prepare(config: dict) -> Plan:
     check = getattr(module, "check_config", None)
     if check is not None and method_config is not None:
         try:
-            check(method_config, availability(data, config, method.name))
+            check(method_config, {**availability(data, config, method.name),
+                                  **schedule_context(config, len(data.alignment), len(mixture))})
         except ValueError as error:
             raise ConfigError(f"method {method.name}: {error}") from None
     return Plan(config=config, method=method, module=module, method_config=method_config, data=data, mixture=mixture)
@@ -220,7 +222,8 @@ def prepare(config: dict) -> Plan:
 #: bump this when a change alters what a stage trains or measures for unchanged settings, so that old run
 #: directories are retrained instead of silently mixed with new results.
 #: 1 -> 2 (2026-11-23): the LoRA init is seeded after the models are loaded (Runner.seed).
-STAGE_VERSION = 2
+#: 2 -> 3 (2026-12-02): miniature world v2 (disjoint harmful pairs, other pre-training wording; issue 11).
+STAGE_VERSION = 3
 
 
 def fingerprint(payload: Any) -> str:
@@ -550,6 +553,7 @@ class Runner:
         row = {
             "method": self.plan.method.name,
             "paper": self.plan.method.paper,
+            "testbed": testbed_name(self.config),
             "stage": stage,
             "harmful_ratio": ratio,
             "num_samples": self.config["finetune"]["num_samples"],
