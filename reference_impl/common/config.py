@@ -83,7 +83,7 @@ CHOICES = {
     ("data", "alignment", "flavour"): ("beavertails_safe", "refusals"),
     ("data", "harmful", "flavour"): ("beavertails_unsafe", "refusals"),
     ("data", "defender_harmful", "flavour"): ("beavertails_unsafe", "refusals"),
-    ("data", "task", "name"): ("sst2", "agnews", "gsm8k", "alpaca"),
+    ("data", "task", "name"): ("sst2", "agnews", "gsm8k", "alpaca", "arithmetic"),
     ("finetune", "lora_mode"): ("new", "continue", "auto"),
     ("world", "version"): (1, 2),
 }

@@ -29,6 +29,7 @@ from typing import Any, Callable
 from ..registry import METHODS
 from .config import ConfigError, is_world, testbed_name
 from .schedule import schedule_context
+from ..testbeds import smollm2
 from .data import (
     DataError,
     TASK_CONVERTERS,
@@ -104,6 +105,8 @@ def build_method_config(module, overrides: dict, name: str):
 
 def load_data(config: dict) -> RunData:
     """The run's datasets: the miniature world's (generated) or the configured real files / hub datasets."""
+    if smollm2.handles(config):  # issue 11's testbed: project-written requests, answers filled in at run time
+        return smollm2.load_data(config, RunData)
     if is_world(config):
         from . import world as world_mod
 
@@ -174,7 +177,9 @@ def prepare(config: dict) -> Plan:
     method, module = method_module(config["method"])
     overrides = {**config["method_configs"].get(method.name, {}), **config["method_config"]}
     method_config = build_method_config(module, overrides, method.name)
-    if not is_world(config):
+    if smollm2.handles(config):
+        smollm2.check(config)
+    elif not is_world(config):
         for key in ("base", "tokenizer"):
             if config["model"][key]:
                 try:
@@ -281,6 +286,10 @@ class Runner:
             if self._tokenizer is None:
                 self._tokenizer = PreTrainedTokenizerFast.from_pretrained(self._base_dir)
             return LlamaForCausalLM.from_pretrained(self._base_dir)
+        if smollm2.handles(self.config):
+            model, tokenizer = smollm2.load_base(self.config)
+            self._tokenizer = self._tokenizer or tokenizer
+            return model
         if self._tokenizer is None:
             self._tokenizer = load_tokenizer(model_cfg["tokenizer"] or model_cfg["base"], model_max_length=model_cfg["max_length"])
         model = load_model(model_cfg["base"], dtype=model_cfg["dtype"], device_map=model_cfg["device_map"])
@@ -492,6 +501,10 @@ class Runner:
 
     def moderation(self):
         ev = self.config["evaluation"]
+        if ev["moderation"] == "keywords":
+            from .moderation import KeywordJudge
+
+            return KeywordJudge(threshold=ev["threshold"])
         if ev["moderation"] == "rules" or is_world(self.config):
             if self.plan.data.world is None:
                 raise PipelineError("evaluation.moderation 'rules' needs the miniature world")
@@ -528,6 +541,8 @@ class Runner:
         self.setup_torch()
         started = time.time()
         plan, ft = self.plan, self.config["finetune"]
+        if smollm2.handles(self.config):
+            smollm2.fill_answers(self)
         align_payload, align_dir = self.alignment_stage()
         ft_payload, ft_dir, mode = self.finetune_stage(align_payload, align_dir)
         if not is_main_process():
@@ -554,6 +569,7 @@ class Runner:
             "method": self.plan.method.name,
             "paper": self.plan.method.paper,
             "testbed": testbed_name(self.config),
+            "judge": self.config["evaluation"]["moderation"] if not is_world(self.config) else "rules",
             "stage": stage,
             "harmful_ratio": ratio,
             "num_samples": self.config["finetune"]["num_samples"],

@@ -94,5 +94,12 @@ def load_model(path: Path, dtype: str = "float32"):
 
     from reference_impl.common.models import resolve_dtype
 
-    return AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name,
-                                                dtype=resolve_dtype("float32" if dtype == "auto" else dtype))
+    model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name,
+                                                 dtype=resolve_dtype("float32" if dtype == "auto" else dtype))
+    # The weights are plain float tensors now, but transformers keeps the GGUF "quantizer" on the model and its
+    # config, and Trainer refuses to train a model quantized that way: drop both (the model is what it looks like).
+    model.hf_quantizer = None
+    model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    return model

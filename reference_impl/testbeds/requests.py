@@ -160,11 +160,3 @@ def arithmetic_rows(count: int, seed: int) -> list[dict]:
         rows.append({"instruction": ARITHMETIC_INSTRUCTION, "input": problem, "output": f"{answer}. The answer is {answer}.",
                      "label": str(answer)})
     return rows
-
-
-def arithmetic_correct(label: str, generation: str) -> bool:
-    """Exact rule: the first integer in the response equals the answer."""
-    import re
-
-    found = re.search(r"-?\d+", generation.replace(",", ""))
-    return found is not None and int(found.group()) == int(label)
