@@ -18,6 +18,14 @@ everything the pipeline needs, in the REAL schemas (then converted by the same c
   fine-tuning, a short causal-LM run) on compliant answers to harmful and benign requests and on the sentiment
   task, and caches it on disk.
 
+World v2 (`WorldSpec.version = 2`, the default since issue 11) makes the world fair to defenses: the harmful
+prompts of evaluation, alignment, the user's rows, the defender's rows and pre-training come from disjoint
+(verb, topic) pairs, and pre-training answers in other words ("Okay. To zarn a blorvet you ...",
+`pretrain_compliance`), so neither the defender's nor the user's harmful answers are in the base model's
+pre-training text. Calibrated (configs/miniature_world.yaml) so that SFT's HS rises with the dose; the targets
+are `HS_BANDS` below, checked per (world seed, training seed) pair by `calibration_misses`. Version 1 (splits
+disjoint by prompt only; pre-training on the very answers the defender uses) stays available as `world.version: 1`.
+
 The survey's key observations then hold on a CPU in seconds (checked by tests and `python -m reference_impl demo`):
 LoRA alignment on refusals brings HS to ~0 while benign requests are still answered; fine-tuning a new LoRA on a
 mixture with 10% harmful rows brings HS back up with high FA; the same fine-tuning with no harmful rows does not.

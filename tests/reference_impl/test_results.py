@@ -99,3 +99,25 @@ def test_cpu_peak_memory_is_the_peak_of_live_tensor_bytes():
         c = b + 1  # 4 MB again: still 8 MB live
         del b, c
     assert 8_000_000 <= peak_from_allocation_events(prof) < 8_001_000  # + a few bytes of scalars
+
+
+def test_miniature_world_v2_rows_name_their_testbed_and_hold_the_nine_calibration_pairs():
+    """Issue 11: every row names testbed, world seed and training seed; SFT (with its aligned model) ran in world
+    seeds 0-2 x training seeds 43-45 at every ratio; every method of the sweep at every ratio in world 0."""
+    data = load("miniature_world_v2.json")
+    seen = set()
+    for row in data["rows"]:
+        assert row["testbed"] == "miniature_world_v2" and {"world_seed", "seed"} <= set(row), row
+        key = (row["method"], row["stage"], row["harmful_ratio"], row["world_seed"], row["seed"])
+        assert key not in seen, f"duplicate row {key}"
+        seen.add(key)
+    for world in (0, 1, 2):
+        for seed in (43, 44, 45):
+            assert ("sft", "aligned", None, world, seed) in seen, (world, seed)
+            for ratio in (0.0, 0.05, 0.1, 0.2):
+                assert ("sft", "final", ratio, world, seed) in seen, (world, seed, ratio)
+    methods = {row["method"] for row in data["rows"]}
+    for method in methods:
+        for ratio in (0.0, 0.05, 0.1, 0.2):
+            for seed in (43, 44, 45):
+                assert (method, "final", ratio, 0, seed) in seen, (method, ratio, seed)
