@@ -53,7 +53,7 @@ def _timed_load(root: Path, **env: str) -> tuple[float, float]:
     """(wall s, CPU s of this process and of the parse workers) of one load_corpus with `env` set."""
     import resource
 
-    from hftkb.corpus import load_corpus
+    from hftkb.validate import load_corpus
 
     saved = {name: os.environ.get(name) for name in env}
     os.environ.update(env)

@@ -128,6 +128,11 @@ def _read_cache(directory: Path, arxiv_id: str) -> ArxivPaper | None:
         return None  # missing or unreadable (an older format): ask arXiv again
 
 
+def cached_paper(arxiv_id: str) -> ArxivPaper | None:
+    """The cached answer for a bare arXiv id, or None; never asks arXiv (`validate --strict` reads abstracts here)."""
+    return _read_cache(cache_dir(), arxiv_id)
+
+
 def _write_cache(directory: Path, paper: ArxivPaper) -> None:
     try:
         directory.mkdir(parents=True, exist_ok=True)

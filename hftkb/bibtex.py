@@ -7,12 +7,16 @@ written with bibtexparser 2.x and is deterministic: fixed field order, fixed lay
 Entry type from the venue:
 
 * no venue, the ``arxiv`` or ``preprint`` venue, the ``preprint`` track, or a paper only *submitted* to a venue
-  (track ``submission``) -> ``@misc`` (arXiv style: ``eprint`` + ``archivePrefix``, and the month of first
-  appearance; a submission says where in ``note``);
+  (track ``submission``) -> ``@misc`` (arXiv style: ``eprint`` + ``archivePrefix`` for BibTeX styles and
+  ``eprinttype`` for biblatex, and the month of first appearance; a submission says where in ``note``; a paper
+  with no arXiv id says where it can be read in ``howpublished``, e.g. OpenReview, next to its ``url``);
 * the ``technical_report`` venue -> ``@techreport`` (the venue note, e.g. the lab, as ``institution``);
 * the ``journal`` track -> ``@article`` with ``journal``;
 * every other track -> ``@inproceedings`` with a ``booktitle`` built from the venue's display name
   (see `booktitle_for` / `parse_booktitle`, which are exact inverses of each other).
+
+So every entry can be cited: author (when the record has authors: `validate --strict` flags a record without),
+title, year, and a booktitle, journal, eprint or (for @misc without an arXiv id) howpublished.
 
 Text values are LaTeX-encoded (``&`` -> ``\\&``, ``é`` -> ``{\\'e}``...); words with inner capitals in titles
 (``LoRA``, ``LLMs``) are wrapped in braces so bibliography styles do not lowercase them. URLs are written as
@@ -36,12 +40,14 @@ FIELD_ORDER = (
     "booktitle",
     "journal",
     "institution",
+    "howpublished",
     "year",
     "month",
     "note",
     "doi",
     "eprint",
     "archivePrefix",
+    "eprinttype",
     "url",
 )
 
@@ -267,13 +273,25 @@ def paper_fields(paper: Paper, venues: Mapping[str, Any] | None = None) -> tuple
         fields["doi"] = paper.identifiers.doi
     if paper.identifiers.arxiv:
         fields["eprint"] = paper.identifiers.arxiv
-        fields["archivePrefix"] = "arXiv"
+        fields["archivePrefix"] = "arXiv"  # BibTeX styles (natbib, ACL) read this one,
+        fields["eprinttype"] = "arXiv"  # biblatex this one
+    elif entry_type == "misc" and _ARCHIVES.get(_first_identifier(paper)):
+        # Neither published nor on arXiv (an OpenReview submission): say where it can be read, with the url.
+        fields["howpublished"] = _ARCHIVES[_first_identifier(paper)]
     url = paper_url(paper)
     if url:
         # A brace in a URL would end the field early; percent-encoding keeps the same address.
         fields["url"] = url.replace("{", "%7B").replace("}", "%7D")
     ordered = {key: fields[key] for key in FIELD_ORDER if key in fields}
     return entry_type, ordered
+
+
+#: Where a paper with only this identifier can be read (`howpublished` of an @misc without an arXiv id).
+_ARCHIVES = {"openreview": "OpenReview", "acl": "ACL Anthology"}
+
+
+def _first_identifier(paper: Paper) -> str | None:
+    return next((name for name in ("openreview", "acl", "doi") if getattr(paper.identifiers, name)), None)
 
 
 def _entry(paper: Paper, venues: Mapping[str, Any] | None):

@@ -1,119 +1,20 @@
-"""Validation in two layers (DESIGN.md section 3): each record alone, then the corpus as a whole.
+"""The corpus checks: what needs every record (DESIGN.md section 3, second layer).
 
-`validate_record` runs pydantic on one record and turns its errors into `Problem`s with the line of the value
-(or of the unknown key). `check_corpus` needs every record: ids against file names, relation targets,
-taxonomy terms, duplicate papers, dates, the reference_impl registry, and the FAQ's references.
+Ids against file names, relation targets, taxonomy terms, duplicate papers, dates, the reference_impl registry,
+and the FAQ's references. Each record alone has been checked while loading (hftkb.records); `hftkb.validate`
+runs both.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import difflib
-import typing
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
-
+from hftkb.corpus import Corpus, venue_key
 from hftkb.ids import normalise_title
 from hftkb.problems import Problem
-from hftkb.yamlio import Positions
-
-if typing.TYPE_CHECKING:
-    from hftkb.corpus import Corpus
-
-# ---------------------------------------------------------------------------------------------------------
-# One record
-
-
-def validate_record(model: type[BaseModel], data: Any, positions: Positions, where: str, loc: tuple = ()) -> tuple[Any, list[Problem]]:
-    """(record, []) when `data` is valid, else (None, problems). `loc` locates `data` inside its file."""
-    if not isinstance(data, dict):
-        line = positions.line(loc)
-        what = "a vocabulary term" if loc else "a record"
-        return None, [Problem(where, line, "E110", f"{what} must be a mapping of keys to values, not {_describe(data)}")]
-    try:
-        return model.model_validate(data), []
-    except ValidationError as err:
-        return None, [_problem_from_error(e, model, positions, where, loc) for e in err.errors(include_url=False)]
-
-
-def _problem_from_error(error: dict, model: type[BaseModel], positions: Positions, where: str, base: tuple) -> Problem:
-    kind = error["type"]
-    loc = base + tuple(error["loc"])
-    field = _dotted(error["loc"]) or "record"
-    value = error.get("input")
-    if kind == "missing":
-        line, column = positions.locate(loc[:-1], key=True)
-        return Problem(where, line, "E201", f"missing required field '{field}'", column)
-    if kind == "extra_forbidden":
-        line, column = positions.locate(loc, key=True)
-        allowed = _fields_at(model, tuple(error["loc"])[:-1])
-        hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-        suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
-        return Problem(where, line, "E202", f"unknown key '{field}'{suggestion}", column)
-    line, column = positions.locate(loc)
-    if kind.endswith("_type") and loc in positions.plain and kind in ("string_type", "date_type"):
-        written = positions.plain[loc]
-        key = loc[-1] if isinstance(loc[-1], str) else field
-        return Problem(
-            where, line, "E205",
-            f"{field}: YAML reads {written} as {_describe(value)}; quote it to keep it as text: {key}: '{written}'",
-            column,
-        )
-    if kind == "value_error" and "http(s) URL" in error["msg"]:
-        return Problem(where, line, "E206", f"{field}: {error['msg'].removeprefix('Value error, ')}", column)
-    if kind.endswith("_type") or kind in ("is_instance_of", "model_attributes_type", "date_from_datetime_inexact"):
-        hint = " (write dates unquoted, as YYYY-MM-DD)" if kind == "date_type" and isinstance(value, str) else ""
-        return Problem(where, line, "E203", f"{field}: {error['msg'].lower()}, got {_describe(value)}{hint}", column)
-    message = error["msg"].removeprefix("Value error, ")
-    return Problem(where, line, "E204", f"{field}: {message[:1].lower()}{message[1:]} (got {_short(value)})", column)
-
-
-def _dotted(loc: tuple) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
-def _describe(value: Any) -> str:
-    if value is None:
-        return "nothing (null)"
-    names = {bool: "a boolean", int: "a number", float: "a number", str: "text", list: "a list", dict: "a mapping",
-             dt.date: "a date", dt.datetime: "a date and time"}
-    return f"{names.get(type(value), type(value).__name__)} ({_short(value)})"
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
-    """Field names of the sub-model found at `loc` (for "did you mean" hints)."""
-    current: Any = model
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        if not (isinstance(current, type) and issubclass(current, BaseModel)) or part not in current.model_fields:
-            return []
-        current = _inner_model(current.model_fields[part].annotation)
-    return list(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []
-
-
-def _inner_model(annotation: Any) -> Any:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in typing.get_args(annotation):
-        found = _inner_model(arg)
-        if found is not None:
-            return found
-    return None
-
-
-# ---------------------------------------------------------------------------------------------------------
-# The corpus
 
 # Paper fields whose values come from a vocabulary: field -> vocabulary.
 _PAPER_TERMS = {"kind": "kinds", "stage": "stages", "sub_family": "sub_families", "attack_type": "attack_types"}
@@ -218,8 +119,6 @@ def _check_taxonomy(corpus: Corpus) -> list[Problem]:
         if family.parent is not None and stages and family.parent not in stages:
             line = corpus.positions[path].line((index, "parent")) if path in corpus.positions else 0
             problems.append(Problem(str(path), line, "E314", f"sub-family '{family.id}': parent '{family.parent}' is not a stage"))
-    from hftkb.corpus import venue_key
-
     path = corpus.root / "taxonomy" / "venues.yaml"
     owner: dict[str, str] = {}
     for index, venue in enumerate(corpus.taxonomy.get("venues", {}).values()):

@@ -1,12 +1,15 @@
-"""The corpus: every record of a knowledge base directory, loaded, validated and indexed.
+"""The corpus: every record of a knowledge base directory, loaded, each record validated, and indexed.
 
-    corpus = load_corpus(Path("."))
+    corpus = read_corpus(Path("."))            # or hftkb.validate.load_corpus: this, then the corpus checks
     corpus.papers["vaccine-2024"].title
     corpus.reverse_relations("vaccine-2024")   # [("booster-2024", Relation(type="compares_to", ...)), ...]
     corpus.problems                            # every problem found, each `path:line: CODE message`
 
 Loading never raises for bad records: a record that fails is left out of `papers`/`faq` and its problems are in
 `problems`. Layout: papers/<id>.yaml, faq/<id>.yaml, taxonomy/<vocabulary>.yaml (see hftkb.models.VOCABULARIES).
+
+Each record is checked alone here (hftkb.records); the checks across records (hftkb.checks) need the loaded
+corpus, so they come after, in hftkb.validate.load_corpus, which is what the commands call.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 
 from hftkb.models import VOCABULARIES, FaqEntry, Paper, Relation, Term
 from hftkb.problems import Problem
+from hftkb.records import validate_record
 from hftkb.yamlio import LoadError, ParseCache, Positions, load_yaml, load_yaml_many
 
 
@@ -75,10 +79,8 @@ def venue_key(spelling: str) -> str:
     return "".join(ch for ch in spelling.lower() if ch.isalnum())
 
 
-def load_corpus(kb_dir: Path, *, check: bool = True) -> Corpus:
-    """Load and validate the knowledge base in `kb_dir`; `check=False` skips the cross-record checks."""
-    from hftkb.checks import check_corpus
-
+def read_corpus(kb_dir: Path) -> Corpus:
+    """Load the knowledge base in `kb_dir`, each record validated alone (no cross-record checks)."""
     kb_dir = Path(kb_dir)
     corpus = Corpus(root=kb_dir)
     if not kb_dir.is_dir():
@@ -143,8 +145,6 @@ def load_corpus(kb_dir: Path, *, check: bool = True) -> Corpus:
         cache.save()
     corpus.papers = dict(sorted(corpus.papers.items()))
     corpus.faq = dict(sorted(corpus.faq.items()))
-    if check:
-        corpus.problems.extend(check_corpus(corpus))
     corpus.problems.sort()
     return corpus
 
@@ -215,8 +215,6 @@ class _Partial:
 
 def _validate(model: type, loaded: Any, path: Path, corpus: Corpus, loc: tuple = ()) -> Any:
     """Validate loaded data (or partial data) as `model`; record its problems; return the record or None."""
-    from hftkb.checks import validate_record
-
     if loaded is _FAILED:
         return None
     data = loaded.data if isinstance(loaded, _Partial) else loaded

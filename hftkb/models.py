@@ -66,8 +66,8 @@ class Identifiers(Strict):
     openreview: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-]{6,20}$")] | None = Field(
         None, description="OpenReview forum id, e.g. 'tTPHgb0EtV'."
     )
-    acl: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}\.[a-z\-]+\.[0-9]+$|^[A-Z][0-9]{2}-[0-9]{4}$")] | None = (
-        Field(None, description="ACL Anthology id, e.g. '2024.findings-acl.549'.")
+    acl: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}\.[a-z0-9\-]+\.[0-9]+$|^[A-Z][0-9]{2}-[0-9]{4}$")] | None = (
+        Field(None, description="ACL Anthology id, e.g. '2024.findings-acl.549' or '2025.calcs-1.5'.")
     )
 
 

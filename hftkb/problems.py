@@ -13,7 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 #: code -> one-line meaning. Grouped: E1xx reading the file (YAML and I/O), E2xx one record against the
-#: schema, E3xx the corpus as a whole, E4xx formatting and generated files, E5xx importing the companion list.
+#: schema, E3xx the corpus as a whole, E4xx formatting and generated files, E5xx importing the companion list;
+#: x6xx completeness, reported only by `validate --strict`: W601-W603 warnings (an incomplete record is still
+#: valid), E604-E605 errors (an `absent:` that contradicts the record).
 CODES: dict[str, str] = {
     # -- reading the file
     "E101": "not a readable regular file (e.g. a directory named x.yaml)",
@@ -36,6 +38,8 @@ CODES: dict[str, str] = {
     "E204": "invalid value (pattern, range or choice)",
     "E205": "identifier or text that YAML reads as a number, boolean or date: quote it",
     "E206": "link is not an http(s) URL",
+    "E207": "author list is one string, or one item holds several names",
+    "E208": "author list cut short with 'et al.' or 'others'",
     # -- the corpus as a whole
     "E301": "record id does not match the file name",
     "E302": "two records with the same id",
@@ -58,6 +62,12 @@ CODES: dict[str, str] = {
     "E502": "unknown venue spelling in the list",
     "E503": "unknown link label in the list",
     "E504": "two entries for one paper with different identifiers",
+    # -- completeness (hftkb validate --strict only; hftkb.strict)
+    "W601": "incomplete record: a field every record needs is missing and not marked absent",
+    "W602": "incomplete defense or attack: a field its kind needs is missing and not marked absent",
+    "W603": "summary copies a long run of words from the arXiv abstract",
+    "E604": "absent lists a field the record has (an error, reported by --strict)",
+    "E605": "absent names something that is not a field it may list (an error, reported by --strict)",
     # -- formatting and generated files
     "E401": "record is not in canonical format (run `hftkb fmt`)",
     "E402": "generated JSON Schema is stale (run `hftkb schema`)",
@@ -77,6 +87,11 @@ class Problem:
     message: str
     column: int = 0
 
+    @property
+    def severity(self) -> str:
+        """"warning" for the completeness codes (W...: reported by `validate --strict` only), else "error"."""
+        return "warning" if self.code.startswith("W") else "error"
+
     def format(self, style: str = "text") -> str:
         """Render the problem: "text" is `path:line: CODE message`; "github" is a workflow annotation."""
         if style == "github":
@@ -84,7 +99,7 @@ class Problem:
             where = f"file={_github_property(self.path)},line={max(self.line, 1)}"
             if self.column:
                 where += f",col={self.column}"
-            return f"::error {where},title={self.code}::{_github_escape(self.message)}"
+            return f"::{self.severity} {where},title={self.code}::{_github_escape(self.message)}"
         if style != "text":
             raise ValueError(f"unknown output style: {style!r}")
         return f"{self.path}:{self.line}: {self.code} {self.message}"

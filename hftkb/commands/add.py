@@ -29,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--track", choices=TRACKS, help="the venue's track (default: main; preprint for arXiv)")
     parser.add_argument("--short-name", help="the method's short name, e.g. Vaccine (one paper at a time); default: the title's name before a colon")
     parser.add_argument("--code", action="append", default=[], metavar="URL", help="a code repository URL (repeatable; one paper at a time)")
+    parser.add_argument("--summary", help="the summary, two to four sentences in your own words (one paper at a time); refused when it copies the abstract")
     parser.add_argument("--dry-run", action="store_true", help="print the records that would be written; write nothing")
     parser.add_argument("--no-cache", action="store_true", help="ask arXiv even for ids answered before")
 
@@ -67,9 +68,11 @@ def _refuse_invalid(arxiv_id: str, problems) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hftkb.arxiv_client import ArxivUnavailable, BadArxivRef, fetch_arxiv, parse_arxiv_ref
-    from hftkb.corpus import load_corpus
+    from hftkb.validate import load_corpus
     from hftkb.importers.arxiv import RecordRefused, record_from_arxiv, venue_hints
     from hftkb.importers.staging import DuplicateIndex, check_new, record_path, taken_ids, validate_new, write_new
+    from hftkb.completeness import missing_fields
+    from hftkb.strict import check_new_record
     from hftkb.yamlio import dump_record
 
     # 1. Everything that needs no network first: a typo costs no request.
@@ -80,8 +83,8 @@ def run(args: argparse.Namespace) -> int:
         except BadArxivRef as err:
             return _fail(str(err))
     ids = list(dict.fromkeys(ids))
-    if len(ids) > 1 and (args.short_name or args.code):
-        return _fail("--short-name and --code apply to one paper: add the papers one at a time")
+    if len(ids) > 1 and (args.short_name or args.code or args.summary):
+        return _fail("--short-name, --code and --summary apply to one paper: add the papers one at a time")
     if not args.kind:
         return _fail("--kind is required (e.g. --kind defense); the terms are in taxonomy/kinds.yaml")
     if not (args.kb / "papers").is_dir() and not (args.kb / "taxonomy").is_dir():
@@ -124,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
                 answer, corpus, taken,
                 kind=args.kind, stage=args.stage, sub_family=args.sub_family, attack_type=args.attack_type,
                 tags=args.tag, needs=args.need, venue=venue, short_name=args.short_name, code_links=args.code,
+                summary=args.summary,
             )
         except RecordRefused as err:
             print(f"refused: {err}", file=sys.stderr)
@@ -145,13 +149,16 @@ def run(args: argparse.Namespace) -> int:
 
     # The corpus checks, once for all new records, exactly as `hftkb validate` will run them.
     problems = check_new(corpus, [paper for _, _, paper in to_write])
-    checked = []
+    checked, missing = [], {}
     for arxiv_id, answer, paper in to_write:
         own = [p for p in problems if p.path == str(record_path(corpus, paper.id))]
+        # `validate --strict` on the written record would compare the summary with this same abstract (cached).
+        own += [p for p in check_new_record(str(record_path(corpus, paper.id)), paper, answer.summary) if p.code == "W603"]
         if own:
             _refuse_invalid(arxiv_id, own)
             refused += 1
             continue
+        missing[paper.id] = missing_fields(paper)
         if not answer.authors:
             print(f"warning: arXiv lists no author for arxiv:{arxiv_id}; add them to the record", file=sys.stderr)
         hints = venue_hints(corpus, answer.comment) if venue is None else []
@@ -167,6 +174,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         for path, paper in zip(write_new(corpus, to_write), to_write):
             print(f"wrote {path}: {paper.title}")
+            if missing[paper.id]:
+                print(f"  still missing for `hftkb validate --strict`: {', '.join(missing[paper.id])}")
         if to_write:
-            print("next: write a two- or three-sentence summary in your own words, then run `hftkb validate`")
+            print("next: complete the record (a summary in your own words, ...), then run `hftkb validate --strict`")
     return 1 if refused else 0

@@ -61,7 +61,7 @@ def build_site(kb_dir: Path, out_dir: Path, config_file: Path, *, verbose: bool 
 def run(args: argparse.Namespace) -> int:
     from mkdocs.exceptions import Abort, MkDocsException
 
-    from hftkb.corpus import load_corpus
+    from hftkb.validate import load_corpus
 
     kb_dir = Path(args.kb)
     corpus = load_corpus(kb_dir)

@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hftkb.bibtex import papers_to_bibtex
-    from hftkb.corpus import load_corpus
+    from hftkb.validate import load_corpus
 
     corpus = load_corpus(args.kb)
     if not corpus.papers and not (args.kb / "papers").is_dir():

@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from hftkb.corpus import load_corpus
+    from hftkb.validate import load_corpus
     from hftkb.faq_search import FaqIndex
 
     question = " ".join(args.question).strip()

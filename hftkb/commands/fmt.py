@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hftkb.checks import validate_record
+    from hftkb.records import validate_record
     from hftkb.models import FaqEntry, Paper
     from hftkb.problems import Problem
     from hftkb.yamlio import LoadError, dump_record, load_yaml, write_record

@@ -29,17 +29,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hftkb.corpus import load_corpus
+    from hftkb.corpus import read_corpus
     from hftkb.importers.awesome import merge_duplicates, parse_awesome, plan_import
-    from hftkb.yamlio import LoadError, read_text, write_record
+    from hftkb.commands import read_input
+    from hftkb.yamlio import write_record
 
-    try:
-        text = read_text(args.file)
-    except LoadError as err:
-        for problem in err.problems:
-            print(problem.format(), file=sys.stderr)
+    text = read_input(args.file)
+    if text is None:
         return 1
-    corpus = load_corpus(args.kb, check=False)
+    corpus = read_corpus(args.kb)  # the records alone: the cross-record checks are not needed here
     # Records are only written into a knowledge base whose vocabularies load: venues, kinds and stages come from them.
     taxonomy_problems = [p for p in corpus.problems if "taxonomy" in Path(p.path).parts or p.path == str(args.kb)]
     if taxonomy_problems or "venues" not in corpus.taxonomy:

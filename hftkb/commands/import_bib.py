@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hftkb.corpus import load_corpus
+    from hftkb.validate import load_corpus
     from hftkb.importers.bibtex import bib_record, parse_bib
     from hftkb.importers.staging import DuplicateIndex, check_new, record_path, taken_ids, validate_new, write_new
     from hftkb.problems import Problem

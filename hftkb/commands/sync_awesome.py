@@ -23,16 +23,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hftkb.corpus import load_corpus
+    from hftkb.validate import load_corpus
     from hftkb.importers.staging import check_new, record_path
     from hftkb.importers.sync import compare, describe_venue
-    from hftkb.yamlio import LoadError, read_text, write_record
+    from hftkb.commands import read_input
+    from hftkb.yamlio import write_record
 
-    try:
-        text = read_text(args.file)
-    except LoadError as err:
-        for problem in err.problems:
-            print(problem.format(), file=sys.stderr)
+    text = read_input(args.file)
+    if text is None:
         return 2
     if not (args.kb / "taxonomy").is_dir():
         print(f"error: {args.kb} is not a knowledge base (no taxonomy/ directory); use --kb DIR", file=sys.stderr)

@@ -3,7 +3,8 @@
 What arXiv knows is taken as it is: title, authors, the v1 date (the record's `date` is the first public
 appearance), the arXiv id, the DOI when the authors registered one, the abstract page as the paper link.
 What arXiv does not know is the contributor's to give: kind, stage, tags, venue... The abstract is never
-copied into `summary`: summaries are written in the project's own words.
+copied into `summary`: summaries are written in the project's own words (a `summary` the contributor
+passes is checked against the abstract by `hftkb add`, hftkb.strict.copied_run).
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ def record_from_arxiv(
     venue: dict[str, Any] | None = None,
     short_name: str | None = None,
     code_links: list[str] | None = None,
+    summary: str | None = None,
     today: dt.date | None = None,
 ) -> dict[str, Any]:
     """The new record as plain data (validated by the caller). Raises RecordRefused."""
@@ -102,6 +104,7 @@ def record_from_arxiv(
         "tags": list(tags or []),
         "identifiers": identifiers,
         "links": links,
+        "summary": " ".join(summary.split()) if summary else None,
         "needs": list(needs or []),
         "source": f"arXiv API {today.isoformat()}",
         "added": today,

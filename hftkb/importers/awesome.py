@@ -82,7 +82,7 @@ _LINK = re.compile(
 )
 _ARXIV = re.compile(r"arxiv\.org/(?:abs|pdf|html)/(\d{4}\.\d{4,5})(?:v\d+)?", re.IGNORECASE)
 _OPENREVIEW = re.compile(r"openreview\.net/(?:forum|pdf)\?id=([A-Za-z0-9_\-]+)")
-_ACL = re.compile(r"aclanthology\.org/(\d{4}\.[a-z\-]+\.\d+)(?:\.pdf)?/?$")
+_ACL = re.compile(r"aclanthology\.org/(\d{4}\.[a-z0-9\-]+\.\d+)(?:\.pdf)?/?$")
 
 
 @dataclass
@@ -276,7 +276,7 @@ def normalise_venue(label: str, venues: dict[str, str]) -> Venue | None:
         track, note = "submission", text
     elif name in ("arxiv", "preprint"):
         track = "preprint"
-    elif name in ("tmlr", "kbs", "csur", "nature"):
+    elif name in ("tmlr", "kbs", "csur", "nature", "tifs"):
         track = "journal"
     elif name == "technical_report":
         note = text

@@ -1,7 +1,7 @@
 """New records from importers (`add`, `import-bib`, `sync-awesome`): refuse duplicates, validate, then write.
 
 A record an importer writes must pass `hftkb validate` and `hftkb fmt --check`. So before anything is
-written, each new record goes through the very checks validation runs (hftkb.checks): pydantic on the YAML
+written, each new record goes through the very checks validation runs (hftkb.records, hftkb.checks): pydantic on the YAML
 that would be written (problems carry the line of that file), then `check_corpus` on the knowledge base with
 the new records added (taxonomy terms, duplicates, dates...). Only when that finds nothing is a file written,
 in canonical form (hftkb.yamlio.dump_record).
@@ -69,7 +69,7 @@ def record_path(corpus: Any, paper_id: str) -> Path:
 
 def validate_new(corpus: Any, data: dict[str, Any]) -> tuple[Paper | None, list[Problem]]:
     """One new record as plain data -> (Paper, []) or (None, problems located in the file it would become)."""
-    from hftkb.checks import validate_record
+    from hftkb.records import validate_record
     from hftkb.yamlio import LoadError, dump_data, parse_yaml
 
     where = str(record_path(corpus, str(data.get("id", "new-record"))))
@@ -84,9 +84,8 @@ def check_new(corpus: Any, papers: list[Paper]) -> list[Problem]:
     """The corpus checks for the knowledge base with `papers` added (or, for an id it has, replaced by the
     new version); only the problems of those records, located in the canonical text they would be written as."""
     from hftkb.checks import check_corpus
+    from hftkb.records import validate_record
     from hftkb.yamlio import dump_record, parse_yaml
-
-    from hftkb.checks import validate_record
 
     new_paths = {paper.id: Path(corpus.paths.get(paper.id) or record_path(corpus, paper.id)) for paper in papers}
     positions = dict(corpus.positions)

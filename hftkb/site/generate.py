@@ -55,7 +55,7 @@ def load_methods(kb_dir: Path) -> dict:
 
 
 def make_context(kb_dir: Path, *, use_directory_urls: bool = True, today: dt.date | None = None) -> SiteContext:
-    from hftkb.corpus import load_corpus
+    from hftkb.validate import load_corpus
     from hftkb.problems import format_problems
     from hftkb.site.implementations import load_implementations
 
@@ -87,7 +87,9 @@ def build_nav(site: SiteContext) -> dict[str, list]:
     def term(vocabulary: str, key: str):
         return {name(vocabulary, key): site.term_src(vocabulary, key)}
 
-    browse: list = ["browse/index.md"]
+    from hftkb.site.completeness_page import INCOMPLETE_SRC
+
+    browse: list = ["browse/index.md", INCOMPLETE_SRC]
     for kind in taxonomy.get("kinds", {}):
         if kind == "defense" and taxonomy.get("stages"):
             stages = []

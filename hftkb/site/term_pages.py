@@ -1,10 +1,12 @@
 """One page per taxonomy node (kinds, stages, sub-families, attack types, venues, tags, needs) and the index
-pages that list them; each node page shows its description and the table of its papers."""
+pages that list them; each node page shows its description, how many of its records are complete (with a link
+to the page of incomplete records, hftkb.site.completeness_page) and the table of its papers."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 
+from hftkb.site.completeness_page import INCOMPLETE_SRC, complete_count, completeness_note, incomplete_page
 from hftkb.site.context import TERM_FOLDERS, SiteContext
 from hftkb.site.escape import esc, front_matter_string
 from hftkb.site.tables import paper_table
@@ -52,6 +54,7 @@ def term_page(site: SiteContext, vocabulary: str, term, papers: list) -> str:
     src = site.term_src(vocabulary, term.id)
     prefix = VOCABULARY_TEXT[vocabulary][0]
     parts = [f'<h1 id="term">{esc(term.name)}</h1>', f'<p class="hftkb-kicker">{esc(prefix)} · {len(papers)} papers</p>']
+    parts.append(completeness_note(site, src, papers))
     if term.description:
         parts.append(f'<p class="hftkb-description">{esc(term.description)}</p>')
     if term.aliases:
@@ -73,13 +76,14 @@ def index_page(site: SiteContext, vocabulary: str, found) -> str:
     terms = list(site.corpus.taxonomy.get(vocabulary, {}).values())
     rows = []
     for term in sorted(terms, key=lambda t: (-len(found.get((vocabulary, t.id), [])), t.name.lower())):
-        count = len(found.get((vocabulary, term.id), []))
+        papers = found.get((vocabulary, term.id), [])
         href = site.link(src, site.term_src(vocabulary, term.id))
         rows.append(
-            f'<tr><td><a href="{href}">{esc(term.name)}</a></td><td>{count}</td><td>{esc(term.description)}</td></tr>'
+            f'<tr><td><a href="{href}">{esc(term.name)}</a></td><td>{len(papers)}</td>'
+            f"<td>{complete_count(papers)}</td><td>{esc(term.description)}</td></tr>"
         )
     table = (
-        "<table><thead><tr><th>Term</th><th>Papers</th>"
+        "<table><thead><tr><th>Term</th><th>Papers</th><th>Complete</th>"
         f"<th>Description</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
     return _front_matter(title) + f'<h1 id="terms">{esc(title)}</h1>\n<p>{esc(intro)}</p>\n{table}\n'
@@ -100,9 +104,10 @@ def browse_page(site: SiteContext) -> str:
 
 
 def term_pages(site: SiteContext) -> dict[str, str]:
-    """src_uri -> Markdown for every term page, every vocabulary index page, and the browse page."""
+    """src_uri -> Markdown for every term page, every vocabulary index page, the browse page and the page of
+    incomplete records."""
     found = members(site.corpus)
-    pages = {"browse/index.md": browse_page(site)}
+    pages = {"browse/index.md": browse_page(site), INCOMPLETE_SRC: incomplete_page(site)}
     for vocabulary, folder in TERM_FOLDERS.items():
         terms = site.corpus.taxonomy.get(vocabulary, {})
         pages[f"{folder}/index.md"] = index_page(site, vocabulary, found)

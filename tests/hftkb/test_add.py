@@ -14,7 +14,7 @@ from contrib_helpers import VACCINE, install_replay, make_kb
 from hftkb import arxiv_client
 from hftkb.arxiv_client import ArxivUnavailable, BadArxivRef, fetch_arxiv, parse_arxiv_ref
 from hftkb.cli import main
-from hftkb.corpus import load_corpus
+from hftkb.validate import load_corpus
 from hftkb.ids import make_paper_id
 from hftkb.yamlio import dump_record
 

@@ -10,7 +10,7 @@ import pytest
 from contrib_helpers import BIB_FIXTURES, VACCINE, make_kb
 
 from hftkb.cli import main
-from hftkb.corpus import load_corpus
+from hftkb.validate import load_corpus
 from hftkb.importers.bibtex import bib_authors, parse_bib
 from hftkb.yamlio import dump_record
 

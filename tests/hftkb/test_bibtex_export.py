@@ -37,6 +37,7 @@ def test_preprint_is_misc_with_eprint_and_month():
         "  month = feb,\n"
         "  eprint = {2402.01109},\n"
         "  archivePrefix = {arXiv},\n"
+        "  eprinttype = {arXiv},\n"
         "}\n"
     )
 
@@ -107,3 +108,59 @@ def test_openreview_and_acl_ids_give_a_url_when_no_paper_link():
     assert "url = {https://aclanthology.org/2024.findings-acl.549}" in paper_to_bibtex(
         make_paper(identifiers={"acl": "2024.findings-acl.549"})
     )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Entries that can be cited (issue 9): author, title, year, and where the paper can be read
+
+
+def test_openreview_only_submission_says_where_it_can_be_read():
+    paper = make_paper(identifiers={"openreview": "81mxnkcW43"},
+                       venue={"name": "neurips", "year": 2026, "track": "submission"})
+    entry = bibtexparser.parse_string(paper_to_bibtex(paper, VENUES)).entries[0]
+    assert entry.entry_type == "misc" and "eprint" not in entry.fields_dict
+    assert entry["howpublished"] == "OpenReview" and entry["note"] == "Submitted to NeurIPS 2026"
+    assert entry["url"] == "https://openreview.net/forum?id=81mxnkcW43"
+    arxiv = bibtexparser.parse_string(paper_to_bibtex(make_paper(), VENUES)).entries[0]
+    assert "howpublished" not in arxiv.fields_dict and arxiv["eprinttype"] == "arXiv"
+
+
+def _citable_problems(entry, paper) -> list[str]:
+    fields = entry.fields_dict
+    problems = [name for name in ("title", "year") if not fields.get(name) or not fields[name].value.strip()]
+    if paper.authors and not fields.get("author"):
+        problems.append("author")
+    where = [name for name in ("booktitle", "journal", "eprint") if name in fields]
+    if "eprint" in fields and not (fields.get("archivePrefix") and fields.get("eprinttype")):
+        problems.append("archivePrefix/eprinttype")
+    if not where and not (entry.entry_type == "misc" and paper.identifiers.arxiv is None and "howpublished" in fields):
+        problems.append("booktitle/journal/eprint")
+    return problems
+
+
+def test_every_committed_record_exports_a_citable_entry_that_round_trips():
+    from pathlib import Path
+
+    from hftkb.bibtex import decode_latex
+    from hftkb.validate import load_corpus
+
+    corpus = load_corpus(Path(__file__).resolve().parents[2])
+    papers = list(corpus.papers.values())
+    text = papers_to_bibtex(papers, corpus.taxonomy["venues"])
+    library = bibtexparser.parse_string(text)
+    assert library.failed_blocks == [] and len(library.entries) == len(papers)
+    by_id = {entry.key: entry for entry in library.entries}
+    bad = {p.id: _citable_problems(by_id[p.id], p) for p in papers}
+    assert {k: v for k, v in bad.items() if v} == {}
+    for paper in papers:  # what the entry says is the record: authors in order, the title, the year
+        entry = by_id[paper.id]
+        if paper.authors:
+            names = [decode_latex(n.strip().strip("{}")) for n in entry["author"].split(" and ")]
+            assert names == paper.authors, paper.id
+        assert decode_latex(entry["title"]) == paper.title, paper.id
+        assert int(entry["year"]) in (paper.date.year, paper.venue.year if paper.venue else None), paper.id
+
+
+def test_the_citable_check_can_fail():
+    entry = bibtexparser.parse_string("@misc{x, title = {T}, year = {2024}}").entries[0]
+    assert _citable_problems(entry, make_paper()) == ["author", "booktitle/journal/eprint"]

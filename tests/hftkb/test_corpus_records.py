@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hftkb.corpus import load_corpus
+from hftkb.validate import load_corpus
 from hftkb.models import Paper
 from hftkb.yamlio import dump_record, load_yaml
 

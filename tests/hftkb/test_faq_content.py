@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hftkb.corpus import load_corpus
+from hftkb.validate import load_corpus
 from hftkb.faq_search import FaqIndex
 
 ROOT = Path(__file__).resolve().parents[2]

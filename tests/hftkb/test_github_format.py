@@ -65,7 +65,8 @@ def _workflow_commands() -> list[str]:
 
 def test_workflow_runs_validate_fmt_schema_and_tests():
     commands = _workflow_commands()
-    for expected in (".venv/bin/hftkb validate --format github", ".venv/bin/hftkb fmt --check",
+    for expected in (".venv/bin/hftkb validate --format github", ".venv/bin/hftkb validate --strict --format github",
+                     ".venv/bin/hftkb fmt --check",
                      ".venv/bin/hftkb schema --check", "make test"):
         assert expected in commands, f"{expected!r} missing from .github/workflows/ci.yml"
     workflow = yaml.safe_load((REPO / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8"))

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from hftkb.cli import main
-from hftkb.corpus import load_corpus
+from hftkb.corpus import read_corpus
+from hftkb.validate import load_corpus
 from hftkb.importers.awesome import link_kind, merge_duplicates, normalise_venue, parse_awesome, url_identifiers
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,7 +27,7 @@ def line_of(fragment: str) -> int:
 
 @pytest.fixture(scope="module")
 def venues() -> dict[str, str]:
-    kb = load_corpus(REPO, check=False)
+    kb = read_corpus(REPO)
     return kb.venue_aliases()
 
 
@@ -154,6 +155,7 @@ def test_url_identifiers() -> None:
     assert url_identifiers("https://www.arxiv.org/abs/2505.16559") == {"arxiv": "2505.16559"}
     assert url_identifiers("https://arxiv.org/pdf/2506.07356v1") == {"arxiv": "2506.07356"}
     assert url_identifiers("https://aclanthology.org/2024.naacl-short.59/") == {"acl": "2024.naacl-short.59"}
+    assert url_identifiers("https://aclanthology.org/2025.calcs-1.5.pdf") == {"acl": "2025.calcs-1.5"}
     assert url_identifiers("https://example.org/paper.pdf") == {}
 
 
@@ -175,7 +177,7 @@ def test_venue_normalisation(venues) -> None:
 def test_every_known_venue_reads_with_its_year_glued_on(venues) -> None:
     """'ICASSP2026' and 'ICASSP26' (the 2026-05-18 list): any known venue followed directly by a four- or
     two-digit year is that venue and that year, for every venue of the taxonomy, not only the ones seen so far."""
-    terms = [t for t in load_corpus(REPO, check=False).taxonomy["venues"].values() if t.id not in ("arxiv", "preprint")]
+    terms = [t for t in read_corpus(REPO).taxonomy["venues"].values() if t.id not in ("arxiv", "preprint")]
     assert len(terms) > 20
     assert (normalise_venue("ICASSP26", venues).name, normalise_venue("ICASSP2026", venues).year) == ("icassp", 2026)
     for term in terms:

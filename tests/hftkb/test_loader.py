@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from hftkb.corpus import load_corpus
+from hftkb.corpus import read_corpus
+from hftkb.validate import load_corpus
 from hftkb.yamlio import LoadError, load_yaml, parse_yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -268,7 +269,7 @@ def test_a_null_document_is_reported_not_skipped(tmp_path: Path) -> None:
 def test_long_venue_names_resolve_through_the_taxonomy(label: str, venue: str, track: str) -> None:
     from hftkb.importers.awesome import normalise_venue
 
-    aliases = load_corpus(REPO, check=False).venue_aliases()
+    aliases = read_corpus(REPO).venue_aliases()
     found = normalise_venue(label, aliases)
     assert (found.name, found.track) == (venue, track)
 

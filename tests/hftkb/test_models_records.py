@@ -30,6 +30,10 @@ def test_identifiers_must_be_text_and_well_formed() -> None:
     with pytest.raises(ValidationError):
         Identifiers.model_validate({"arxiv": "2310.03690v2"})  # no version suffix
     assert Identifiers(arxiv="2310.03690").arxiv == "2310.03690"
+    # ACL Anthology volumes may hold digits (workshop volumes: CALCS 2025 is '2025.calcs-1').
+    assert Identifiers(acl="2025.calcs-1.5").acl == "2025.calcs-1.5"
+    with pytest.raises(ValidationError):
+        Identifiers.model_validate({"acl": "2025.calcs 1.5"})
 
 
 @pytest.mark.parametrize("bad", [{"id": "Vaccine-2024"}, {"id": "a_b"}, {"kind": "Defense"}, {"extra": 1}, {"date": "2024-01-02"}])
@@ -56,7 +60,7 @@ def test_dump_round_trip_keeps_identifiers_as_text() -> None:
 
 
 def test_quoted_date_gets_a_hint(tmp_path) -> None:
-    from hftkb.checks import validate_record
+    from hftkb.records import validate_record
 
     data, positions = parse_yaml("id: x-2024\ntitle: X\ndate: '2024-01-02'\nkind: defense\nadded: 2024-02-01\n")
     record, problems = validate_record(Paper, data, positions, "x.yaml")

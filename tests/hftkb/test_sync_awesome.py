@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hftkb.cli import main
-from hftkb.corpus import load_corpus
+from hftkb.validate import load_corpus
 from hftkb.importers.sync import url_key
 from hftkb.yamlio import dump_record
 
@@ -120,8 +120,10 @@ def test_url_key_keeps_real_differences():
 
 @pytest.mark.skipif(not (REPO / "papers").is_dir(), reason="the repository's knowledge base is not there")
 def test_real_kb_is_in_sync_with_its_snapshot(capsys):
-    snapshot = REPO / "tests" / "fixtures" / "awesome" / "awesome-list-2025-10-28.md"
+    """The knowledge base is current to the list's latest state (2026-05-18, issue 9): nothing new, nothing to update."""
+    snapshot = REPO / "tests" / "fixtures" / "awesome" / "awesome-list-2026-05-18.md"
     if not snapshot.is_file():
         pytest.skip("no snapshot of the list in tests/fixtures/awesome")
     assert main(["sync-awesome", "--kb", str(REPO), str(snapshot), "--check"]) == 0
-    assert "New in the list (0):" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "New in the list (0):" in out and "Changed in the list (0):" in out

@@ -302,7 +302,7 @@ def test_docstring_inline_markup_is_rendered_and_escaped():
 def test_papers_bib_equals_the_bibtex_helper(fabricated_site: Path, fabricated_kb: Path):
     """papers.bib is joined from the per-page entries: it must stay what hftkb.bibtex.papers_to_bibtex writes."""
     from hftkb.bibtex import papers_to_bibtex
-    from hftkb.corpus import load_corpus
+    from hftkb.validate import load_corpus
 
     corpus = load_corpus(fabricated_kb)
     expected = papers_to_bibtex(corpus.papers.values(), corpus.taxonomy.get("venues"))
@@ -380,3 +380,30 @@ def test_cli_reference_lists_every_command_with_its_options(fabricated_site: Pat
     assert "--format {text,github}" in text  # a real option of `hftkb validate`, from its parser
     assert '<a href="../../reference/error-codes/">Error codes</a>' in page
     assert 'href="../cli/"' in (fabricated_site / "reference/error-codes/index.html").read_text()  # in the nav
+
+
+def test_completeness_figure_on_taxonomy_pages_and_page_of_incomplete_records(fabricated_site: Path, fabricated_kb: Path):
+    from hftkb.validate import load_corpus
+
+    corpus = load_corpus(fabricated_kb)
+    page = (fabricated_site / "browse/incomplete/index.html").read_text()
+    listed = set(re.findall(r'<tr data-missing="([^"]*)"><td><a href="\.\./\.\./papers/([^/]+)/"', page))
+    listed_ids = {paper_id for _, paper_id in listed}
+    assert listed_ids and listed_ids < set(corpus.papers)  # some records are complete, some are not
+    for missing, paper_id in listed:
+        paper = corpus.papers[paper_id]
+        # Read off the record itself, not through hftkb.completeness: each named field is really absent.
+        for name in missing.split():
+            value = {"code": [l for l in paper.links if l.kind == "code"],
+                     "identifiers": [v for v in paper.identifiers.model_dump().values() if v]}.get(name, getattr(paper, name, None))
+            assert value in (None, "", []), (paper_id, name, value)
+    no_venue = [p.id for p in corpus.papers.values() if p.venue is None]
+    assert no_venue and set(no_venue) <= listed_ids
+    # The figure on a taxonomy page agrees with the list: the stage's records not listed are the complete ones.
+    stage = [p.id for p in corpus.papers.values() if p.stage == "fine_tuning"]
+    complete = len([p for p in stage if p not in listed_ids])
+    term = (fabricated_site / "stages/fine_tuning/index.html").read_text()
+    assert f'data-complete="{complete}" data-total="{len(stage)}">{complete} of {len(stage)} records complete' in term
+    assert 'href="../../browse/incomplete/"' in term
+    # ... and the page is in the navigation (Browse section).
+    assert 'href="incomplete/"' in (fabricated_site / "browse/index.html").read_text()

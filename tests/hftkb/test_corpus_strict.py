@@ -1,0 +1,54 @@
+"""The committed corpus is complete (issue 9, "Done when"): `hftkb validate --strict` passes on papers/, and
+the completeness figures reach the issue's thresholds."""
+
+from __future__ import annotations
+
+import io
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import pytest
+
+from hftkb.cli import main
+from hftkb.validate import load_corpus
+from hftkb.completeness import METHOD_KINDS, completeness, has_baseline
+
+REPO = Path(__file__).resolve().parents[2]
+
+# lead removes this after the enrichment merges
+pytestmark = pytest.mark.xfail(strict=False, reason="the records are being completed on the enrichment branches")
+
+
+@pytest.fixture(scope="module")
+def papers():
+    corpus = load_corpus(REPO)
+    assert corpus.problems == []
+    return list(corpus.papers.values())
+
+
+def test_validate_strict_passes_on_the_committed_corpus(monkeypatch, tmp_path):
+    monkeypatch.setenv("HFTKB_ARXIV_CACHE", str(tmp_path / "no-cache"))  # CI has no abstracts: the same here
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(["validate", "--kb", str(REPO), "--strict"])
+    assert code == 0, out.getvalue()[-3000:]
+
+
+def test_at_least_173_papers(papers):
+    assert len(papers) >= 173
+
+
+@pytest.mark.parametrize("field", ["authors", "date", "summary", "kind"])
+def test_core_fields_in_98_percent_of_records(papers, field):
+    count = next(c for c in completeness(papers) if c.field == field)
+    assert count.present >= 0.98 * len(papers), f"{field}: {count.present}/{len(papers)}"
+
+
+def test_stage_in_every_defense(papers):
+    assert [p.id for p in papers if p.kind == "defense" and p.stage is None] == []
+
+
+def test_80_percent_of_defenses_and_attacks_carry_results_with_a_baseline(papers):
+    methods = [p for p in papers if p.kind in METHOD_KINDS]
+    with_baseline = [p for p in methods if has_baseline(p)]
+    assert len(with_baseline) >= 0.8 * len(methods), f"{len(with_baseline)}/{len(methods)}"
