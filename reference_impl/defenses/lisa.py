@@ -51,9 +51,12 @@ Deviations
 * Booster's re-run of Lisa uses rho = 0.01; the default here is the Lisa paper's rho = 1.
 * The anchors live in memory, not in Trainer checkpoints: a run resumed from a checkpoint restarts both anchors
   from the resumed weights.
-* A run with no more optimizer steps than ``alignment_steps`` is refused at its first step (the official
-  trainer would silently spend it all on alignment data and never train on the user's data). Short runs
-  (the miniature world's fine-tuning has tens of steps) need a scaled-down split, e.g. 2/18.
+* A split longer than the run (alignment_steps + finetune_steps > the fine-tuning stage's optimizer steps,
+  counted from the config by ``common/schedule.py``) and a proximal warm-up covering the whole run are refused
+  before any training, with the settings to change (issue 11: the paper's 100/900 split in the miniature world's
+  104-step run trained 4 steps on the user's data). A run with no more optimizer steps than ``alignment_steps``
+  is also refused at its first step (a distributed run's real count). Short runs need a scaled-down split; the
+  miniature world's config sets 2/18 in ``method_configs``.
 
 Usage
 -----

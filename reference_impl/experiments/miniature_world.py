@@ -9,6 +9,8 @@
                                                        # settings over the seeds, Vaccine rho and Booster lambda
     python -m reference_impl.experiments.miniature_world --second-world --run   # key settings in world seed 1
     python -m reference_impl.experiments.miniature_world --run --seeds 43  # one seed (~15 min on one core)
+    python -m reference_impl.experiments.miniature_world --run --methods lox,tar   # re-run some methods; the
+                                                       # other methods' rows in the results file are kept
 
 Each (method, p) is one pipeline run of `reference_impl/configs/miniature_world.yaml` (exactly what
 `python -m reference_impl run CONFIG --method M --set finetune.harmful_ratio=P` does), with the method's paper
@@ -267,6 +269,11 @@ def main(argv: list[str] | None = None) -> int:
         started = time.time()
         rows, failures = run_all(methods, RATIOS, Path(args.out), args.overrides, seeds, world_seeds)
         document = results_document(rows, command.strip())
+        if args.methods != "all" and RESULTS.exists():  # a subset re-run keeps the other methods' rows and commands
+            previous = json.loads(RESULTS.read_text(encoding="utf-8"))
+            kept = [row for row in previous["rows"] if row["method"] not in methods]
+            document["rows"] = kept + rows
+            document["command"] = "; ".join(dict.fromkeys(previous["command"].split("; ") + [command.strip()]))
         method_configs = load_config(WORLD_CONFIG, args.overrides)["method_configs"]
         document["settings"] = {m: method_configs[m] for m in methods if m in method_configs}
         document["failures"] = failures
