@@ -16,7 +16,7 @@ from typing import Any
 from .. import registry
 from ..attacks import load_attack
 from ..common.config import ConfigError, is_world
-from ..common.method import NEED_KEYS, AttackSpec, MethodSpec
+from ..common.method import NEED_KEYS, AttackSpec, MethodSpec, PromptTemplate, templates
 from .data import RunData, load_data
 
 
@@ -35,6 +35,8 @@ class Plan:
     attack_config: Any
     data: RunData
     mixture: list[dict]  # the rows the user's fine-tuning trains on
+    train_template: PromptTemplate = PromptTemplate()  # the method's templates under its Config
+    eval_template: PromptTemplate = PromptTemplate()
 
     def stage_trainer(self, stage: str):
         """The method's Trainer class when it replaces plain SFT at `stage`, else None."""
@@ -144,10 +146,12 @@ def prepare(config: dict) -> Plan:
             spec.check(method_config, available)
         if spec.finetune_data is not None:
             mixture = spec.finetune_data(mixture, data, method_config)
+        train_template, eval_template = templates(spec, method_config)
     except ValueError as error:
         raise ConfigError(f"method {method.name}: {error}") from None
     return Plan(config=config, method=method, spec=spec, module=module, method_config=method_config, attack=attack,
-                attack_config=attack_config, data=data, mixture=mixture)
+                attack_config=attack_config, data=data, mixture=mixture, train_template=train_template,
+                eval_template=eval_template)
 
 
 #: Needs that name a model (or adapter) the run may lack; the data needs are the method's `check` to judge (a
