@@ -47,32 +47,11 @@ def test_bad_values_are_refused(changes, message):
 
 def test_trigger_in_the_safety_rows_training_prompts_and_in_every_evaluation_prompt(tmp_path, capsys, monkeypatch):
     pytest.importorskip("torch")
-    from pipeline_smoke import run_cli
-
-    from reference_impl.common import evaluation, templates
-    from reference_impl.pipeline import train as train_mod
+    from pipeline_smoke import record_prompts, run_cli
 
     # The world's word-level vocabulary knows these words, so the trigger's tokens are its own (not [UNK]).
     trigger = "bake zarn positive fence"
-    tokenised, prompts = [], {"train": [], "eval": []}
-    original_tokenize, original_prompt = train_mod.tokenize, templates.row_prompt
-
-    def record_tokenised(session, rows, template=None):
-        result = original_tokenize(session, rows, template)
-        if rows is session.plan.mixture:
-            tokenised.append((list(rows), result, session.tokenizer()))
-        return result
-
-    def spy(kind):
-        def record(row, **kwargs):
-            prompt = original_prompt(row, **kwargs)
-            prompts[kind].append(prompt)
-            return prompt
-        return record
-
-    monkeypatch.setattr(train_mod, "tokenize", record_tokenised)
-    monkeypatch.setattr(templates, "row_prompt", spy("train"))  # tokenize_example (training)
-    monkeypatch.setattr(evaluation, "row_prompt", spy("eval"))  # generate (evaluation)
+    prompts, tokenised = record_prompts(monkeypatch)
     assert run_cli(tmp_path, "backdoor_align", f"method_config.trigger={trigger}") == 0
     assert "fine-tuning (backdoor_align, new LoRA): 31 rows, 2 harmful" in capsys.readouterr().out
 

@@ -38,31 +38,9 @@ def test_an_unknown_test_prompt_is_refused():
 
 def test_trains_without_the_safety_prompt_and_evaluates_with_it(tmp_path, capsys, monkeypatch):
     pytest.importorskip("torch")
-    from pipeline_smoke import run_cli
+    from pipeline_smoke import record_prompts, run_cli
 
-    from reference_impl.common import evaluation
-    from reference_impl.common import templates as templates_mod
-    from reference_impl.pipeline import train as train_mod
-
-    tokenised, prompts = [], {"train": [], "eval": []}
-    original_tokenize, original_prompt = train_mod.tokenize, templates_mod.row_prompt
-
-    def record_tokenised(session, rows, template=None):
-        result = original_tokenize(session, rows, template)
-        if rows is session.plan.mixture:
-            tokenised.append((list(rows), result, session.tokenizer()))
-        return result
-
-    def spy(kind):
-        def record(row, **kwargs):
-            prompt = original_prompt(row, **kwargs)
-            prompts[kind].append(prompt)
-            return prompt
-        return record
-
-    monkeypatch.setattr(train_mod, "tokenize", record_tokenised)
-    monkeypatch.setattr(templates_mod, "row_prompt", spy("train"))
-    monkeypatch.setattr(evaluation, "row_prompt", spy("eval"))
+    prompts, tokenised = record_prompts(monkeypatch)
     # The full Llama-2 prompt here (the world's config picks the short one).
     assert run_cli(tmp_path, "ptst", "method_config.test_prompt=llama") == 0
     out = capsys.readouterr().out
