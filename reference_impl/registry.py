@@ -52,5 +52,9 @@ METHODS: dict[str, Method] = {
         Method("constrained_sft", "reference_impl.defenses.constrained_sft", "fine_tuning", "constrained-sft-2024", "2406.05946", "Token-wise constrained fine-tuning that protects the first answer tokens."),
         Method("antidote", "reference_impl.defenses.antidote", "post_fine_tuning", "antidote-2024", "2408.09600", "One-shot pruning of harmful weights after fine-tuning."),
         Method("safe_lora", "reference_impl.defenses.safe_lora", "post_fine_tuning", "safe-lora-2024", "2405.16833", "Project LoRA updates onto the alignment subspace."),
+        Method("safemerge", "reference_impl.defenses.safemerge", "post_fine_tuning", "safemerge-2025", "2503.17239", "Merge a safety LoRA into the fine-tuning LoRA on the layers that left the safety subspace."),
+        Method("resta", "reference_impl.defenses.resta", "post_fine_tuning", "language-models-homer-simpson-2024", "2402.11746", "Add a safety vector (aligned minus unaligned weights) to the fine-tuned model."),
+        Method("safedelta", "reference_impl.defenses.safedelta", "post_fine_tuning", "safe-delta-2025", "2505.12038", "Keep the fine-tuning deltas a safety budget allows (OBS score) and compensate the rest."),
+        Method("panacea", "reference_impl.defenses.panacea", "post_fine_tuning", "panacea-2025", "2501.18100", "Learn during fine-tuning a perturbation that raises the harmful loss; add it afterwards."),
     ]
 }

@@ -169,8 +169,10 @@ class Trainer(HFTTrainer):
     def defense_step(self, model, inputs):
         config, step = self.defense_config, self.state.global_step
         modules = self.attention_modules(model)
+        if not self._trainable:  # stepped without train() (the bench): remember the weights before any freezing
+            self._trainable = self.trainable_parameters(model)
         if self.probabilities is None or (step % config.probability_steps == 0 and step != self._measured_at):
-            for p in self._trainable or self.trainable_parameters(model):
+            for p in self._trainable:
                 p.requires_grad_(True)  # step 1: the probe needs a gradient at every attention output
             probe = self.next_extra_batch("harmful", config.probe_batch_size)
             self.probabilities = layer_probabilities(model, modules, probe, self.forward_backward)
@@ -187,7 +189,7 @@ class Trainer(HFTTrainer):
     def freeze_all_but(self, model, chosen_modules) -> None:
         """Step 3: only the LoRA weights of the chosen attention modules keep requires_grad."""
         keep = {id(p) for p in lora_parameters_of(chosen_modules)}
-        for p in self._trainable or self.trainable_parameters(model):
+        for p in self._trainable:
             p.requires_grad_(id(p) in keep)
             if id(p) not in keep:
                 p.grad = None

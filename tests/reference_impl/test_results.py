@@ -54,7 +54,7 @@ def test_overhead_rows_are_consistent():
         sft = rows.get("sft")
         assert sft is not None, f"{model}: no SFT reference row"
         assert sft["step_time_ratio"] == 1.0 and sft["peak_mem_ratio"] == 1.0
-        for method in ("vaccine", "booster", "lisa"):
+        for method in ("vaccine", "booster", "lisa", "panacea"):
             if method not in rows:
                 continue
             row = rows[method]
@@ -64,12 +64,15 @@ def test_overhead_rows_are_consistent():
             assert row["step_time_ratio"] == pytest.approx(row["step_time_s"] / sft["step_time_s"], rel=0.01)
             assert row["peak_mem_ratio"] == pytest.approx(row["peak_mem_mb"] / sft["peak_mem_mb"], rel=0.01)
             assert row["within_target"] == (row["step_time_ratio"] <= row["target_time_ratio"])
-        if "antidote" in rows:
-            row = rows["antidote"]
+        for method in ("antidote", "safedelta"):
+            if method not in rows:
+                continue
+            row = rows[method]
             assert row["time_s"] > 0 and row["reference_time_s"] > 0 and row["reference"]
             assert row["time_ratio"] == pytest.approx(row["time_s"] / row["reference_time_s"], rel=0.01)
-        if "safe_lora" in rows:
-            assert rows["safe_lora"]["time_s"] > 0
+        for method in ("safe_lora", "safemerge", "resta"):
+            if method in rows:
+                assert rows[method]["time_s"] > 0
 
 
 def test_readme_overhead_block_is_the_published_figures():
