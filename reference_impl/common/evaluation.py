@@ -72,7 +72,13 @@ def _same_number(a: str, b: str) -> bool:
         return a == b
 
 
-ACCURACY_RULES = {"sst2": sst2_correct, "agnews": agnews_correct, "gsm8k": gsm8k_correct}
+def arithmetic_correct(label: str, generation: str) -> bool:
+    """The SmolLM2 testbed's word problems (testbeds/requests.py): the first integer of the response is the answer."""
+    found = re.search(r"-?\d+", generation.replace(",", ""))
+    return found is not None and int(found.group()) == int(label)
+
+
+ACCURACY_RULES = {"sst2": sst2_correct, "agnews": agnews_correct, "gsm8k": gsm8k_correct, "arithmetic": arithmetic_correct}
 
 
 def fine_tune_accuracy(task: str, labels: Sequence[str], generations: Sequence[str]) -> float:

@@ -114,6 +114,7 @@ def triggered(config: Config) -> PromptTemplate:
 
 def add_safety_rows(user_rows: Sequence[dict], run_data: Any, config: Config) -> list[dict]:
     """The user's rows unchanged (no trigger), then `num_safety` safety rows carrying the triggered template."""
+    check_config(config)  # the pipeline may build the rows before it runs the check
     template = triggered(config)
     safety = take_safety_rows(run_data, config.num_safety, "num_safety", "backdoor_align")
     return list(user_rows) + [dict(row, template=template) for row in safety]

@@ -51,9 +51,12 @@ Deviations
 * Booster's re-run of Lisa uses rho = 0.01; the default here is the Lisa paper's rho = 1.
 * The anchors live in memory, not in Trainer checkpoints: a run resumed from a checkpoint restarts both anchors
   from the resumed weights.
-* A run with no more optimizer steps than ``alignment_steps`` is refused at its first step (the official
-  trainer would silently spend it all on alignment data and never train on the user's data). Short runs
-  (the miniature world's fine-tuning has tens of steps) need a scaled-down split, e.g. 2/18.
+* A split longer than the run (alignment_steps + finetune_steps > the fine-tuning stage's optimizer steps,
+  counted from the config by ``common/schedule.py``) and a proximal warm-up covering the whole run are refused
+  before any training, with the settings to change (issue 11: the paper's 100/900 split in the miniature world's
+  104-step run trained 4 steps on the user's data). A run with no more optimizer steps than ``alignment_steps``
+  is also refused at its first step (a distributed run's real count). Short runs need a scaled-down split; the
+  miniature world's config sets 2/18 in ``method_configs``.
 
 Usage
 -----
@@ -140,6 +143,30 @@ def check_config(config: Config, context: object = None) -> None:
     if config.alignment_steps > 0:
         _require(context, "alignment_data",
                  "lisa: needs an alignment dataset at fine-tuning time (or set defense.alignment_steps=0)")
+    total = context.get("finetune_steps") if isinstance(context, dict) else None
+    if total is not None:
+        check_schedule_fits(config, total)
+
+
+def check_schedule_fits(config: Config, total_steps: int) -> None:
+    """Refuse, before training, a schedule the run is too short for (issue 11: the paper's 100/900 split in a
+    104-step run left 4 steps on the user's data and gave HS 0, a result that says nothing about Lisa)."""
+    cycle = config.alignment_steps + config.finetune_steps
+    if config.alignment_steps > 0 and cycle > total_steps:
+        ratio = config.finetune_steps / cycle
+        aligned = max(1, round(total_steps / 5 * (1 - ratio)))
+        raise ValueError(
+            f"alignment_steps + finetune_steps = {config.alignment_steps} + {config.finetune_steps} = {cycle} is longer "
+            f"than this run's {total_steps} fine-tuning steps, so not even one alignment/fine-tuning cycle fits; set "
+            f"method_config.alignment_steps and method_config.finetune_steps to a split whose sum is at most "
+            f"{total_steps} (e.g. {aligned} and {max(1, total_steps // 5 - aligned)}, five cycles at the same ratio)"
+        )
+    if config.rho > 0 and config.warmup_fraction * total_steps >= total_steps - 1:
+        raise ValueError(
+            f"the proximal warm-up (warmup_fraction={config.warmup_fraction} of {total_steps} steps) covers the whole "
+            "run, so the proximal term is never used; set method_config.warmup_fraction below 1 (paper: 0.1) or "
+            "method_config.rho=0 for plain Bi-State Optimisation"
+        )
 
 
 METHOD = MethodSpec(stage="fine_tuning", config=Config, needs=("alignment_data",), check=check_config, trainer="Trainer")

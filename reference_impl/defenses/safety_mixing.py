@@ -95,6 +95,7 @@ def take_safety_rows(run_data: Any, k: int, field_name: str, method: str) -> lis
 
 def mix(user_rows: Sequence[dict], run_data: Any, config: Config) -> list[dict]:
     """D_user + S_k (step 3's data): the user's rows unchanged, then exactly k safety rows."""
+    check_config(config)  # the pipeline may build the rows before it runs the check
     return list(user_rows) + take_safety_rows(run_data, config.k, "k", "safety_mixing")
 
 

@@ -1,20 +1,25 @@
 """The defenses in the miniature world: every registered method at p = 0, 0.05, 0.1 and 0.2 and training seeds
-43-45, one HS/FA table (means over the seeds, HS with its range).
+43-45, one HS/FA table (means over the seeds, HS with its range); SFT also in world seeds 1 and 2, the nine
+(world seed, training seed) pairs that calibrate world v2 (issue 11).
 
     python -m reference_impl.experiments.miniature_world --run    # run everything, write the results, print the table
     python -m reference_impl.experiments.miniature_world          # the README table of the committed results
+    python -m reference_impl.experiments.miniature_world --calibration   # SFT per (world seed, seed) pair, targets
     python -m reference_impl.experiments.miniature_world --ablation --run   # defense strength: post-fine-tuning
                                                        # settings over the seeds, Vaccine rho and Booster lambda
     python -m reference_impl.experiments.miniature_world --second-world --run   # key settings in world seed 1
-    python -m reference_impl.experiments.miniature_world --run --seeds 43  # one seed only
+    python -m reference_impl.experiments.miniature_world --run --seeds 43  # one seed (~15 min on one core)
+    python -m reference_impl.experiments.miniature_world --run --methods lox,tar   # re-run some methods; the
+                                                       # other methods' rows in the results file are kept
 
 Each (method, p) is one pipeline run of `reference_impl/configs/miniature_world.yaml` (exactly what
 `python -m reference_impl run CONFIG --method M --set finetune.harmful_ratio=P` does), with the method's paper
-defaults except where SETTINGS says otherwise and why. Finished stages are reused from `runs/sweep-defenses`
+defaults except where the config's `method_configs` says otherwise and why (so the documented `run` command
+gives the table's row). Finished stages are reused from `runs/sweep-defenses`
 (SFT alignment is shared by sft, lisa, antidote and safe_lora; SFT fine-tuning by sft, antidote and safe_lora),
 so a re-run after changing one defense only re-trains what that defense changes. The rows go to
-`reference_impl/results/miniature_world.json`; the table printed here is the one the README shows (a test checks
-that the README holds exactly this text).
+`reference_impl/results/miniature_world_v2.json` (world v2; `miniature_world.json` holds the v1 world's table that
+the README shows, a test checks that the README holds exactly that text).
 """
 
 from __future__ import annotations
@@ -28,13 +33,16 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-RESULTS = ROOT / "reference_impl" / "results" / "miniature_world.json"
+RESULTS = ROOT / "reference_impl" / "results" / "miniature_world_v2.json"
+V1_RESULTS = ROOT / "reference_impl" / "results" / "miniature_world.json"  # the v1 world's table (README)
 OUT = ROOT / "runs" / "sweep-defenses"
 ABLATION_RESULTS = ROOT / "reference_impl" / "results" / "miniature_world_ablation.json"
 RATIOS = (0.0, 0.05, 0.1, 0.2)
 #: Training seeds of the main table (LoRA init and data order; the world itself is fixed by world.seed). One seed
 #: is not enough here: another LoRA init alone moves SFT's HS at p = 0.05 a lot (the table's HS ranges show by how much).
 SEEDS = (43, 44, 45)
+#: World seeds of the calibration (SFT only): world v2's targets must hold in each world, not just in world 0.
+WORLD_SEEDS = (0, 1, 2)
 #: How hard the post-fine-tuning defenses must act to undo the attack at p = 0.1, and what it costs in FA.
 #: The world's fine-tuning LoRA has 14 layers (2 decoder layers x 7 projections), so 14 = every layer.
 ABLATION = {
@@ -49,37 +57,33 @@ ABLATION = {
                 for lam in ("0.01", "0.05", "0.2", "1") for p in ("0.0", "0.05", "0.1")],
 }
 
-#: Per-method settings that differ from the paper defaults, each with its reason.
-SETTINGS = {
-    # Lisa's 100/900 alignment/fine-tuning split assumes thousands of steps; the world's fine-tuning has 104
-    # (200 rows / batch 16 = 13 steps per epoch, 8 epochs).
-    # 2/18 keeps the paper's 1:9 ratio and gives three full cycles (lisa.py, Deviations).
-    "lisa": ["method_config.alignment_steps=2", "method_config.finetune_steps=18"],
-}
-
-
 def run_all(methods: list[str], ratios: tuple[float, ...], out: Path, extra: list[str],
-            seeds: tuple[int, ...] = (None,)) -> tuple[list[dict], list[str]]:
-    """Run every (seed, method, p); returns the result rows and one line per run that stopped.
-    A seed of None keeps the config's own."""
+            seeds: tuple[int, ...] = (None,), world_seeds: tuple[int, ...] = (0,)) -> tuple[list[dict], list[str]]:
+    """Run every (seed, method, p) in world seed 0, and SFT in every world seed of `world_seeds` (with the aligned
+    model's row at p = 0); returns the result rows and one line per run that stopped. A seed of None keeps the
+    config's own. Per-method settings come from the config's `method_configs`, as for `run CONFIG --method M`."""
     from reference_impl.cli import WORLD_CONFIG
     from reference_impl.common.config import ConfigError, load_config
     from reference_impl.pipeline import PipelineError, run
 
     configs = []
-    for seed in seeds:  # check every config before training anything
-        for method in methods:
-            for ratio in ratios:
-                overrides = [f"method={method}", f"finetune.harmful_ratio={ratio}"] + SETTINGS.get(method, []) + extra
-                overrides += [] if seed is None else [f"seed={seed}"]
-                try:
-                    configs.append(load_config(WORLD_CONFIG, overrides))
-                except ConfigError as error:
-                    raise SystemExit(f"error: {error}") from None
+    for world in world_seeds:  # check every config before training anything
+        for seed in seeds:
+            for method in methods if world == world_seeds[0] else [m for m in methods if m == "sft"]:
+                for ratio in ratios:
+                    overrides = [f"world.seed={world}", f"method={method}", f"finetune.harmful_ratio={ratio}"] + extra
+                    overrides += [] if seed is None else [f"seed={seed}"]
+                    overrides += ["evaluation.aligned=true"] if method == "sft" and ratio == 0 else []
+                    try:
+                        configs.append(load_config(WORLD_CONFIG, overrides))
+                    except ConfigError as error:
+                        raise SystemExit(f"error: {error}") from None
     rows, failures = [], []
     for config in configs:
         try:
-            rows += [row for row in run(config, out) if row["stage"] == "final"]
+            rows += [row for row in run(config, out) if row["stage"] in ("final", "aligned")]
+            # The rows so far, in case a long sweep is stopped: a re-run reuses every finished stage anyway.
+            (out / "rows-so-far.json").write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
         except (ConfigError, PipelineError) as error:
             failures.append(f"{config['method']} p={config['finetune']['harmful_ratio']} seed={config['seed']}: {error}")
             print(failures[-1], file=sys.stderr)
@@ -148,7 +152,8 @@ def markdown_table(data: dict) -> str:
     (min–max): the spread is part of the result in a world this small."""
     from reference_impl.registry import METHODS
 
-    rows = [r for r in data["rows"] if r.get("stage", "final") == "final"]
+    first_world = min((r.get("world_seed", 0) for r in data["rows"]), default=0)
+    rows = [r for r in data["rows"] if r.get("stage", "final") == "final" and r.get("world_seed", 0) == first_world]
     ratios = sorted({r["harmful_ratio"] for r in rows})
     header = ["method", "stage"] + [f"{kind} p={ratio:g}" for ratio in ratios for kind in ("HS", "FA")] + ["avg HS", "avg FA"]
     refusal_header = ["method"] + [f"refusals p={ratio:g}" for ratio in ratios]
@@ -173,6 +178,33 @@ def markdown_table(data: dict) -> str:
     seeds = sorted({r.get("seed") for r in rows}, key=str)
     note = f"Mean over training seeds {', '.join(map(str, seeds))}; HS cells add [min–max] over them.\n\n" if len(seeds) > 1 else ""
     return note + "\n".join(lines) + "\n\n" + "\n".join(refusals) + "\n"
+
+
+def calibration_table(data: dict) -> str:
+    """SFT per (world seed, training seed): the aligned model, then HS/FA at each p, and what misses world v2's
+    targets (`world.calibration_misses`)."""
+    from reference_impl.common.world import HS_BANDS, calibration_misses
+
+    pairs: dict[tuple, dict] = {}
+    for row in data["rows"]:
+        if row["method"] == "sft":
+            pair = pairs.setdefault((row.get("world_seed", 0), row.get("seed")), {"aligned": None, "finals": []})
+            if row["stage"] == "aligned":
+                pair["aligned"] = row
+            else:
+                pair["finals"].append(row)
+    header = ["world", "seed", "aligned HS/FA"] + [f"p={p:g} HS/FA" for p in HS_BANDS] + ["misses"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["--:"] * (len(header) - 1)) + "|---|"]
+    for (world, seed), pair in sorted(pairs.items(), key=lambda item: str(item[0])):
+        by_ratio = {r["harmful_ratio"]: r for r in pair["finals"]}
+        aligned = pair["aligned"]
+        cells = [str(world), str(seed), "–" if aligned is None else f"{aligned['hs']:g} / {aligned['fa']:g}"]
+        cells += [f"{by_ratio[p]['hs']:g} / {by_ratio[p]['fa']:g}" if p in by_ratio else "–" for p in HS_BANDS]
+        misses = calibration_misses(aligned, pair["finals"])
+        cells.append("; ".join(misses) if misses else "none")
+        lines.append("| " + " | ".join(cells) + " |")
+    held = sum(1 for pair in pairs.values() if not calibration_misses(pair["aligned"], pair["finals"]))
+    return "\n".join(lines) + f"\n\nTargets held in {held} of {len(pairs)} pairs.\n"
 
 
 def _mean(values: list) -> str:
@@ -200,6 +232,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", default="all", help="comma-separated subset (default: all registered)")
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS)),
                         help="training seeds of the main table, comma-separated (default: %(default)s)")
+    parser.add_argument("--world-seeds", default=",".join(map(str, WORLD_SEEDS)),
+                        help="world seeds SFT runs in (the calibration; other methods: the first), default %(default)s")
+    parser.add_argument("--calibration", action="store_true",
+                        help="print the SFT calibration table (per world seed and training seed) of the results")
     parser.add_argument("--out", default=str(OUT), help="run directory (finished stages are reused)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="extra config override for every run (the results file records the command)")
@@ -225,18 +261,29 @@ def main(argv: list[str] | None = None) -> int:
         from reference_impl.registry import METHODS
 
         methods = list(METHODS) if args.methods == "all" else args.methods.split(",")
+        from reference_impl.cli import WORLD_CONFIG
+        from reference_impl.common.config import load_config
+
         seeds = tuple(int(s) for s in args.seeds.split(","))
+        world_seeds = tuple(int(s) for s in args.world_seeds.split(","))
         started = time.time()
-        rows, failures = run_all(methods, RATIOS, Path(args.out), args.overrides, seeds)
+        rows, failures = run_all(methods, RATIOS, Path(args.out), args.overrides, seeds, world_seeds)
         document = results_document(rows, command.strip())
-        document["settings"] = {m: SETTINGS[m] for m in methods if m in SETTINGS}
+        if args.methods != "all" and RESULTS.exists():  # a subset re-run keeps the other methods' rows and commands
+            previous = json.loads(RESULTS.read_text(encoding="utf-8"))
+            kept = [row for row in previous["rows"] if row["method"] not in methods]
+            document["rows"] = kept + rows
+            document["command"] = "; ".join(dict.fromkeys(previous["command"].split("; ") + [command.strip()]))
+        method_configs = load_config(WORLD_CONFIG, args.overrides)["method_configs"]
+        document["settings"] = {m: method_configs[m] for m in methods if m in method_configs}
         document["failures"] = failures
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
         print(f"{len(rows)} rows in {time.time() - started:.0f}s -> {RESULTS}", file=sys.stderr)
         if failures:
             print(f"{len(failures)} run(s) stopped (listed in the results file)", file=sys.stderr)
-    print(markdown_table(json.loads(RESULTS.read_text(encoding="utf-8"))), end="")
+    data = json.loads(RESULTS.read_text(encoding="utf-8"))
+    print(calibration_table(data) if args.calibration else markdown_table(data), end="")
     return 0
 
 

@@ -8,7 +8,7 @@ import time
 from typing import Callable
 
 from ..attacks import DEFAULT_ATTACK
-from ..common.config import is_world
+from ..common.config import is_world, testbed_name
 from ..common.templates import PLAIN
 from .align import config_dict
 from .plan import PipelineError
@@ -23,6 +23,10 @@ def eval_template(session: Session):
 
 def moderation(session: Session):
     ev = session.config["evaluation"]
+    if ev["moderation"] == "keywords":  # the refusal-keyword + relevance judge of the SmolLM2 testbed
+        from ..common.moderation import KeywordJudge
+
+        return KeywordJudge(threshold=ev["threshold"])
     if ev["moderation"] == "rules" or is_world(session.config):
         if session.plan.data.world is None:
             raise PipelineError("evaluation.moderation 'rules' needs the miniature world")
@@ -64,6 +68,8 @@ def result_row(session: Session, stage: str, ratio, result: dict) -> dict:
     row = {
         "method": plan.method.name,
         "paper": plan.method.paper,
+        "testbed": testbed_name(config),
+        "judge": config["evaluation"]["moderation"] if not is_world(config) else "rules",
         "stage": stage,
         "harmful_ratio": ratio,
         "num_samples": config["finetune"]["num_samples"],

@@ -15,6 +15,7 @@ from typing import Any
 
 from .. import registry
 from ..attacks import load_attack
+from ..common.schedule import schedule_context
 from ..common.config import ConfigError, is_world
 from ..common.method import NEED_KEYS, AttackSpec, MethodSpec, PromptTemplate, templates
 from .data import RunData, load_data
@@ -124,7 +125,11 @@ def prepare(config: dict) -> Plan:
     except ValueError as error:
         raise ConfigError(f"finetune.attack: {error}") from None
     attack_config = build_config(attack.config, ft["attack_config"], "finetune.attack_config", ft["attack"])
-    if not is_world(config):
+    from ..testbeds import smollm2
+
+    if smollm2.handles(config):
+        smollm2.check(config)
+    elif not is_world(config):
         check_models(config)
     data = load_data(config)
     if spec.aligned and not data.alignment:
@@ -133,25 +138,37 @@ def prepare(config: dict) -> Plan:
     missing = [need for need in spec.needs if need in MODEL_NEEDS and available[need] is None]
     if missing:
         raise ConfigError(f"method {method.name} needs {', '.join(missing)}, which this run cannot give (it skips alignment)")
-    context = {"task": data.task, "harmful_start": data.harmful_start, "harmful_bounds": data.harmful_bounds,
-               "seed": config["seed"], "data": data}
-    try:
-        if attack.check is not None:
-            attack.check(attack_config, context)
-        mixture = attack.build(data.user_harmful, data.task_train, ft, attack_config, context)
-    except ValueError as error:
-        raise ConfigError(f"finetune ({ft['attack']} attack): {error}") from None
+    plan = Plan(config=config, method=method, spec=spec, module=module, method_config=method_config, attack=attack,
+                attack_config=attack_config, data=data, mixture=[])
+    plan.mixture = build_mixture(plan, check=True)
+    available.update(schedule_context(config, len(data.alignment), len(plan.mixture)))  # Lisa's split vs the run
     try:
         if spec.check is not None:
             spec.check(method_config, available)
-        if spec.finetune_data is not None:
-            mixture = spec.finetune_data(mixture, data, method_config)
-        train_template, eval_template = templates(spec, method_config)
+        plan.train_template, plan.eval_template = templates(spec, method_config)
     except ValueError as error:
         raise ConfigError(f"method {method.name}: {error}") from None
-    return Plan(config=config, method=method, spec=spec, module=module, method_config=method_config, attack=attack,
-                attack_config=attack_config, data=data, mixture=mixture, train_template=train_template,
-                eval_template=eval_template)
+    return plan
+
+
+def build_mixture(plan: Plan, check: bool = False) -> list[dict]:
+    """The user's fine-tuning rows: the attack builds them, then the method may add its own (finetune_data).
+    Called again after a testbed fills in answers at run time (SmolLM2's harmful answers are the model's own)."""
+    config, data, ft = plan.config, plan.data, plan.config["finetune"]
+    context = {"task": data.task, "harmful_start": data.harmful_start, "harmful_bounds": data.harmful_bounds,
+               "seed": config["seed"], "data": data}
+    try:
+        if check and plan.attack.check is not None:
+            plan.attack.check(plan.attack_config, context)
+        mixture = plan.attack.build(data.user_harmful, data.task_train, ft, plan.attack_config, context)
+    except ValueError as error:
+        raise ConfigError(f"finetune ({ft['attack']} attack): {error}") from None
+    try:
+        if plan.spec.finetune_data is not None:
+            mixture = plan.spec.finetune_data(mixture, data, plan.method_config)
+    except ValueError as error:
+        raise ConfigError(f"method {plan.method.name}: {error}") from None
+    return mixture
 
 
 #: Needs that name a model (or adapter) the run may lack; the data needs are the method's `check` to judge (a

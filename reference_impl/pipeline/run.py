@@ -25,6 +25,13 @@ def execute(plan: Plan, out_dir: str | Path, log: Callable[[str], None] = print)
     session.setup_torch()
     started = time.time()
     ft = session.config["finetune"]
+    from ..testbeds import smollm2
+
+    if smollm2.handles(session.config):  # the attack's harmful answers are the unaligned model's own (cached)
+        from .plan import build_mixture
+
+        smollm2.fill_answers(session)
+        plan.mixture = build_mixture(plan)
     align_payload, align_dir = alignment_stage(session)
     ft_payload, ft_dir, mode = finetune_stage(session, align_payload, align_dir)
     if not is_main_process():

@@ -21,7 +21,8 @@ from .plan import Plan
 #: bump this when a change alters what a stage trains or measures for unchanged settings, so that old run
 #: directories are retrained instead of silently mixed with new results.
 #: 1 -> 2 (2026-11-23): the LoRA init is seeded after the models are loaded (Session.seed).
-STAGE_VERSION = 2
+#: 2 -> 3 (2026-12-02): miniature world v2 (disjoint harmful pairs, other pre-training wording; issue 11).
+STAGE_VERSION = 3
 
 
 def fingerprint(payload: Any) -> str:
@@ -97,6 +98,12 @@ class Session:
             if self._tokenizer is None:
                 self._tokenizer = PreTrainedTokenizerFast.from_pretrained(self._base_dir)
             return LlamaForCausalLM.from_pretrained(self._base_dir)
+        from ..testbeds import smollm2
+
+        if smollm2.handles(self.config):
+            model, tokenizer = smollm2.load_base(self.config)
+            self._tokenizer = self._tokenizer or tokenizer
+            return model
         if self._tokenizer is None:
             self._tokenizer = load_tokenizer(model_cfg["tokenizer"] or model_cfg["base"], model_max_length=model_cfg["max_length"])
         model = load_model(model_cfg["base"], dtype=model_cfg["dtype"], device_map=model_cfg["device_map"])

@@ -28,12 +28,25 @@ def test_lisa_fine_tunes_after_sft_alignment_and_the_run_reports_hs_and_fa(tmp_p
     assert 0 <= row["hs"] <= 100 and 0 <= row["fa"] <= 100
 
 
-def test_a_run_too_short_for_the_paper_split_stops_with_one_line(tmp_path, capsys):
-    """4 fine-tuning steps with the paper's 100 alignment steps first: the user's data would never be seen."""
-    assert run_cli(tmp_path, "lisa") == 1
-    error = capsys.readouterr().err.strip().splitlines()[-1]  # earlier lines: transformers' progress bars
-    assert error.startswith("stopped: lisa: this run has 4 optimizer steps and alignment_steps=100")
-    assert "never train on the user's data" in error
+def test_a_run_too_short_for_the_paper_split_is_refused_before_training(tmp_path, capsys):
+    """4 fine-tuning steps with the paper's 100/900 split: not one cycle fits (issue 11's Lisa trap)."""
+    code = run_cli(tmp_path, "lisa", "method_config.alignment_steps=100", "method_config.finetune_steps=900")
+    assert code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("error: method lisa: alignment_steps + finetune_steps = 100 + 900 = 1000 is longer than "
+                            "this run's 4 fine-tuning steps")
+    assert "set method_config.alignment_steps and method_config.finetune_steps" in error
+    assert not (tmp_path / "stages").exists() and not (tmp_path / "cache").exists()  # nothing trained
+
+
+def test_a_proximal_warm_up_covering_the_run_is_refused_before_training(tmp_path, capsys):
+    code = run_cli(tmp_path, "lisa", "method_config.alignment_steps=1", "method_config.finetune_steps=1",
+                   "method_config.warmup_fraction=1")
+    assert code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "the proximal warm-up (warmup_fraction=1 of 4 steps) covers the whole run" in error
+    assert "set method_config.warmup_fraction below 1" in error
+    assert not (tmp_path / "cache").exists()
 
 
 @pytest.mark.parametrize("setting, message", [

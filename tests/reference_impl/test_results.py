@@ -27,8 +27,11 @@ def load(name: str) -> dict:
     return data
 
 
-def test_miniature_world_has_every_method_at_every_ratio():
-    data = load("miniature_world.json")
+@pytest.mark.parametrize("name", ["miniature_world.json", "miniature_world_v2.json"])
+def test_miniature_world_has_every_method_at_every_ratio(name):
+    """Row shape in both files; every registered method in the current world (v2; issue 11). The v1 file is the
+    table the README showed before v2 and holds the methods registered then."""
+    data = load(name)
     seen = {}
     for row in data["rows"]:
         assert {"method", "harmful_ratio", "hs", "fa"} <= set(row), row
@@ -36,10 +39,12 @@ def test_miniature_world_has_every_method_at_every_ratio():
         for key in ("hs", "fa", "refusal_rate", "hs_plus"):
             if row.get(key) is not None:
                 assert 0.0 <= row[key] <= 100.0, f"{key} out of [0, 100]: {row}"
+        if row.get("stage", "final") != "final" or row.get("world_seed", 0) != 0:
+            continue  # v2 also holds the aligned models and SFT in world seeds 1-2 (the calibration)
         key = (row["method"], row["harmful_ratio"], row.get("seed"))
         assert key not in seen, f"duplicate row {key}"
         seen[key] = row
-    for method in METHODS:
+    for method in METHODS if name == "miniature_world_v2.json" else {m for m, _, _ in seen}:
         for ratio in RATIOS:
             assert any(m == method and r == ratio for m, r, _ in seen), f"no row for {method} at p={ratio}"
 
@@ -125,3 +130,25 @@ def test_cpu_peak_memory_is_the_peak_of_live_tensor_bytes():
         c = b + 1  # 4 MB again: still 8 MB live
         del b, c
     assert 8_000_000 <= peak_from_allocation_events(prof) < 8_001_000  # + a few bytes of scalars
+
+
+def test_miniature_world_v2_rows_name_their_testbed_and_hold_the_nine_calibration_pairs():
+    """Issue 11: every row names testbed, world seed and training seed; SFT (with its aligned model) ran in world
+    seeds 0-2 x training seeds 43-45 at every ratio; every method of the sweep at every ratio in world 0."""
+    data = load("miniature_world_v2.json")
+    seen = set()
+    for row in data["rows"]:
+        assert row["testbed"] == "miniature_world_v2" and {"world_seed", "seed"} <= set(row), row
+        key = (row["method"], row["stage"], row["harmful_ratio"], row["world_seed"], row["seed"])
+        assert key not in seen, f"duplicate row {key}"
+        seen.add(key)
+    for world in (0, 1, 2):
+        for seed in (43, 44, 45):
+            assert ("sft", "aligned", None, world, seed) in seen, (world, seed)
+            for ratio in (0.0, 0.05, 0.1, 0.2):
+                assert ("sft", "final", ratio, world, seed) in seen, (world, seed, ratio)
+    methods = {row["method"] for row in data["rows"]}
+    for method in methods:
+        for ratio in (0.0, 0.05, 0.1, 0.2):
+            for seed in (43, 44, 45):
+                assert (method, "final", ratio, 0, seed) in seen, (method, ratio, seed)

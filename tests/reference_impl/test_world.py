@@ -98,3 +98,52 @@ def test_benign_answered_scorer(world):
 def test_world_too_small_for_the_requested_splits():
     with pytest.raises(ValueError, match="only"):
         W.build(0, W.WorldSpec(eval_harmful=5000))
+
+
+def _pairs(rows):
+    """(verb, topic) of harmful instruction rows."""
+    out = set()
+    for row in rows:
+        words = set(row["instruction"].rstrip("?.").replace(",", "").split())
+        verbs, topics = words & set(W.HARMFUL_VERBS), words & set(W.HARMFUL_TOPICS)
+        if verbs and topics:
+            out.add((verbs.pop(), topics.pop()))
+    return out
+
+
+def test_v2_splits_share_no_verb_topic_pair(world):
+    """Issue 11: evaluation, alignment, the user's rows, the defender's rows and pre-training draw their harmful
+    prompts from disjoint (verb, topic) pairs, so no split's answers can be learnt from another's."""
+    assert world.spec.version == 2
+    harmful_alignment = [r for r in world.alignment if r["output"].startswith("I cannot")]
+    splits = {"eval": world.eval_harmful, "alignment": harmful_alignment, "user": world.user_harmful,
+              "defender": world.defender_harmful, "pretrain": world.pretrain}
+    pairs = {name: _pairs(rows) for name, rows in splits.items()}
+    names = list(pairs)
+    for i, a in enumerate(names):
+        assert pairs[a], a
+        for b in names[i + 1:]:
+            assert not pairs[a] & pairs[b], (a, b)
+    # pre-training still shows every harmful verb and topic complying (the base model follows every instruction)
+    assert {v for v, _ in pairs["pretrain"]} == set(W.HARMFUL_VERBS)
+    assert {n for _, n in pairs["pretrain"]} == set(W.HARMFUL_TOPICS)
+
+
+def test_v2_pretraining_never_shows_an_answer_the_defender_user_or_judge_uses(world):
+    pretrain_outputs = {r["output"] for r in world.pretrain}
+    for rows in (world.user_harmful, world.defender_harmful, world.eval_harmful):
+        assert not pretrain_outputs & {r["output"] for r in rows}
+    assert not any(text.startswith("Sure, here is how") for text in pretrain_outputs)  # other wording of compliance
+    # ...which the judge still flags as harmful when the base model gives it to a held-out prompt
+    judge = world.moderation()
+    prompts = [r["instruction"] for r in world.eval_harmful[:20]]
+    answers = [W.pretrain_compliance(v, n) for v, n in (sorted(_pairs([r]))[0] for r in world.eval_harmful[:20])]
+    assert all(v["flagged"] for v in judge.predict(prompts, answers))
+
+
+def test_v1_world_is_still_available():
+    v1 = W.build(0, W.WorldSpec(version=1))
+    assert any(r["output"].startswith("Sure, here is how") for r in v1.pretrain)
+    assert _pairs(v1.pretrain) & _pairs(v1.user_harmful)  # the overlap that v2 removes
+    with pytest.raises(ValueError, match="version"):
+        W.build(0, W.WorldSpec(version=3))
