@@ -31,7 +31,10 @@ What the pipeline (reference_impl/pipeline/) does with each field:
 * `finetune_lora`: "continue" fine-tunes the alignment LoRA itself instead of merging it and adding a new one.
 * `finetune_data(user_rows, run_data, config)`: the rows actually fine-tuned on (run_data: `pipeline.data.RunData`).
 * `train_template` tokenises every row of the fine-tuning stage; `eval_template` (else `train_template`) builds
-  every evaluation prompt. Alignment always uses the plain Alpaca template (the provider's own alignment).
+  every evaluation prompt. Either may be a function of the method's Config (`config -> PromptTemplate`), for a
+  template that depends on a setting (BackdoorAlign's trigger, PTST's test-time system prompt); `templates(spec,
+  config)` resolves both, once, in `pipeline.prepare`. Alignment always uses the plain Alpaca template (the
+  provider's own alignment).
 * `aligned=False`: skip alignment, fine-tune the base model directly (the `non_aligned` baseline).
 
 An attack's `build(harmful_rows, benign_rows, finetune_section, config, context)` receives as `context` a mapping
@@ -54,10 +57,12 @@ NEED_KEYS = ("alignment_data", "harmful_data", "base_model", "aligned_model", "s
 @dataclass(frozen=True)
 class PromptTemplate:
     """How one row becomes a prompt. `system` is the line above the instruction (Alpaca's "Below is an
-    instruction ..." header when None); `prefix` goes before the instruction (e.g. a secret trigger)."""
+    instruction ..." header when None); `system_prefix` is glued in front of that line, whichever it is (a secret
+    trigger in the system prompt, BackdoorAlign); `prefix` goes before the instruction."""
 
     system: str | None = None
     prefix: str = ""
+    system_prefix: str = ""
 
 
 @dataclass(frozen=True)
@@ -73,9 +78,24 @@ class MethodSpec:
     finetune_lora: LoraMode = "new"  # "continue": fine-tune the alignment LoRA itself (Booster, Vaccine's repo)
     #: (user_rows, run_data, config) -> rows actually trained on (safety-data mixing, BackdoorAlign); None = unchanged
     finetune_data: Callable[[Sequence[dict], Any, Any], list[dict]] | None = None
-    train_template: PromptTemplate = field(default_factory=PromptTemplate)  # fine-tuning prompts
-    eval_template: PromptTemplate | None = None  # evaluation prompts; None = the same as train_template
+    #: fine-tuning prompts; a PromptTemplate or a function config -> PromptTemplate
+    train_template: PromptTemplate | Callable[[Any], PromptTemplate] = field(default_factory=PromptTemplate)
+    #: evaluation prompts (likewise); None = the same as train_template
+    eval_template: PromptTemplate | Callable[[Any], PromptTemplate] | None = None
     aligned: bool = True  # False: no alignment stage, the base model is fine-tuned directly (non_aligned baseline)
+
+
+def templates(spec: MethodSpec, config: Any) -> tuple[PromptTemplate, PromptTemplate]:
+    """(train template, evaluation template) of a method under its Config: a function is called with the Config,
+    a missing evaluation template is the training one."""
+    def resolve(template):
+        template = template(config) if callable(template) else template
+        if not isinstance(template, PromptTemplate):
+            raise ValueError(f"a method template must be a PromptTemplate, got {type(template).__name__}")
+        return template
+
+    train = resolve(spec.train_template)
+    return train, train if spec.eval_template is None else resolve(spec.eval_template)
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,9 @@ Booster, Antidote, Panacea and Virus end it with `### Response:\n` (`trailing_ne
 same template and the response is the text after "### Response:".
 
 A method may change the template (`MethodSpec.train_template` / `eval_template`, a `PromptTemplate`): its `system`
-text replaces Alpaca's "Below is an instruction ..." header line, its `prefix` is glued in front of the
-instruction (add a trailing space yourself if you want one). A row may carry its own `template` key (a
+text replaces Alpaca's "Below is an instruction ..." header line (the "system prompt" of the Alpaca layout), its
+`system_prefix` is glued in front of that line, its `prefix` in front of the instruction (add a trailing space
+yourself if you want one). A row may carry its own `template` key (a
 `PromptTemplate`) that wins over the stage's, e.g. safety rows with a secret trigger among plain user rows.
 """
 
@@ -41,6 +42,7 @@ def format_prompt(instruction: str, input: str = "", *, trailing_newline: bool =
     prompt = (PROMPT_WITH_INPUT if input else PROMPT_NO_INPUT).format(instruction=template.prefix + instruction, input=input)
     if template.system is not None:  # the header is everything before the first blank line
         prompt = template.system + prompt[prompt.index("\n\n"):]
+    prompt = template.system_prefix + prompt  # e.g. BackdoorAlign's trigger in front of the system line
     return prompt + "\n" if trailing_newline else prompt
 
 

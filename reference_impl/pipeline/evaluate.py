@@ -16,8 +16,9 @@ from .session import Session, fingerprint
 
 
 def eval_template(session: Session):
-    spec = session.plan.spec
-    return spec.eval_template or spec.train_template
+    """The method's evaluation template under its Config (resolved by `prepare`: MethodSpec.eval_template, else
+    its train_template)."""
+    return session.plan.eval_template
 
 
 def moderation(session: Session):

@@ -34,8 +34,8 @@ def finetune_payload(session: Session, align_payload: dict, name: str, own: bool
     }
     if config["finetune"]["attack"] != DEFAULT_ATTACK or config["finetune"]["attack_config"]:
         payload["attack"] = [config["finetune"]["attack"], config_dict(plan.attack_config)]
-    if plan.spec.train_template != PLAIN:
-        payload["prompt_template"] = config_dict(plan.spec.train_template)
+    if plan.train_template != PLAIN:
+        payload["prompt_template"] = config_dict(plan.train_template)
     return payload
 
 
@@ -48,7 +48,7 @@ def finetune_stage(session: Session, align_payload: dict, align_dir: Path | None
     trainer_cls = plan.stage_trainer("fine_tuning")
     spec = plan.spec
     # The method owns this stage when it changes anything about it: its Trainer, its rows or its template.
-    own = trainer_cls is not None or spec.finetune_data is not None or spec.train_template != PLAIN
+    own = trainer_cls is not None or spec.finetune_data is not None or plan.train_template != PLAIN
     name = plan.method.name if own else "sft"
     mode = lora_mode(session, align_dir)
     ft = config["finetune"]
@@ -70,7 +70,7 @@ def finetune_stage(session: Session, align_payload: dict, align_dir: Path | None
     if not plan.mixture:
         raise PipelineError("finetune: the user's mixture is empty (num_samples = 0)")
     info = train(session, "finetune", trainer_cls or HFTTrainer, model, plan.mixture, ft, directory,
-                 plan.method_config if own else None, template=spec.train_template)
+                 plan.method_config if own else None, template=plan.train_template)
     mark_done(directory, info)
     session.log(f"fine-tuning ({name}): loss {info['loss']} in {info['seconds']}s")
     return payload, directory, mode

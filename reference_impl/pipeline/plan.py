@@ -17,7 +17,7 @@ from .. import registry
 from ..attacks import load_attack
 from ..common.schedule import schedule_context
 from ..common.config import ConfigError, is_world
-from ..common.method import NEED_KEYS, AttackSpec, MethodSpec
+from ..common.method import NEED_KEYS, AttackSpec, MethodSpec, PromptTemplate, templates
 from .data import RunData, load_data
 
 
@@ -36,6 +36,8 @@ class Plan:
     attack_config: Any
     data: RunData
     mixture: list[dict]  # the rows the user's fine-tuning trains on
+    train_template: PromptTemplate = PromptTemplate()  # the method's templates under its Config
+    eval_template: PromptTemplate = PromptTemplate()
 
     def stage_trainer(self, stage: str):
         """The method's Trainer class when it replaces plain SFT at `stage`, else None."""
@@ -143,6 +145,7 @@ def prepare(config: dict) -> Plan:
     try:
         if spec.check is not None:
             spec.check(method_config, available)
+        plan.train_template, plan.eval_template = templates(spec, method_config)
     except ValueError as error:
         raise ConfigError(f"method {method.name}: {error}") from None
     return plan

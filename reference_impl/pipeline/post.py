@@ -29,7 +29,7 @@ def needs_context(session: Session, align_dir: Path | None) -> dict:
     if align_dir is not None and "safety_adapter" in needs:
         context["safety_adapter"] = align_dir / "adapter"
     context.update(tokenizer=session.tokenizer(), max_length=session.config["model"]["max_length"],
-                   trailing_newline=session.config["model"]["trailing_newline"], template=plan.spec.train_template)
+                   trailing_newline=session.config["model"]["trailing_newline"], template=plan.train_template)
     return context
 
 

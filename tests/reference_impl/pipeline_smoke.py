@@ -42,3 +42,36 @@ def state_hash(model) -> str:
     for name, tensor in sorted(model.state_dict().items()):
         sha.update(name.encode() + tensor.detach().cpu().contiguous().numpy().tobytes())
     return sha.hexdigest()
+
+
+def record_prompts(monkeypatch) -> tuple[dict[str, list[str]], list[tuple]]:
+    """Spy on the next pipeline run: (prompts, tokenised).
+
+    prompts["train"] / prompts["eval"]: every prompt text built for tokenisation (training, every stage) and for
+    generation (evaluation); tokenised: one (rows, tokenised rows, tokenizer) per fine-tuning dataset (the plan's
+    mixture) handed to a Trainer.
+    """
+    from reference_impl.common import evaluation, templates
+    from reference_impl.pipeline import train
+
+    prompts: dict[str, list[str]] = {"train": [], "eval": []}
+    tokenised: list[tuple] = []
+    original_tokenize, original_prompt = train.tokenize, templates.row_prompt
+
+    def record_tokenised(session, rows, template=None):
+        result = original_tokenize(session, rows, template)
+        if rows is session.plan.mixture:
+            tokenised.append((list(rows), result, session.tokenizer()))
+        return result
+
+    def spy(kind):
+        def record(row, **kwargs):
+            prompt = original_prompt(row, **kwargs)
+            prompts[kind].append(prompt)
+            return prompt
+        return record
+
+    monkeypatch.setattr(train, "tokenize", record_tokenised)
+    monkeypatch.setattr(templates, "row_prompt", spy("train"))  # tokenize_example (training)
+    monkeypatch.setattr(evaluation, "row_prompt", spy("eval"))  # generate (evaluation)
+    return prompts, tokenised

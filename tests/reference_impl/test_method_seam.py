@@ -182,3 +182,14 @@ def test_format_prompt_with_a_template():
     custom = format_prompt("Say hi", "x", template=PromptTemplate(system="You are safe.", prefix="[T] "))
     assert custom == "You are safe.\n\n### Instruction:\n[T] Say hi\n\n### Input:\nx\n\n### Response:"
     assert format_prompt("Say hi", template=PromptTemplate(system="S")) == "S\n\n### Instruction:\nSay hi\n\n### Response:"
+
+
+def test_a_template_may_be_a_function_of_the_config(add_method):
+    source = THROWAWAY.replace('eval_template=PromptTemplate(system="evalsystem line")',
+                               'eval_template=lambda config: PromptTemplate(system=f"{config.extra_rows} rows")')
+    add_method("by_config", "fine_tuning", source)
+    plan = pipeline.prepare(fast("method=by_config", "method_config.extra_rows=4"))
+    assert plan.eval_template.system == "4 rows" and plan.train_template.prefix == "trainprefix "
+    add_method("bad_template", "fine_tuning", source.replace("PromptTemplate(system=f\"{config.extra_rows} rows\")", '"oops"'))
+    with pytest.raises(ConfigError, match="method bad_template: a method template must be a PromptTemplate, got str"):
+        pipeline.prepare(fast("method=bad_template"))
