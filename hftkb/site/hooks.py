@@ -37,7 +37,10 @@ def on_config(config):
     from hftkb.site.generate import SiteBuildError, expand_nav, generate
 
     try:
-        generated = generate(kb_dir_for(config), use_directory_urls=config.use_directory_urls, site_url=config.site_url)
+        generated = generate(
+            kb_dir_for(config), use_directory_urls=config.use_directory_urls, site_url=config.site_url,
+            site_name=config.site_name, repo_url=config.repo_url, edit_uri=config.edit_uri,
+        )
         reference = Path(config.docs_dir) / "reference"
         handwritten = [p.relative_to(config.docs_dir).as_posix() for p in reference.glob("*.md")] if reference.is_dir() else []
         generated.nav["reference"] = sorted(handwritten + [src for src in generated.pages if src.startswith("reference/")])

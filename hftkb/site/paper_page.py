@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from hftkb.site.context import FIELD_VOCABULARY, LATE_END, LATE_START, SiteContext
 from hftkb.site.escape import attr, esc, front_matter_string, safe_url
+from hftkb.site.authors import author_links
 from hftkb.site.implementations import world_summary
 
 IDENTIFIER_URLS = {
@@ -111,7 +112,7 @@ def render_paper(site: SiteContext, paper, bibtex: str) -> str:
     short = f'<span class="hftkb-short">{esc(paper.short_name)}</span> ' if show_short else ""
     venue = esc(site.venue_label(paper))
     when = f"{venue} · first public {paper.date.isoformat()}" if venue else f"first public {paper.date.isoformat()}"
-    authors = esc(", ".join(paper.authors)) if paper.authors else "<em>authors not recorded</em>"
+    authors = author_links(site, src, paper) if paper.authors else "<em>authors not recorded</em>"
     tags = " ".join(site.term_link(src, "tags", tag, css="hftkb-tag") for tag in paper.tags)
 
     links = []
