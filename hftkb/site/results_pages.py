@@ -54,7 +54,7 @@ def _number(value: float | None) -> str:
 
 def _method_of(paper, result) -> tuple[str, bool]:
     """(shown method name, whether the number is the paper's own method)."""
-    own = paper.short_name or paper.title
+    own = paper.short_name or (paper.title if len(paper.title) <= 48 else paper.title[:45].rsplit(" ", 1)[0] + "…")
     if not result.method:
         return own, True
     return result.method, bool(paper.short_name) and result.method.strip().lower() == paper.short_name.strip().lower()
@@ -215,7 +215,7 @@ def scatter_svg(site: SiteContext, src: str, points: list[dict]) -> str:
         f'<li><span class="hftkb-swatch" style="background:{colour}"></span>{esc(site.term_name("stages", stage))}</li>'
         for stage, colour in STAGE_COLOURS.items()
     ) + '<li><span class="hftkb-swatch" style="background:#9e9e9e"></span>a compared method, stage not recorded</li>'
-    return f'<figure class="hftkb-figure">{"".join(parts)}<ul class="hftkb-legend">{legend}</ul></figure>'
+    return f'<div class="hftkb-figure">{"".join(parts)}<ul class="hftkb-legend">{legend}</ul></div>'
 
 
 def index_page(site: SiteContext) -> str:
