@@ -153,7 +153,7 @@ def _related_index(corpus) -> dict:
             "dates": {key: [p.date for p in members] for key, members in groups.items()}}
 
 
-def related_papers(corpus, paper, index: dict | None = None, count: int = 8, nearest: int = 12) -> list:
+def related_papers(corpus, paper, index: dict | None = None, count: int = 5, nearest: int = 12) -> list:
     """[(paper, (shared relations, shared tags + same stage))], best first, without the papers it relates to
     directly (the relations list shows them).
 
@@ -195,15 +195,9 @@ def _similar(site: SiteContext, src: str, paper) -> str:
     found = related_papers(site.corpus, paper, index)
     if not found:
         return ""
-    items = []
-    for other, (relations, similar) in found:
-        why = []
-        if relations:
-            why.append(f"{relations} shared relation{'s' if relations > 1 else ''}")
-        if similar:
-            why.append("same tags or stage")
-        items.append(f'<li>{site.paper_link(src, other.id)} <span class="hftkb-note">{esc(", ".join(why))}</span></li>')
-    return f'<h3>Similar papers</h3><ul>{"".join(items)}</ul>'
+    # Ranked as related_papers says (shared relations first); no per-item note: 10,000 pages carry this list.
+    items = "".join(f"<li>{site.paper_link(src, other.id)}</li>" for other, _ in found)
+    return f'<h3>Similar papers</h3><p class="hftkb-note">Shared relations first, then shared tags and stage.</p><ul>{items}</ul>'
 
 
 def _results(paper) -> str:

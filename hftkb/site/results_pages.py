@@ -81,7 +81,7 @@ def _row_html(site: SiteContext, src: str, row: dict) -> str:
     paper, result = row["paper"], row["result"]
     href = site.link(src, site.paper_src(paper.id))
     source = result.source or "not stated"
-    where = f' title="{attr(paper.title)}: {attr(source)}"'
+    where = f' title="{attr(source)}"'
     baseline = ""
     if result.baseline is not None:
         baseline = f"{_number(result.baseline)} <small>({esc(result.baseline_method or 'SFT')})</small>"
