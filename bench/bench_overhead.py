@@ -1,13 +1,15 @@
 """Overhead of the defenses relative to plain SFT, on one model and one batch, measured in one run.
 
-Training-time defenses (Vaccine, Booster, Lisa): the time of one optimizer step (every forward/backward pass the
-defense makes, plus the AdamW update) and the peak memory of a step, each divided by SFT's. The methods take
+Training-time defenses (Vaccine, Booster, Lisa, Panacea): the time of one optimizer step (every forward/backward
+pass the defense makes, plus the AdamW update) and the peak memory of a step, each divided by SFT's. The methods take
 turns, step by step (round-robin), so a load change on the machine hits all of them alike; warm-up rounds are
 dropped and the median of the measured rounds is reported (plus, as a check on a loaded machine, the median of
 the per-round ratios, each method's step over SFT's step in the same round).
 
 Post-fine-tuning defenses: Antidote's pruning time against one plain forward pass over the same calibration
-batches; Safe LoRA's whole `apply` (copy, projections, cosines) on the same model.
+batches; SafeDelta's whole edit (its calibration pass with hooks, one Cholesky per linear, selection and
+compensation) against one plain forward pass over its 128 calibration samples; Safe LoRA's, SafeMERGE's and
+RESTA's whole `apply` (copy included) on the same model.
 
 Peak memory:
 * CUDA: `torch.cuda.max_memory_allocated` after `reset_peak_memory_stats`: the bytes of live tensors at the peak.
@@ -18,9 +20,9 @@ Peak memory:
   `tracemalloc` (sees only Python's allocator, not tensor storage) nor RSS (the C allocator keeps freed pages,
   so a second step looks free) measures this.
 
-Targets (issue 6; from the number of forward/backward passes per step, DEFENSES.md 7): Vaccine <= 2.3x SFT,
-Booster <= 3.4x, Lisa <= 1.15x; Antidote <= 2x one forward pass over its calibration data; Safe LoRA well under
-a second on the tiny model.
+Targets (issues 6 and 14; from the number of forward/backward passes per step, DEFENSES.md 7): Vaccine <= 2.3x
+SFT, Booster and Panacea <= 3.4x, Lisa <= 1.15x; Antidote <= 2x one forward pass over its calibration data,
+SafeDelta <= 3x one over its 128 samples; Safe LoRA, SafeMERGE and RESTA under a second on the tiny model.
 
     python -m bench overhead                                              # as `make bench` runs it
     python -m bench.bench_overhead --output reference_impl/results/overhead.json   # publish (README, site)
@@ -51,9 +53,14 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "reference_impl" / "results" / "overhead.json"  # the published figures (README, site)
 SCRATCH = ROOT / ".bench" / "overhead.json"  # where a plain `make bench` writes (git-ignored)
 
-#: Maximum step-time ratio against SFT, from the forward/backward passes per step of DEFENSES.md 7 (issues 6, 12).
-TARGETS = {"vaccine": 2.3, "booster": 3.4, "lisa": 1.15, "t_vaccine": 2.3, "repnoise": 3.5}
-TRAINING_METHODS = ("sft", "vaccine", "booster", "lisa", "t_vaccine", "repnoise", "tar")
+#: Maximum step-time ratio against SFT, from the forward/backward passes per step of DEFENSES.md 7 (issues 6, 12, 14).
+TARGETS = {"vaccine": 2.3, "booster": 3.4, "lisa": 1.15, "t_vaccine": 2.3, "repnoise": 3.5,
+           "ldifs": 1.5, "kl": 1.5, "ewc": 1.15, "constrained_sft": 1.15, "panacea": 3.4}
+TRAINING_METHODS = ("sft", "vaccine", "booster", "lisa", "t_vaccine", "repnoise", "tar", "ldifs", "kl", "ewc",
+                    "constrained_sft", "panacea")
+#: One-off work a method does before its first step (reported apart, not in the step time): attribute -> label.
+ONE_OFF = {"ewc": ("fisher_seconds", "Fisher pass over the alignment rows"),
+           "constrained_sft": ("cache_seconds", "reference log-probabilities of the user's rows")}
 
 
 def bench_settings(method: str, size: "ModelSize") -> dict:
@@ -98,9 +105,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--calibration", type=int, default=64, help="Antidote calibration samples")
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads for torch (1: steadier timings on a shared machine)")
+    parser.add_argument("--readme", metavar="FILE",
+                        help="measure nothing: rewrite FILE's <!-- overhead --> block from the published overhead.json")
     parser.add_argument("--output", default=str(SCRATCH),
                         help=f"results JSON to update ('-' = print only; the published file is {RESULTS.relative_to(ROOT)})")
     args = parser.parse_args([] if argv is None else argv)
+    if args.readme:
+        write_readme_block(Path(args.readme))
+        return
 
     import torch
 
@@ -133,7 +145,9 @@ def main(argv: list[str] | None = None) -> None:
 def training_overhead(base, size: ModelSize, args) -> list[dict]:
     import torch
 
-    batch = fabricated_batch(size, seed=1, device=args.device)
+    # The timed batch is the first batch of the trainers' own rows: methods that precompute per-row values
+    # (the token-wise constrained SFT's reference log-probabilities) find them, as in a real run.
+    batch = fabricated_batch(size, seed=2, device=args.device)
     methods = [m for m in TRAINING_METHODS if m == "sft" or trainer_class(m) is not None]
     missing = [m for m in TRAINING_METHODS if m not in methods]
     if missing:
@@ -146,6 +160,7 @@ def training_overhead(base, size: ModelSize, args) -> list[dict]:
             seconds = runs[method].timed_step(batch)
             if round_index >= args.warmup:
                 times[method].append(seconds)
+    one_off = {m: round(getattr(runs[m].trainer, ONE_OFF[m][0]), 4) for m in methods if m in ONE_OFF}
     del runs
     peaks = {m: peak_step_memory(m, base, size, args, batch) for m in methods}
 
@@ -168,6 +183,7 @@ def training_overhead(base, size: ModelSize, args) -> list[dict]:
                 "within_target": None if method not in TARGETS else step / sft_time <= TARGETS[method],
                 "rounds": args.rounds,
                 **({"settings": bench_settings(method, size)} if bench_settings(method, size) else {}),
+                **({"one_off_s": one_off[method], "one_off": ONE_OFF[method][1]} if method in one_off else {}),
             }
         )
     torch.manual_seed(0)
@@ -249,7 +265,7 @@ def peak_from_allocation_events(prof) -> int:
 
 
 def trainer_class(method: str):
-    """`Trainer` of a method module (SFT: the harness itself), or None when the module is not there yet."""
+    """The Trainer a method's MethodSpec names (SFT: the harness itself), or None (no trainer, or no module yet)."""
     if method == "sft":
         from reference_impl.common.harness import HFTTrainer
 
@@ -260,7 +276,8 @@ def trainer_class(method: str):
         module = importlib.import_module(METHODS[method].module)
     except ModuleNotFoundError:
         return None
-    return getattr(module, "Trainer", None)
+    spec = getattr(module, METHODS[method].spec)  # the MethodSpec (reference_impl/common/method.py)
+    return getattr(module, spec.trainer) if spec.trainer else None
 
 
 def stage_of(method: str) -> str:
@@ -333,45 +350,20 @@ def post_fine_tuning_overhead(base, size: ModelSize, args) -> list[dict]:
             work = copy.deepcopy(finetuned)  # the copy `apply` makes is not part of the algorithm's cost
             prune_times.append(timed(lambda: antidote.prune(work, calibration, antidote.Config()), args.device))
             del work
-        forward, prune = statistics.median(forward_times[1:]), statistics.median(prune_times[1:])
-        rows.append(
-            {
-                "method": "antidote",
-                "stage": "post_fine_tuning",
-                "time_s": round(prune, 4),
-                "reference": f"one forward pass over the {args.calibration} calibration samples",
-                "reference_time_s": round(forward, 4),
-                "time_ratio": round(prune / forward, 3),
-                "target_time_ratio": 2.0,
-                "within_target": prune / forward <= 2.0,
-            }
-        )
+        rows.append(ratio_row("antidote", statistics.median(prune_times[1:]), statistics.median(forward_times[1:]),
+                              f"one forward pass over the {args.calibration} calibration samples", 2.0))
 
     try:
         from reference_impl.defenses import safe_lora
     except ModuleNotFoundError:
         safe_lora = None
     if safe_lora is not None:
-        aligned = copy.deepcopy(base)
-        with torch.no_grad():  # an "aligned" model: base + a low-rank delta on every linear layer
-            for module in aligned.modules():
-                if isinstance(module, torch.nn.Linear) and module is not aligned.get_output_embeddings():
-                    out_f, in_f = module.weight.shape
-                    delta = torch.randn(out_f, 8, device=module.weight.device) @ torch.randn(8, in_f, device=module.weight.device)
-                    module.weight += (0.001 * delta).to(module.weight.dtype)
+        aligned = low_rank_shift(base)  # an "aligned" model: base + a low-rank delta on every linear layer
         context = {"base_model": base, "aligned_model": aligned}
         seconds = [timed(lambda: safe_lora.apply(finetuned, None, config=safe_lora.Config(), data=None,
                                                  context=context), args.device) for _ in range(4)]
-        rows.append(
-            {
-                "method": "safe_lora",
-                "stage": "post_fine_tuning",
-                "time_s": round(statistics.median(seconds[1:]), 4),
-                "reference": "target: well under 1 s on the tiny model (copy + all projections and cosines)",
-                "target_time_s": 1.0,
-                "within_target": statistics.median(seconds[1:]) < 1.0 if args.model_size == "tiny" else None,
-            }
-        )
+        rows.append(seconds_row("safe_lora", statistics.median(seconds[1:]),
+                                "target: well under 1 s on the tiny model (copy + all projections and cosines)", args))
 
     try:
         from reference_impl.defenses import lox
@@ -384,17 +376,105 @@ def post_fine_tuning_overhead(base, size: ModelSize, args) -> list[dict]:
                 param.add_(0.001 * torch.randn_like(param))
         config = lox.Config(k=size.lora_r, c=1.0)
         seconds = [timed(lambda: lox.extrapolate(aligned, base, config), args.device) for _ in range(4)]
-        rows.append(
-            {
-                "method": "lox",
-                "stage": "alignment",
-                "time_s": round(statistics.median(seconds[1:]), 4),
-                "reference": f"target: under 1 s on the tiny model (copy + one SVD per matrix, k={config.k})",
-                "target_time_s": 1.0,
-                "within_target": statistics.median(seconds[1:]) < 1.0 if args.model_size == "tiny" else None,
-            }
-        )
+        rows.append(seconds_row("lox", statistics.median(seconds[1:]),
+                                f"target: under 1 s on the tiny model (copy + one SVD per matrix, k={config.k})", args,
+                                stage="alignment"))
+    rows += merge_overhead(base, finetuned, size, args)
     return rows
+
+
+def low_rank_shift(model, scale: float = 0.001):
+    """A copy of `model` moved by a rank-8 delta on every linear layer (an "aligned" model for the pair methods)."""
+    import torch
+
+    shifted = copy.deepcopy(model)
+    with torch.no_grad():
+        for module in shifted.modules():
+            if isinstance(module, torch.nn.Linear) and module is not shifted.get_output_embeddings():
+                out_f, in_f = module.weight.shape
+                delta = torch.randn(out_f, 8, device=module.weight.device) @ torch.randn(8, in_f, device=module.weight.device)
+                module.weight += (scale * delta).to(module.weight.dtype)
+    return shifted
+
+
+def merge_overhead(base, finetuned, size: ModelSize, args) -> list[dict]:
+    """SafeMERGE and RESTA (whole `apply`, under a second) and SafeDelta (<= 3x one calibration forward pass)."""
+    import torch
+
+    from reference_impl.common.models import LoraSettings, add_lora
+
+    rows = []
+    aligned = low_rank_shift(base)
+    under_a_second = "target: under 1 s on the tiny model (the whole apply, copy included)"
+    try:
+        from reference_impl.defenses import safemerge
+    except ModuleNotFoundError:
+        safemerge = None
+    if safemerge is not None:
+        safety = add_lora(copy.deepcopy(base), LoraSettings(r=size.lora_r, alpha=4, dropout=0.0))
+        with torch.no_grad():
+            for name, param in safety.named_parameters():
+                if "lora_" in name:
+                    param.normal_(0, 0.02)
+        context = {"base_model": base, "aligned_model": aligned, "safety_adapter": safety}
+        config = safemerge.Config(threshold=1.0)  # every layer merged: the most work
+        seconds = [timed(lambda: safemerge.apply(finetuned, None, config=config, data=None, context=context), args.device)
+                   for _ in range(4)]
+        rows.append(seconds_row("safemerge", statistics.median(seconds[1:]), under_a_second, args))
+    try:
+        from reference_impl.defenses import resta
+    except ModuleNotFoundError:
+        resta = None
+    if resta is not None:
+        context = {"aligned_model": aligned, "unaligned_model": base}
+        config = resta.Config(drop_rate=0.3)  # DARE on: the most work
+        seconds = [timed(lambda: resta.apply(finetuned, None, config=config, data=None, context=context), args.device)
+                   for _ in range(4)]
+        rows.append(seconds_row("resta", statistics.median(seconds[1:]), under_a_second, args))
+    try:
+        from reference_impl.defenses import safedelta
+    except ModuleNotFoundError:
+        safedelta = None
+    if safedelta is not None:
+        config = safedelta.Config()
+        batches = [fabricated_batch(size, seed=100 + i, device=args.device, labels=False)
+                   for i in range((config.nsamples + size.batch - 1) // size.batch)]
+        weights = {name: w.detach().clone() for name, w in safedelta.full_weights(finetuned).items()}
+        forward_times, edit_times = [], []
+        for _ in range(1 + 3):
+            forward_times.append(timed(lambda: plain_forward(base, batches), args.device))
+            work = copy.deepcopy(base)  # the copy `apply` makes is not part of the algorithm's cost
+            edit_times.append(timed(lambda: safedelta.repair(work, weights, batches, config), args.device))
+            del work
+        rows.append(ratio_row("safedelta", statistics.median(edit_times[1:]), statistics.median(forward_times[1:]),
+                              f"one forward pass over the {config.nsamples} calibration samples", 3.0))
+    return rows
+
+
+def ratio_row(method: str, seconds: float, reference_seconds: float, reference: str, target: float) -> dict:
+    """A post-fine-tuning row measured against a reference time (one forward pass over the calibration data)."""
+    return {
+        "method": method,
+        "stage": "post_fine_tuning",
+        "time_s": round(seconds, 4),
+        "reference": reference,
+        "reference_time_s": round(reference_seconds, 4),
+        "time_ratio": round(seconds / reference_seconds, 3),
+        "target_time_ratio": target,
+        "within_target": seconds / reference_seconds <= target,
+    }
+
+
+def seconds_row(method: str, seconds: float, reference: str, args, stage: str = "post_fine_tuning") -> dict:
+    """A row measured in seconds against a fixed target (1 s on the tiny model)."""
+    return {
+        "method": method,
+        "stage": stage,
+        "time_s": round(seconds, 4),
+        "reference": reference,
+        "target_time_s": 1.0,
+        "within_target": seconds < 1.0 if args.model_size == "tiny" else None,
+    }
 
 
 def plain_forward(model, batches) -> None:
@@ -502,8 +582,19 @@ def write_results(path: Path, rows: list[dict], label: str, machine: str, comman
     print(f"wrote {path}")
 
 
-if __name__ == "__main__":
-    main(sys.argv[1:])
+
+
+def write_readme_block(path: Path) -> None:
+    """Replace the block between `<!-- overhead -->` and `<!-- /overhead -->` with the published tables."""
+    text = path.read_text(encoding="utf-8")
+    start, end = "<!-- overhead -->", "<!-- /overhead -->"
+    if start not in text or end not in text:
+        raise SystemExit(f"error: {path} has no {start} ... {end} block")
+    head, rest = text.split(start, 1)
+    tail = rest.split(end, 1)[1]
+    block = markdown_table(json.loads(RESULTS.read_text()))
+    path.write_text(f"{head}{start}\n{block}{end}{tail}", encoding="utf-8")
+    print(f"wrote the overhead tables into {path}")
 
 
 def markdown_table(data: dict) -> str:
@@ -532,3 +623,7 @@ def markdown_table(data: dict) -> str:
             lines.append("| " + " | ".join([row["method"]] + cells) + " |")
         blocks.append("\n".join(lines) + "\n")
     return "\n".join(blocks)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

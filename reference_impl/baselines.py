@@ -3,8 +3,9 @@
 Registered as two methods (`reference_impl/registry.py`), both served by this module:
 * `sft`: align the base model with LoRA SFT on the alignment set, merge, fine-tune a new LoRA with plain SFT on
   the user's mixture (DEFENSES.md 1.1 and 2.1: the attack every defense is scored against).
-* `non_aligned`: skip alignment and fine-tune the base model directly (the pipeline knows it by name,
-  `pipeline.NON_ALIGNED`); it shows what the model does with no safety training at all.
+* `non_aligned`: skip alignment and fine-tune the base model directly (`NON_ALIGNED`, a MethodSpec with
+  `aligned=False`; its registry line names it with `spec="NON_ALIGNED"`); it shows what the model does with no
+  safety training at all.
 
 Usage:
     python -m reference_impl run reference_impl/configs/miniature_world.yaml --method sft
@@ -15,8 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-STAGE = "alignment"  # the stage a baseline "replaces": plain SFT there (and in fine-tuning)
-NEEDS = ("alignment_data",)
+from .common.method import MethodSpec
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,12 @@ class Config:
 
 def check_config(config: Config, context) -> None:
     """Nothing to check: the pipeline verifies that the alignment set is not empty for `sft`."""
+
+
+#: `sft`: the alignment stage trains with `Trainer` below, which is plain SFT (an unchanged HFTTrainer).
+METHOD = MethodSpec(stage="alignment", config=Config, needs=("alignment_data",), check=check_config, trainer="Trainer")
+#: `non_aligned`: no alignment at all; fine-tuning is plain SFT on the base model.
+NON_ALIGNED = MethodSpec(stage="alignment", config=Config, check=check_config, aligned=False)
 
 
 # =========================================================================================================

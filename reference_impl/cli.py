@@ -1,9 +1,10 @@
-"""`python -m reference_impl {run,sweep,list,demo}`: run the attack and the defenses from a YAML config.
+"""`python -m reference_impl {run,sweep,list,demo,table}`: run the attack and the defenses from a YAML config.
 
     python -m reference_impl list
     python -m reference_impl run CONFIG.yaml [--method NAME] [--set key.path=value ...] [--out DIR]
     python -m reference_impl sweep CONFIG.yaml --methods sft,vaccine --ratios 0,0.05,0.1 [--out DIR] [--results FILE]
     python -m reference_impl demo [--out DIR] [--seed N]
+    python -m reference_impl table reference_impl/results/miniature_world.json [--write README.md]
 
 Problems with the config, the data or the models are reported in one line before any training starts
 (exit code 2); a run that stops (e.g. a NaN loss) exits with 1 and names the step and the checkpoint kept.
@@ -46,6 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--out", default="runs/demo", help="run directory; results in DIR/miniature_world.json")
     demo.add_argument("--seed", type=int, default=0, help="seed of the miniature world (default 0)")
 
+    table = sub.add_parser("table", help="the README's results table of a results JSON file (--write: update the README)")
+    table.add_argument("results", help="a results file, e.g. reference_impl/results/miniature_world.json")
+    table.add_argument("--write", metavar="README", default=None,
+                       help="replace the table between <!-- results:NAME --> markers in this file instead of printing")
+
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command](args)
@@ -55,12 +61,30 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_list(args) -> int:
+    from .attacks import ATTACKS
     from .registry import METHODS
 
     width = max(len(name) for name in METHODS)
     for method in METHODS.values():
         paper = f"{method.paper} (arXiv {method.arxiv})" if method.paper else "baseline"
         print(f"{method.name:<{width}}  {method.stage:<16}  {paper:<36}  {method.summary}")
+    print(f"attacks (finetune.attack): {', '.join(ATTACKS)}")
+    return 0
+
+
+def cmd_table(args) -> int:
+    from .pipeline.results import readme_table, replace_marked
+
+    try:
+        text = readme_table(args.results)
+        if args.write:
+            replace_marked(args.write, Path(args.results).stem, text)
+            print(f"{args.write}: results:{Path(args.results).stem} table updated")
+        else:
+            print(text, end="")
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -78,7 +102,7 @@ def _run_one(config, out_dir, log=print):
     """(rows, error message or None)."""
     from .common.config import ConfigError
     from .common.data import DataError
-    from .common.pipeline import PipelineError, run
+    from .pipeline import PipelineError, run
 
     try:
         return run(config, out_dir, log=log), None
@@ -89,7 +113,7 @@ def _run_one(config, out_dir, log=print):
 
 
 def cmd_run(args) -> int:
-    from .common.pipeline import markdown_table, write_results
+    from .pipeline import markdown_table, write_results
 
     config, error = _load(args.config, args.overrides, args.method)
     if error:
@@ -100,7 +124,7 @@ def cmd_run(args) -> int:
     if problem:
         print(problem, file=sys.stderr)
         return 2 if problem.startswith("error") else 1
-    from .common.pipeline import is_main_process
+    from .pipeline import is_main_process
 
     if not is_main_process():
         return 0  # another rank of a distributed launch: rank 0 evaluates and writes the results
@@ -111,7 +135,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from .common.pipeline import markdown_table, write_results
+    from .pipeline import markdown_table, write_results
     from .registry import METHODS
 
     methods = list(METHODS) if args.methods == "all" else [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -141,7 +165,7 @@ def cmd_sweep(args) -> int:
             if key not in seen:
                 seen.add(key)
                 rows.append(row)
-    from .common.pipeline import is_main_process
+    from .pipeline import is_main_process
 
     if not is_main_process():
         return 1 if failures else 0
@@ -178,7 +202,7 @@ def check_targets(rows: list[dict]) -> list[tuple[str, bool]]:
 
 
 def cmd_demo(args) -> int:
-    from .common.pipeline import markdown_table, write_results
+    from .pipeline import markdown_table, write_results
 
     started = time.time()
     out = Path(args.out)
@@ -207,4 +231,4 @@ def cmd_demo(args) -> int:
     return 0 if all(ok for _, ok in results) else 1
 
 
-COMMANDS = {"list": cmd_list, "run": cmd_run, "sweep": cmd_sweep, "demo": cmd_demo}
+COMMANDS = {"list": cmd_list, "run": cmd_run, "sweep": cmd_sweep, "demo": cmd_demo, "table": cmd_table}

@@ -1,7 +1,8 @@
 """The Reference implementations section, read from `reference_impl` without importing it.
 
 `hftkb` never imports torch, and the defense modules do (lazily or not), so each module is read with `ast`:
-its docstring (Paper / Algorithm / Deviations / Usage sections), `STAGE`, `NEEDS`, and the fields of its
+its docstring (Paper / Algorithm / Deviations / Usage sections), the `stage` and `needs` of its
+`METHOD = MethodSpec(...)` (or the older `STAGE` / `NEEDS` constants), and the fields of its
 `Config` dataclass with their defaults and `metadata` (help, source). Measured numbers come from the committed
 results files `reference_impl/results/*.json` (the main miniature-world table, its ablation, the second world and
 the overhead bench).
@@ -95,13 +96,25 @@ def read_module(name: str, module: str, root: Path) -> ImplInfo:
     for index, match in enumerate(headers):
         end = headers[index + 1].start() if index + 1 < len(headers) else len(docstring)
         info.sections[match.group(1)] = docstring[match.start():end].strip()
+    constants: dict[str, object] = {}  # module-level NAME = literal, for METHOD = MethodSpec(needs=NEEDS, ...)
     for statement in tree.body:
         targets = statement.targets if isinstance(statement, ast.Assign) else []
         for target in targets:
-            if isinstance(target, ast.Name) and target.id == "STAGE":
-                info.stage = _literal(statement.value)
-            elif isinstance(target, ast.Name) and target.id == "NEEDS":
-                info.needs = list(_literal(statement.value) or [])
+            if not isinstance(target, ast.Name):
+                continue
+            if target.id == "METHOD" and isinstance(statement.value, ast.Call):
+                for keyword in statement.value.keywords:  # MethodSpec(stage="...", needs=(...), ...)
+                    value = constants.get(keyword.value.id) if isinstance(keyword.value, ast.Name) else _literal(keyword.value)
+                    if keyword.arg == "stage" and value is not None:
+                        info.stage = value
+                    elif keyword.arg == "needs" and value is not None:
+                        info.needs = list(value)
+            else:
+                constants[target.id] = _literal(statement.value)
+                if target.id == "STAGE":
+                    info.stage = constants[target.id]
+                elif target.id == "NEEDS":
+                    info.needs = list(constants[target.id] or [])
         if isinstance(statement, ast.ClassDef) and statement.name == "Config":
             info.fields = _config_fields(statement, source)
     return info

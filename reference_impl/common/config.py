@@ -66,7 +66,9 @@ DEFAULTS: dict[str, Any] = {
         **_train_defaults(1e-5, 20, {"r": 8, "alpha": 1, "dropout": 0.1, "targets": list(LORA_ALL)}),
         "harmful_ratio": 0.1,
         "num_samples": 1000,
-        "lora_mode": "auto",  # new | continue | auto (the method module's FINETUNE_LORA, else new)
+        "lora_mode": "auto",  # new | continue | auto (the method's MethodSpec.finetune_lora)
+        "attack": "mixture",  # how the user's data is made: a name in reference_impl/attacks/ATTACKS
+        "attack_config": {},  # field overrides of the attack's Config dataclass (checked against it)
     },
     "evaluation": {
         "max_new_tokens": 128,
@@ -89,7 +91,7 @@ for _section in ("alignment", "harmful", "defender_harmful"):
     CHOICES[("data", _section, "bounds")] = ("half_open", "exclusive")
 
 #: Keys whose value may be any mapping (checked later against the method's Config).
-FREE_MAPPINGS = {("method_config",), ("method_configs",)}
+FREE_MAPPINGS = {("method_config",), ("method_configs",), ("finetune", "attack_config")}
 #: Keys that may be None or a value of another type.
 OPTIONAL = {("model", "tokenizer"), ("model", "device_map"), ("data", "task", "subset")}
 
@@ -236,6 +238,10 @@ def validate(config: dict, source: str = "<config>", lines: dict | None = None) 
             fail(("method_configs", name), f"names no registered method (registered: {', '.join(METHODS)})")
         if not isinstance(overrides, dict):
             fail(("method_configs", name), "must be a mapping of Config fields")
+    from ..attacks import ATTACKS
+
+    if config["finetune"]["attack"] not in ATTACKS:
+        fail(("finetune", "attack"), f"names no known attack: {config['finetune']['attack']!r} (known: {', '.join(ATTACKS)})")
     ratio = config["finetune"]["harmful_ratio"]
     if not 0.0 <= ratio <= 1.0:
         fail(("finetune", "harmful_ratio"), f"must be in [0, 1], got {ratio}")

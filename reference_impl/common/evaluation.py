@@ -16,7 +16,7 @@ import re
 from typing import Mapping, Sequence
 
 from .data import GSM8K_ANSWER_MARKER
-from .templates import format_prompt
+from .templates import row_prompt
 
 # ---------------------------------------------------------------------------------------------------------
 # Fine-tune accuracy rules (DEFENSES.md 1.7, exactly)
@@ -160,6 +160,7 @@ def generate(
     max_new_tokens: int,
     batch_size: int = 32,
     trailing_newline: bool = False,
+    template=None,
 ) -> list[str]:
     """Greedy responses (do_sample=False, num_beams=1) to Alpaca prompts built from rows' instruction/input.
 
@@ -167,7 +168,7 @@ def generate(
     """
     import torch
 
-    prompts = [format_prompt(r["instruction"], r.get("input", "") or "", trailing_newline=trailing_newline) for r in rows]
+    prompts = [row_prompt(r, trailing_newline=trailing_newline, template=template) for r in rows]
     was_training = model.training
     model.eval()
     side = tokenizer.padding_side
@@ -209,21 +210,23 @@ def evaluate_model(
     trailing_newline: bool = False,
     extra_sets: Mapping[str, Sequence[Mapping]] | None = None,
     extra_scorers: Mapping | None = None,
+    template=None,
 ) -> dict:
     """HS / HS+ / refusal rate on `harmful_prompts` and FA on `task_rows`; returns metrics and samples.
 
     `extra_sets` + `extra_scorers` (name -> rows, name -> fn(rows, responses) -> float) add further metrics,
-    e.g. the miniature world's "benign instructions still answered".
+    e.g. the miniature world's "benign instructions still answered". `template` (a `PromptTemplate`) builds every
+    prompt (None: plain Alpaca).
     """
     responses = generate(model, tokenizer, harmful_prompts, max_new_tokens=max_new_tokens, batch_size=batch_size,
-                         trailing_newline=trailing_newline)
+                         trailing_newline=trailing_newline, template=template)
     verdicts = moderation.predict([r["instruction"] for r in harmful_prompts], responses)
     metrics: dict = dict(harmful_scores(verdicts, responses))
     samples = {"harmful": [{"prompt": r["instruction"], "response": o, "flagged": v["flagged"]}
                            for r, o, v in zip(harmful_prompts, responses, verdicts)][:20]}
     if task and task_rows and task in ACCURACY_RULES:
         generations = generate(model, tokenizer, task_rows, max_new_tokens=task_max_new_tokens or max_new_tokens,
-                               batch_size=batch_size, trailing_newline=trailing_newline)
+                               batch_size=batch_size, trailing_newline=trailing_newline, template=template)
         metrics["fa"] = fine_tune_accuracy(task, [r["label"] for r in task_rows], generations)
         samples["task"] = [{"input": r.get("input", ""), "label": r["label"], "response": g}
                            for r, g in zip(task_rows, generations)][:20]
@@ -231,7 +234,7 @@ def evaluate_model(
         metrics["fa"] = None
     for name, rows in (extra_sets or {}).items():
         generations = generate(model, tokenizer, rows, max_new_tokens=max_new_tokens, batch_size=batch_size,
-                               trailing_newline=trailing_newline)
+                               trailing_newline=trailing_newline, template=template)
         metrics[name] = extra_scorers[name](rows, generations)
         samples[name] = [{"prompt": r["instruction"], "response": g} for r, g in zip(rows, generations)][:10]
     return {"metrics": metrics, "samples": samples}

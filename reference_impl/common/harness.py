@@ -53,7 +53,16 @@ class HFTTrainer(Trainer):
     * `extra_datasets`: name -> tokenised rows (dicts with input_ids/labels); read with `next_extra_batch(name)`.
     * `extra_batch_size`: default batch size of those loaders (default: `per_device_train_batch_size`).
     * `defense_config`: the method's frozen Config dataclass, stored as `self.defense_config`.
+
+    Class attributes a defense's Trainer sets instead of repeating the same `__init__`:
+    * `config_class`: its Config; a missing `defense_config` then means the paper defaults.
+    * `config_check`: its `check_config(config)`, run before the Trainer is built (a ValueError stops it).
+    * `required_extra`: extra dataset name -> what it holds, for the datasets it cannot run without.
     """
+
+    config_class: type | None = None
+    config_check: Callable[[Any], None] | None = None
+    required_extra: Mapping[str, str] = {}
 
     def __init__(
         self,
@@ -63,8 +72,16 @@ class HFTTrainer(Trainer):
         defense_config: Any = None,
         **kwargs,
     ):
+        if defense_config is None and self.config_class is not None:
+            defense_config = self.config_class()
+        if type(self).config_check is not None and defense_config is not None:
+            type(self).config_check(defense_config)  # the plain function (a class attribute, not a method)
         super().__init__(*args, **kwargs)
         self.extra_datasets = dict(extra_datasets or {})
+        for name, holds in self.required_extra.items():
+            if name not in self.extra_datasets:
+                defense = type(self).__module__.rsplit(".", 1)[-1]
+                raise ValueError(f"{defense}: needs extra_datasets={{'{name}': rows}} ({holds})")
         self.extra_batch_size = extra_batch_size
         self.defense_config = defense_config
         self._extra_iterators: dict[tuple[str, int], Iterator] = {}

@@ -12,6 +12,31 @@ of the module (resolved when the stage runs), so the top of the file never impor
 
 An attack module declares `ATTACK = AttackSpec(config=Config, build=build_rows, needs=(...))`: how the user's
 fine-tuning data is made from the run's harmful and benign rows (DEFENSES.md 2).
+
+What the pipeline (reference_impl/pipeline/) does with each field:
+* `stage` + `trainer`: the named `HFTTrainer` subclass replaces plain SFT at that stage ("alignment" or
+  "fine_tuning"); the other stage stays plain SFT. `stage="post_fine_tuning"` + `post_process`: the named function
+  runs on the fine-tuned model (aligned base + fine-tuning LoRA, as a peft model); its result is saved merged.
+* `needs` (NEED_KEYS): checked before any training; a model need the run cannot give (`aligned_model` or
+  `safety_adapter` when the method skips alignment) is a one-line ConfigError. A post-processing function gets
+  every NEED_KEYS key in its `context` mapping, None for what it did not declare, so the 7B models load only when
+  declared: `base_model` and `unaligned_model` are the run's base model (the weights before alignment; one shared
+  object when both are declared: do not modify it in place), `aligned_model` is the base with the alignment LoRA
+  merged, `safety_adapter` is the directory of the alignment LoRA (`models.load_lora(base, path)` reads it),
+  `alignment_data` / `harmful_data` are the run's rows. `context` also holds `tokenizer`, `max_length`,
+  `trailing_newline` and `template` (the method's train template). The method's `check` sees the same keys
+  with a description (or None) in place of each model, before anything is loaded.
+  A fine-tuning-stage Trainer that needs the aligned model as a reference can use `model.disable_adapter()` (peft)
+  under `finetune_lora="new"`: the adapter's base IS the merged aligned model.
+* `finetune_lora`: "continue" fine-tunes the alignment LoRA itself instead of merging it and adding a new one.
+* `finetune_data(user_rows, run_data, config)`: the rows actually fine-tuned on (run_data: `pipeline.data.RunData`).
+* `train_template` tokenises every row of the fine-tuning stage; `eval_template` (else `train_template`) builds
+  every evaluation prompt. Alignment always uses the plain Alpaca template (the provider's own alignment).
+* `aligned=False`: skip alignment, fine-tune the base model directly (the `non_aligned` baseline).
+
+An attack's `build(harmful_rows, benign_rows, finetune_section, config, context)` receives as `context` a mapping
+with `task` (the task name), `harmful_start` / `harmful_bounds` (the window of the harmful file to draw from),
+`seed` and `data` (the RunData); it raises ValueError with a one-line message when the data cannot make its rows.
 """
 
 from __future__ import annotations
@@ -50,6 +75,7 @@ class MethodSpec:
     finetune_data: Callable[[Sequence[dict], Any, Any], list[dict]] | None = None
     train_template: PromptTemplate = field(default_factory=PromptTemplate)  # fine-tuning prompts
     eval_template: PromptTemplate | None = None  # evaluation prompts; None = the same as train_template
+    aligned: bool = True  # False: no alignment stage, the base model is fine-tuned directly (non_aligned baseline)
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,19 @@
 DEFENSES.md 1.5. Vaccine, Lisa, T-Vaccine and SafeTuneBed end the prompt with `### Response:` and no newline;
 Booster, Antidote, Panacea and Virus end it with `### Response:\n` (`trailing_newline=True`). Inference uses the
 same template and the response is the text after "### Response:".
+
+A method may change the template (`MethodSpec.train_template` / `eval_template`, a `PromptTemplate`): its `system`
+text replaces Alpaca's "Below is an instruction ..." header line, its `prefix` is glued in front of the
+instruction (add a trailing space yourself if you want one). A row may carry its own `template` key (a
+`PromptTemplate`) that wins over the stage's, e.g. safety rows with a secret trigger among plain user rows.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
+
+from .method import PromptTemplate
 
 #: Ignored by the cross-entropy loss (PyTorch's default `ignore_index`).
 IGNORE_INDEX = -100
@@ -24,13 +31,23 @@ PROMPT_NO_INPUT = (
     "### Instruction:\n{instruction}\n\n### Response:"
 )
 RESPONSE_MARKER = "### Response:"
+PLAIN = PromptTemplate()  # the Alpaca template unchanged
 
 
-def format_prompt(instruction: str, input: str = "", *, trailing_newline: bool = False) -> str:
+def format_prompt(instruction: str, input: str = "", *, trailing_newline: bool = False,
+                  template: PromptTemplate | None = None) -> str:
     """The Alpaca prompt for one example; the input block appears only when `input` is non-empty."""
-    template = PROMPT_WITH_INPUT if input else PROMPT_NO_INPUT
-    prompt = template.format(instruction=instruction, input=input)
+    template = template or PLAIN
+    prompt = (PROMPT_WITH_INPUT if input else PROMPT_NO_INPUT).format(instruction=template.prefix + instruction, input=input)
+    if template.system is not None:  # the header is everything before the first blank line
+        prompt = template.system + prompt[prompt.index("\n\n"):]
     return prompt + "\n" if trailing_newline else prompt
+
+
+def row_prompt(row: Mapping[str, Any], *, trailing_newline: bool = False, template: PromptTemplate | None = None) -> str:
+    """`format_prompt` for one row (instruction / input); the row's own `template` key wins over `template`."""
+    return format_prompt(row["instruction"], row.get("input", "") or "", trailing_newline=trailing_newline,
+                         template=row.get("template") or template)
 
 
 def extract_response(text: str) -> str:
@@ -40,14 +57,15 @@ def extract_response(text: str) -> str:
 
 
 def tokenize_example(
-    tokenizer, example: Mapping[str, Any], *, max_length: int, trailing_newline: bool = False
+    tokenizer, example: Mapping[str, Any], *, max_length: int, trailing_newline: bool = False,
+    template: PromptTemplate | None = None,
 ) -> dict[str, list[int]]:
     """input_ids = tokens(prompt + output) + EOS; labels = the same with the prompt tokens set to -100.
 
     As in the git-disl `SupervisedDataset`, the prompt and the full text are tokenised separately and the first
     len(tokens(prompt)) labels are masked; the result is truncated to `max_length`.
     """
-    prompt = format_prompt(example["instruction"], example.get("input", "") or "", trailing_newline=trailing_newline)
+    prompt = row_prompt(example, trailing_newline=trailing_newline, template=template)
     prompt_ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]
     full_ids = tokenizer(prompt + example["output"], add_special_tokens=True)["input_ids"] + [tokenizer.eos_token_id]
     full_ids = full_ids[:max_length]
@@ -57,9 +75,11 @@ def tokenize_example(
     return {"input_ids": full_ids, "labels": labels}
 
 
-def tokenize_rows(tokenizer, rows: Sequence[Mapping[str, Any]], *, max_length: int, trailing_newline: bool = False):
+def tokenize_rows(tokenizer, rows: Sequence[Mapping[str, Any]], *, max_length: int, trailing_newline: bool = False,
+                  template: PromptTemplate | None = None):
     """`tokenize_example` over rows: a list usable as a torch Dataset by `transformers.Trainer`."""
-    return [tokenize_example(tokenizer, row, max_length=max_length, trailing_newline=trailing_newline) for row in rows]
+    return [tokenize_example(tokenizer, row, max_length=max_length, trailing_newline=trailing_newline, template=template)
+            for row in rows]
 
 
 @dataclass

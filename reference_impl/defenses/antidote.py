@@ -45,13 +45,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-STAGE = "post_fine_tuning"
-NEEDS = ("harmful_data",)
+from reference_impl.common.method import MethodSpec
 
 SCORES = ("wanda", "magnitude", "random")
 TARGETS = ("auto", "lora", "qkv")
 
 
+# `duplicates` pairs the field(default=..., metadata={help, source}) declarations below with the other defenses'
+# Configs: same shape, different data (each field's paper default and its source); there is no logic to share.
 @dataclass(frozen=True)
 class Config:
     """Antidote settings; defaults are those of the official scripts."""
@@ -134,6 +135,10 @@ def _available(context: Any, need: str) -> bool:
     if available is not None:
         return need in available
     return bool(getattr(context, need, None))
+
+
+METHOD = MethodSpec(stage="post_fine_tuning", config=Config, needs=("harmful_data",), check=check_config,
+                    post_process="apply")
 
 
 # ----------------------------------------------------------------------------------------------------------------

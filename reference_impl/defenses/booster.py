@@ -34,21 +34,14 @@ Each optimisation step (official trainer):
 Cost: 3 forward/backward passes per step (about 3x SFT) plus two gradient buffers of the trainable parameters,
 once, at alignment time.
 
-Caveat (a property of (B1), measured here): the regulariser is the loss decrease one normalised harmful step
-can still achieve, and that is smallest where h is already at its minimum. When the model starts out fitting the
-defender's harmful answers (h(w) close to 0), the regulariser holds it there and works against the alignment
-loss. The miniature world's base model was pre-trained on exactly those answers (h = 0.01 at the base). In the
-current world (``configs/miniature_world.yaml``: alignment lr 1e-3, fine-tuning lr 3.25e-5, world seed 0, seed 43;
-``experiments/miniature_world.py --ablation``) lambda >= 0.05 does not align it: right after alignment HS is 100 with
-lambda = 5, 1 and 0.2 and 19 with lambda = 0.05 (SFT alignment: HS 0), and after fine-tuning at p = 0 HS is 100
-(lambda = 1, 0.2) and 82 (lambda = 0.05). lambda = 0.01 aligns (HS 0 right after alignment, 6 at p = 0) but gives
-HS 99 / 100 at p = 0.05 / 0.1 (SFT with the same seed: 83 / 98); lambda = 0.001 also aligns (HS 0 right after
-alignment, a single run outside the ablation). Over training seeds 43-45 the picture holds: after fine-tuning at
-p = 0, HS is 100 in every seed with lambda = 1 and 0.2, 22-82 with lambda = 0.05 and 3-12 with lambda = 0.01, and
-lambda = 0.01 then gives 94-100 at p = 0.05 (SFT: 77-97).
-In the earlier world (alignment lr 5e-3) lambda = 5 and 1 left HS 100 after alignment (h = 0.04 and 0.17)
-while lambda = 0.2 aligned it (HS 0, h = 0.34; SFT alignment: h = 0.57). With the paper's data the harmful
-answers are not the base model's own, and h starts far from its minimum.
+Caveat (a property of (B1)): the regulariser is the loss decrease one normalised harmful step can still achieve,
+and that is smallest where h is already at its minimum. When the model starts out fitting the defender's harmful
+answers (h(w) close to 0), the regulariser holds it there and works against the alignment loss. The miniature
+world's base model was pre-trained on exactly those answers, so there the paper's lambda keeps the model from
+aligning at all and lambda must be scaled far down before alignment happens; with the paper's data the harmful
+answers are not the base model's own, and h starts far from its minimum. The measured lambda ablation is in
+``reference_impl/results/miniature_world_ablation.json`` and on Booster's page of the site
+(``python -m reference_impl.experiments.miniature_world --ablation``).
 
 Deviations
 ----------
@@ -63,7 +56,7 @@ Deviations
   the paper's runs) is not implemented.
 * Not a deviation, a protocol detail: after Booster the official scripts keep training the *same* alignment
   LoRA during the user's fine-tuning (``--alternating single_lora``) instead of merging it and adding a new
-  one. ``FINETUNE_LORA = "continue"`` asks the pipeline for that (config ``finetune.lora_mode: auto``).
+  one. ``METHOD``'s ``finetune_lora="continue"`` asks the pipeline for that (config ``finetune.lora_mode: auto``).
 
 Usage
 -----
@@ -88,17 +81,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
+from reference_impl.common.method import MethodSpec
 from reference_impl.defenses.vaccine import _require
-
-STAGE = "alignment"
-NEEDS = ("alignment_data", "harmful_data")
-#: The user's fine-tuning continues the alignment LoRA (official scripts: ``--alternating single_lora``).
-FINETUNE_LORA = "continue"
 
 #: Added to the harmful gradient's norm before dividing (official trainer).
 NORM_FLOOR = 1e-7
 
 
+# `duplicates` pairs the field(default=..., metadata={help, source}) declarations below with the other defenses'
+# Configs: same shape, different data (each field's paper default and its source); there is no logic to share.
 @dataclass(frozen=True)
 class Config:
     """Booster's own hyper-parameters (the training ones live in the run configuration)."""
@@ -143,6 +134,11 @@ def check_config(config: Config, context: object = None) -> None:
     _require(context, "harmful_data",
              "booster: needs a harmful dataset for the defender (harmful prompt -> harmful answer); "
              "set the alignment stage's harmful data in the run configuration")
+
+
+#: finetune_lora="continue": the user's fine-tuning continues the alignment LoRA (official ``--alternating single_lora``).
+METHOD = MethodSpec(stage="alignment", config=Config, needs=("alignment_data", "harmful_data"), check=check_config,
+                    trainer="Trainer", finetune_lora="continue")
 
 
 # ==========================================================================================================
@@ -226,12 +222,11 @@ class Trainer(HFTTrainer):
     Needs ``extra_datasets={"harmful": rows}``.
     """
 
-    def __init__(self, *args, defense_config: Config | None = None, **kwargs):
-        config = defense_config if defense_config is not None else Config()
-        check_config(config)
-        super().__init__(*args, defense_config=config, **kwargs)
-        if "harmful" not in self.extra_datasets:
-            raise ValueError("booster: needs extra_datasets={'harmful': rows} (harmful prompt -> harmful answer)")
+    config_class, config_check = Config, check_config
+    required_extra = {"harmful": "harmful prompt -> harmful answer"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self.last_losses: dict[str, float] = {}
 
     def defense_step(self, model, inputs):

@@ -78,15 +78,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from reference_impl.common.method import MethodSpec
 from reference_impl.defenses.vaccine import _require
-
-STAGE = "fine_tuning"
-NEEDS = ("alignment_data",)
 
 ALIGNMENT = "alignment"
 FINETUNE = "finetune"
 
 
+# `duplicates` pairs the field(default=..., metadata={help, source}) declarations below with the other defenses'
+# Configs: same shape, different data (each field's paper default and its source); there is no logic to share.
 @dataclass(frozen=True)
 class Config:
     """Lisa's own hyper-parameters (the training ones live in the run configuration)."""
@@ -142,6 +142,9 @@ def check_config(config: Config, context: object = None) -> None:
                  "lisa: needs an alignment dataset at fine-tuning time (or set defense.alignment_steps=0)")
 
 
+METHOD = MethodSpec(stage="fine_tuning", config=Config, needs=("alignment_data",), check=check_config, trainer="Trainer")
+
+
 # ==========================================================================================================
 # DEFENSE LOGIC
 # ==========================================================================================================
@@ -174,7 +177,7 @@ def check_run_length(config: Config, total_steps: int) -> None:
 
     Raised as the pipeline's ``PipelineError`` (a run that cannot go on), which its CLI reports in one line.
     """
-    from reference_impl.common.pipeline import PipelineError
+    from reference_impl.pipeline import PipelineError
 
     if config.alignment_steps > 0 and total_steps <= config.alignment_steps:
         raise PipelineError(
@@ -214,11 +217,11 @@ class Trainer(HFTTrainer):
     optimizer step, (step, state, proximal term on?); ``switches`` the steps at which the state changed.
     """
 
-    def __init__(self, *args, defense_config: Config | None = None, **kwargs):
-        config = defense_config if defense_config is not None else Config()
-        check_config(config)
-        super().__init__(*args, defense_config=config, **kwargs)
-        if config.alignment_steps > 0 and "alignment" not in self.extra_datasets:
+    config_class, config_check = Config, check_config
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.defense_config.alignment_steps > 0 and "alignment" not in self.extra_datasets:
             raise ValueError("lisa: needs extra_datasets={'alignment': rows} (or alignment_steps=0)")
         self.anchors: Anchors | None = None
         self.lisa_state: str | None = None

@@ -56,10 +56,9 @@ from dataclasses import dataclass, field
 
 from reference_impl.common.method import MethodSpec
 
-STAGE = "alignment"
-NEEDS = ("alignment_data", "base_model")
 
-
+# `duplicates` pairs the field(default=..., metadata={help, source}) declarations below with the other defenses'
+# Configs: same shape, different data (each field's paper default and its source); there is no logic to share.
 @dataclass(frozen=True)
 class Config:
     """LoX's own hyper-parameters (the SFT alignment it starts from is configured in the run's `alignment`)."""
@@ -99,7 +98,7 @@ def check_config(config: Config, context: object = None) -> None:
         raise ValueError("lox: needs the base model the aligned model came from (model.base)")
 
 
-METHOD = MethodSpec(stage="alignment", config=Config, needs=NEEDS, check=check_config, trainer="Trainer")
+METHOD = MethodSpec(stage="alignment", config=Config, needs=("alignment_data", "base_model"), check=check_config, trainer="Trainer")
 
 
 # ==========================================================================================================
@@ -181,10 +180,10 @@ def extrapolate_lora(model: torch.nn.Module, config: Config) -> list[str]:
 class Trainer(HFTTrainer):
     """Plain SFT alignment, then LoX on the trained alignment LoRA before the adapter is saved."""
 
-    def __init__(self, *args, defense_config: Config | None = None, **kwargs):
-        config = defense_config if defense_config is not None else Config()
-        check_config(config)
-        super().__init__(*args, defense_config=config, **kwargs)
+    config_class, config_check = Config, check_config
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self.extrapolated: list[str] = []
 
     def train(self, *args, **kwargs):

@@ -64,10 +64,9 @@ from dataclasses import dataclass, field
 
 from reference_impl.common.method import MethodSpec
 
-STAGE = "alignment"
-NEEDS = ("alignment_data", "harmful_data")
 
-
+# `duplicates` pairs the field(default=..., metadata={help, source}) declarations below with the other defenses'
+# Configs: same shape, different data (each field's paper default and its source); there is no logic to share.
 @dataclass(frozen=True)
 class Config:
     """RepNoise's own hyper-parameters (the training ones live in the run configuration)."""
@@ -102,7 +101,7 @@ def check_config(config: Config, context: object = None) -> None:
         raise ValueError("repnoise: needs a harmful dataset for the defender (harmful prompt -> harmful answer)")
 
 
-METHOD = MethodSpec(stage="alignment", config=Config, needs=NEEDS, check=check_config, trainer="Trainer")
+METHOD = MethodSpec(stage="alignment", config=Config, needs=("alignment_data", "harmful_data"), check=check_config, trainer="Trainer")
 
 
 # ==========================================================================================================
@@ -192,12 +191,11 @@ def repnoise_loss(model, harmless, harmful, config: Config, generator=None, nois
 class Trainer(HFTTrainer):
     """Alignment with RepNoise: each step descends the combined loss (steps 1-5). Needs extra_datasets["harmful"]."""
 
-    def __init__(self, *args, defense_config: Config | None = None, **kwargs):
-        config = defense_config if defense_config is not None else Config()
-        check_config(config)
-        super().__init__(*args, defense_config=config, **kwargs)
-        if "harmful" not in self.extra_datasets:
-            raise ValueError("repnoise: needs extra_datasets={'harmful': rows} (harmful prompt -> harmful answer)")
+    config_class, config_check = Config, check_config
+    required_extra = {"harmful": "harmful prompt -> harmful answer"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self.noise_generator = torch.Generator().manual_seed(self.args.seed)
         self.last_losses: dict[str, float] = {}
 

@@ -42,8 +42,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-STAGE = "post_fine_tuning"
-NEEDS = ("base_model", "aligned_model")
+from reference_impl.common.method import MethodSpec
 
 MODES = ("number", "threshold")
 log = logging.getLogger(__name__)
@@ -82,7 +81,7 @@ def check_config(config: Config, context: Any) -> None:
         raise ValueError(f"safe_lora.num_proj_layers must be >= 0, got {config.num_proj_layers}")
     if not -1.0 <= config.threshold <= 1.0:
         raise ValueError(f"safe_lora.threshold is a cosine and must be in [-1, 1], got {config.threshold}")
-    missing = [need for need in NEEDS if not _available(context, need)]
+    missing = [need for need in METHOD.needs if not _available(context, need)]
     if missing:
         raise ValueError(
             "safe_lora needs an unaligned/aligned model pair (base_model and aligned_model) to build its "
@@ -102,6 +101,10 @@ def _available(context: Any, need: str) -> bool:
     if available is not None:
         return need in available
     return getattr(context, need, None) is not None
+
+
+METHOD = MethodSpec(stage="post_fine_tuning", config=Config, needs=("base_model", "aligned_model"), check=check_config,
+                    post_process="apply")
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -58,10 +58,9 @@ from dataclasses import dataclass, field
 
 from reference_impl.common.method import MethodSpec
 
-STAGE = "alignment"
-NEEDS = ("alignment_data", "harmful_data")
 
-
+# `duplicates` pairs the field(default=..., metadata={help, source}) declarations below with the other defenses'
+# Configs: same shape, different data (each field's paper default and its source); there is no logic to share.
 @dataclass(frozen=True)
 class Config:
     """T-Vaccine's own hyper-parameters (the training ones live in the run configuration)."""
@@ -99,7 +98,7 @@ def check_config(config: Config, context: object = None) -> None:
                              f"set method_config.sampled_layers <= {layers}")
 
 
-METHOD = MethodSpec(stage="alignment", config=Config, needs=NEEDS, check=check_config, trainer="Trainer")
+METHOD = MethodSpec(stage="alignment", config=Config, needs=("alignment_data", "harmful_data"), check=check_config, trainer="Trainer")
 
 
 # ==========================================================================================================
@@ -144,12 +143,11 @@ def lora_parameters_of(modules) -> list[torch.nn.Parameter]:
 class Trainer(HFTTrainer):
     """Alignment with T-Vaccine (steps 1-4). Needs extra_datasets["harmful"] (the probe set)."""
 
-    def __init__(self, *args, defense_config: Config | None = None, **kwargs):
-        config = defense_config if defense_config is not None else Config()
-        check_config(config)
-        super().__init__(*args, defense_config=config, **kwargs)
-        if "harmful" not in self.extra_datasets:
-            raise ValueError("t_vaccine: needs extra_datasets={'harmful': rows} (the harmful probe set)")
+    config_class, config_check = Config, check_config
+    required_extra = {"harmful": "the harmful probe set"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self.generator = torch.Generator().manual_seed(self.args.seed)
         self.probabilities: torch.Tensor | None = None
         self.chosen: list[int] = []
@@ -171,8 +169,10 @@ class Trainer(HFTTrainer):
     def defense_step(self, model, inputs):
         config, step = self.defense_config, self.state.global_step
         modules = self.attention_modules(model)
+        if not self._trainable:  # stepped without train() (the bench): remember the weights before any freezing
+            self._trainable = self.trainable_parameters(model)
         if self.probabilities is None or (step % config.probability_steps == 0 and step != self._measured_at):
-            for p in self._trainable or self.trainable_parameters(model):
+            for p in self._trainable:
                 p.requires_grad_(True)  # step 1: the probe needs a gradient at every attention output
             probe = self.next_extra_batch("harmful", config.probe_batch_size)
             self.probabilities = layer_probabilities(model, modules, probe, self.forward_backward)
@@ -189,7 +189,7 @@ class Trainer(HFTTrainer):
     def freeze_all_but(self, model, chosen_modules) -> None:
         """Step 3: only the LoRA weights of the chosen attention modules keep requires_grad."""
         keep = {id(p) for p in lora_parameters_of(chosen_modules)}
-        for p in self._trainable or self.trainable_parameters(model):
+        for p in self._trainable:
             p.requires_grad_(id(p) in keep)
             if id(p) not in keep:
                 p.grad = None

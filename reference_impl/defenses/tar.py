@@ -44,8 +44,8 @@ Deviations
 * Adversary types: the official pile-bio / camel-bio / retain-forget-switch become ``harmful`` and
   ``retain_forget_switch``, drawn uniformly; the tamper batch is another draw from the same harmful (or, for
   ``refusal_ce``, alignment) set rather than a separate held-out split.
-* The reference for the representation term is the model with its LoRA disabled (the weights at the start of the
-  alignment LoRA), so no second model is held in memory.
+* The reference for the representation term is a snapshot of the trainable weights at the start
+  (``common.reference.FrozenReference``): the frozen copy's forward without a second model in memory.
 * The official loop only adds G when the tamper loss is above -11.76 unless ``--unbounded``; the bio script sets
   ``--unbounded``, and so does this implementation.
 
@@ -69,12 +69,12 @@ from dataclasses import dataclass, field
 
 from reference_impl.common.method import MethodSpec
 
-STAGE = "alignment"
-NEEDS = ("alignment_data", "harmful_data")
 TAMPER_LOSSES = ("entropy", "refusal_ce")
 ADVERSARY_TYPES = ("harmful", "retain_forget_switch")
 
 
+# `duplicates` pairs the field(default=..., metadata={help, source}) declarations below with the other defenses'
+# Configs: same shape, different data (each field's paper default and its source); there is no logic to share.
 @dataclass(frozen=True)
 class Config:
     """TAR's own hyper-parameters (the outer training ones live in the run configuration)."""
@@ -124,7 +124,7 @@ def check_config(config: Config, context: object = None) -> None:
         raise ValueError("tar: needs a harmful dataset for the simulated adversaries (harmful prompt -> harmful answer)")
 
 
-METHOD = MethodSpec(stage="alignment", config=Config, needs=NEEDS, check=check_config, trainer="Trainer")
+METHOD = MethodSpec(stage="alignment", config=Config, needs=("alignment_data", "harmful_data"), check=check_config, trainer="Trainer")
 
 
 # ==========================================================================================================
@@ -140,6 +140,7 @@ import torch.nn.functional as F  # noqa: E402
 from torch.func import functional_call  # noqa: E402
 
 from reference_impl.common.harness import HFTTrainer  # noqa: E402
+from reference_impl.common.reference import FrozenReference  # noqa: E402
 from reference_impl.common.templates import IGNORE_INDEX  # noqa: E402
 
 
@@ -199,21 +200,15 @@ def tamper_gradients(model, names: Sequence[str], adversary_batches: Sequence[di
     return buffer
 
 
-def _reference_context(model):
-    """The frozen reference of step 3: the model with its LoRA disabled (peft), or nothing to compare with."""
-    disable = getattr(model, "disable_adapter", None)
-    return disable() if callable(disable) else None
-
-
-def retain_loss(model, batch, config: Config) -> torch.Tensor:
-    """retain_scale * [CE + mean_l mean_tokens ||h_l - h_l^ref||_2] at theta (step 3)."""
+def retain_loss(model, batch, config: Config, reference: FrozenReference | None = None) -> torch.Tensor:
+    """retain_scale * [CE + mean_l mean_tokens ||h_l - h_l^ref||_2] at theta (step 3); no reference, no distance."""
+    want_states = config.retain_representations and reference is not None
     out = model(input_ids=batch["input_ids"], attention_mask=batch.get("attention_mask"), labels=batch["labels"],
-                output_hidden_states=config.retain_representations)
+                output_hidden_states=want_states)
     loss = out.loss
-    reference = _reference_context(model) if config.retain_representations else None
-    if reference is not None:
-        with torch.no_grad(), reference:
-            ref = model(input_ids=batch["input_ids"], attention_mask=batch.get("attention_mask"), output_hidden_states=True)
+    if want_states:
+        ref = reference.forward(input_ids=batch["input_ids"], attention_mask=batch.get("attention_mask"),
+                                output_hidden_states=True)
         mask = (batch["attention_mask"] if batch.get("attention_mask") is not None
                 else torch.ones_like(batch["input_ids"])).unsqueeze(-1).float()
         distances = [((h - r).norm(dim=-1, keepdim=True) * mask).sum() / mask.sum()
@@ -225,13 +220,13 @@ def retain_loss(model, batch, config: Config) -> torch.Tensor:
 class Trainer(HFTTrainer):
     """Alignment with TAR (steps 1-4). Needs extra_datasets["harmful"] (and "alignment" for the switch adversary)."""
 
-    def __init__(self, *args, defense_config: Config | None = None, **kwargs):
-        config = defense_config if defense_config is not None else Config()
-        check_config(config)
-        super().__init__(*args, defense_config=config, **kwargs)
-        if "harmful" not in self.extra_datasets:
-            raise ValueError("tar: needs extra_datasets={'harmful': rows} (the adversaries' harmful data)")
+    config_class, config_check = Config, check_config
+    required_extra = {'harmful': "the adversaries' harmful data"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self.rng = random.Random(self.args.seed)  # adversary types, lrs and switch points: the same in a re-run
+        self.reference = FrozenReference(self.model)  # theta_ref of step 3: the weights training starts from
         self.last_losses: dict[str, float] = {}
 
     def adversary(self) -> tuple[float, list[dict], dict]:
@@ -252,7 +247,7 @@ class Trainer(HFTTrainer):
             lr, batches, tamper_batch = self.adversary()
             grads = tamper_gradients(model, names, batches, tamper_batch, lr, config)
             total = grads if total is None else [t + g for t, g in zip(total, grads)]
-        loss = self.forward_backward(model, inputs, lambda m, batch: retain_loss(m, batch, config))  # step 3
+        loss = self.forward_backward(model, inputs, lambda m, batch: retain_loss(m, batch, config, self.reference))  # step 3
         params = dict(model.named_parameters())
         with torch.no_grad():  # step 4, scaled like every pass for gradient accumulation
             for name, grad in zip(names, total):

@@ -37,16 +37,11 @@ Each optimisation step on an alignment batch:
 
 Cost: 2 forward + 2 backward passes per step (about 2x SFT), once, at alignment time.
 
-Caveat (measured here): rho is one norm over every layer, token and row of the batch, so the same rho is a much
-stronger perturbation per token on a small model than on Llama-2-7B. Scale rho to the model. In the miniature
-world (2 layers, width 64; ``configs/miniature_world.yaml`` with alignment lr 1e-3, fine-tuning lr 3.25e-5,
-world seed 0, seed 43), measured right after alignment: rho = 2 gave HS 98 and FA 8 (no refusals, garbled
-answers; SFT alignment: HS 0, FA 91), rho = 0.5 gave HS 0 and FA 38, rho = 0.1 HS 0 and FA 90. After the user's
-fine-tuning at p = 0 / 0.05 / 0.1 (``experiments/miniature_world.py --ablation``, means over training seeds
-43-45): rho = 0.5 HS 1 / 7 / 27 (seed ranges 0-3 / 0-12 / 7-54), FA 95; rho = 0.1 HS 0 / 72 / 97; SFT HS
-1 / 86 / 98; rho = 2 (the default) HS 88 / 91 / 92, with no refusals at all. In the earlier world (alignment lr 5e-3), where the attention
-outputs had a per-token norm of about 0.26, rho = 2 gave perturbations of up to 0.44 per token and an aligned
-model that refused every harmful prompt at FA 2.
+Caveat: rho is one norm over every layer, token and row of the batch, so the same rho is a much stronger
+perturbation per token on a small model than on Llama-2-7B. Scale rho to the model. In the miniature world (2
+layers, width 64) the paper's rho = 2 gives an aligned model that does not refuse and garbles its answers, and
+only a much smaller rho aligns; the measured rho ablation is in ``reference_impl/results/miniature_world_ablation.json``
+and on Vaccine's page of the site (``python -m reference_impl.experiments.miniature_world --ablation``).
 
 Deviations
 ----------
@@ -89,13 +84,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
 
-STAGE = "alignment"
-NEEDS = ("alignment_data",)
-
+from reference_impl.common.method import MethodSpec
 #: Added to the global norm before dividing (official trainer), so an all-zero gradient gives eps = 0.
 NORM_FLOOR = 1e-7
 
 
+# `duplicates` pairs the field(default=..., metadata={help, source}) declarations below with the other defenses'
+# Configs: same shape, different data (each field's paper default and its source); there is no logic to share.
 @dataclass(frozen=True)
 class Config:
     """Vaccine's own hyper-parameters (the training ones live in the run configuration)."""
@@ -137,6 +132,9 @@ def _require(context: object, need: str, message: str) -> None:
         available = bool(getattr(context, f"has_{need}", getattr(context, need, False)))
     if not available:
         raise ValueError(message)
+
+
+METHOD = MethodSpec(stage="alignment", config=Config, needs=("alignment_data",), check=check_config, trainer="Trainer")
 
 
 # ==========================================================================================================
@@ -252,10 +250,10 @@ def vaccine_gradients(
 class Trainer(HFTTrainer):
     """Alignment with Vaccine: each step descends the loss at perturbed attention outputs (steps 1-5)."""
 
-    def __init__(self, *args, defense_config: Config | None = None, **kwargs):
-        config = defense_config if defense_config is not None else Config()
-        check_config(config)
-        super().__init__(*args, defense_config=config, **kwargs)
+    config_class, config_check = Config, check_config
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self.last_losses: dict[str, float] = {}
 
     def defense_step(self, model, inputs):

@@ -6,7 +6,7 @@
     python -m reference_impl.experiments.miniature_world --ablation --run   # defense strength: post-fine-tuning
                                                        # settings over the seeds, Vaccine rho and Booster lambda
     python -m reference_impl.experiments.miniature_world --second-world --run   # key settings in world seed 1
-    python -m reference_impl.experiments.miniature_world --run --seeds 43  # one seed (~15 min on one core)
+    python -m reference_impl.experiments.miniature_world --run --seeds 43  # one seed only
 
 Each (method, p) is one pipeline run of `reference_impl/configs/miniature_world.yaml` (exactly what
 `python -m reference_impl run CONFIG --method M --set finetune.harmful_ratio=P` does), with the method's paper
@@ -33,7 +33,7 @@ OUT = ROOT / "runs" / "sweep-defenses"
 ABLATION_RESULTS = ROOT / "reference_impl" / "results" / "miniature_world_ablation.json"
 RATIOS = (0.0, 0.05, 0.1, 0.2)
 #: Training seeds of the main table (LoRA init and data order; the world itself is fixed by world.seed). One seed
-#: is not enough here: at p = 0.05 SFT's HS moved from 53 to 83 with nothing but another LoRA init.
+#: is not enough here: another LoRA init alone moves SFT's HS at p = 0.05 a lot (the table's HS ranges show by how much).
 SEEDS = (43, 44, 45)
 #: How hard the post-fine-tuning defenses must act to undo the attack at p = 0.1, and what it costs in FA.
 #: The world's fine-tuning LoRA has 14 layers (2 decoder layers x 7 projections), so 14 = every layer.
@@ -64,7 +64,7 @@ def run_all(methods: list[str], ratios: tuple[float, ...], out: Path, extra: lis
     A seed of None keeps the config's own."""
     from reference_impl.cli import WORLD_CONFIG
     from reference_impl.common.config import ConfigError, load_config
-    from reference_impl.common.pipeline import PipelineError, run
+    from reference_impl.pipeline import PipelineError, run
 
     configs = []
     for seed in seeds:  # check every config before training anything
@@ -98,7 +98,7 @@ SECOND_WORLD = {
 
 #: Every ablation setting runs over the main table's training seeds: one seed hides how much a setting depends on
 #: the init. Post-fine-tuning settings cost no training (they reuse the seeds' SFT fine-tuning); Vaccine's and
-#: Booster's need one alignment per setting and seed (~2 and ~2.5 min on one core).
+#: Booster's need one alignment per setting and seed (minutes each on one core).
 ABLATION_SEEDS = {"antidote": SEEDS, "safe_lora": SEEDS, "vaccine": SEEDS, "booster": SEEDS}
 
 
@@ -108,7 +108,7 @@ def run_ablation(out: Path, extra: list[str], ratio: float = 0.1, plan: dict | N
     finetune.harmful_ratio (SFT alignment and fine-tuning are shared), for each of the method's `seeds`."""
     from reference_impl.cli import WORLD_CONFIG
     from reference_impl.common.config import ConfigError, load_config
-    from reference_impl.common.pipeline import PipelineError, run
+    from reference_impl.pipeline import PipelineError, run
 
     rows, failures = [], []
     for method, variants in (plan or ABLATION).items():
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m reference_impl.experiments.miniature_world " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     if args.ablation or args.second_world:
-        from reference_impl.common.pipeline import results_document
+        from reference_impl.pipeline import results_document
 
         target = ABLATION_RESULTS if args.ablation else SECOND_WORLD_RESULTS
         if args.run:
@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         print(ablation_table(json.loads(target.read_text(encoding="utf-8"))), end="")
         return 0
     if args.run:
-        from reference_impl.common.pipeline import results_document
+        from reference_impl.pipeline import results_document
         from reference_impl.registry import METHODS
 
         methods = list(METHODS) if args.methods == "all" else args.methods.split(",")

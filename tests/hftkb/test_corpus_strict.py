@@ -15,8 +15,12 @@ from hftkb.completeness import METHOD_KINDS, completeness, has_baseline
 
 REPO = Path(__file__).resolve().parents[2]
 
-# lead removes this after the enrichment merges
-pytestmark = pytest.mark.xfail(strict=False, reason="the records are being completed on the enrichment branches")
+#: Two of the issue's targets are not met yet (issue 9 closing note): 7 records have no author list the curators
+#: could find (anonymous or withdrawn submissions, an IEEE-only paper) and most papers' results tables were out of
+#: the curators' reach. Those two tests are strict xfails, so they start failing the day the target is met (remove
+#: the marker then); the floors below keep what was reached from eroding.
+NOT_YET = pytest.mark.xfail(strict=True, reason="issue 9 target not met yet: see the closing note")
+AUTHORS_FLOOR, BASELINE_FLOOR = 166, 31  # reached on 2026-12-02
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +42,7 @@ def test_at_least_173_papers(papers):
     assert len(papers) >= 173
 
 
-@pytest.mark.parametrize("field", ["authors", "date", "summary", "kind"])
+@pytest.mark.parametrize("field", [pytest.param("authors", marks=NOT_YET), "date", "summary", "kind"])
 def test_core_fields_in_98_percent_of_records(papers, field):
     count = next(c for c in completeness(papers) if c.field == field)
     assert count.present >= 0.98 * len(papers), f"{field}: {count.present}/{len(papers)}"
@@ -48,6 +52,15 @@ def test_stage_in_every_defense(papers):
     assert [p.id for p in papers if p.kind == "defense" and p.stage is None] == []
 
 
+def test_what_was_reached_does_not_erode(papers):
+    counts = {c.field: c for c in completeness(papers)}
+    assert counts["authors"].present >= AUTHORS_FLOOR
+    assert counts["results+baseline"].present >= BASELINE_FLOOR
+    assert all(c.share == 1.0 for c in counts.values() if c.field != "results+baseline"), \
+        "every rule field is present or marked absent with a reason"
+
+
+@NOT_YET
 def test_80_percent_of_defenses_and_attacks_carry_results_with_a_baseline(papers):
     methods = [p for p in papers if p.kind in METHOD_KINDS]
     with_baseline = [p for p in methods if has_baseline(p)]

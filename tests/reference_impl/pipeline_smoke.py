@@ -1,4 +1,5 @@
-"""Shared by the defenses' pipeline smoke tests: run the pipeline CLI on a shrunken miniature world.
+"""Shared by the defenses' pipeline smoke tests: run the pipeline CLI on a shrunken miniature world; and hashes
+that prove a method left its inputs alone (a directory on disk, a model in memory).
 
 Not a test module (no `test_` prefix); the smoke tests import it by name (pytest puts this folder on sys.path).
 """
@@ -32,4 +33,12 @@ def digest(directory: Path) -> str:
     for path in sorted(directory.rglob("*")):
         if path.is_file():
             sha.update(path.name.encode() + path.read_bytes())
+    return sha.hexdigest()
+
+
+def state_hash(model) -> str:
+    """One hash of a model's state dict (names and bytes), to prove a method left an input model alone."""
+    sha = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        sha.update(name.encode() + tensor.detach().cpu().contiguous().numpy().tobytes())
     return sha.hexdigest()

@@ -131,12 +131,12 @@ def test_registry_reads_without_torch_and_reference_impl_never_imports_hftkb():
 
 
 def test_distributed_non_main_rank_writes_nothing(tmp_path, monkeypatch):
-    from reference_impl.common import pipeline
+    from reference_impl.pipeline import session
 
     monkeypatch.setenv("RANK", "1")
-    assert not pipeline.is_main_process()
-    pipeline._done(tmp_path, {"x": 1})
+    assert not session.is_main_process()
+    session.mark_done(tmp_path, {"x": 1})
     assert not (tmp_path / "DONE").exists()
     monkeypatch.setenv("RANK", "0")
-    pipeline._done(tmp_path, {"x": 1})
+    session.mark_done(tmp_path, {"x": 1})
     assert (tmp_path / "DONE").exists()

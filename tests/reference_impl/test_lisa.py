@@ -177,7 +177,7 @@ def test_zero_alignment_steps_is_plain_fine_tuning_without_alignment_data(tiny_m
 
 def test_a_run_shorter_than_the_first_alignment_phase_is_refused(tiny_model, tiny_tokenizer, marked, tmp_path):
     model = add_lora(tiny_model, LoraSettings(r=4, alpha=8, dropout=0.0))
-    from reference_impl.common.pipeline import PipelineError
+    from reference_impl.pipeline import PipelineError
 
     with pytest.raises(PipelineError, match="never train on the user's data"):
         run_lisa(model, tiny_tokenizer, marked, tmp_path, lisa.Config(alignment_steps=5, finetune_steps=45), max_steps=5)

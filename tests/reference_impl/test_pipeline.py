@@ -6,7 +6,8 @@ import types
 
 import pytest
 
-from reference_impl.common import pipeline
+from reference_impl import pipeline
+from reference_impl.pipeline import session as pipeline_session
 from reference_impl.common.config import ConfigError, load_config
 from reference_impl.common.harness import HFTTrainer
 
@@ -68,7 +69,7 @@ def test_a_new_stage_version_retrains_instead_of_reusing(tmp_path, monkeypatch):
     """Directories trained by older code are not reused once STAGE_VERSION says the code changed what they hold."""
     config = fast_config()
     run_logged(config, tmp_path)
-    monkeypatch.setattr(pipeline, "STAGE_VERSION", pipeline.STAGE_VERSION + 1)
+    monkeypatch.setattr(pipeline_session, "STAGE_VERSION", pipeline_session.STAGE_VERSION + 1)
     _, log = run_logged(config, tmp_path)
     assert not any("done already" in line for line in log)
     assert len([p for p in (tmp_path / "stages").iterdir() if p.is_dir()]) == 4  # old and new align + finetune
@@ -186,17 +187,15 @@ def _fake_module(monkeypatch, name, source):
     monkeypatch.setitem(sys.modules, name, module)
     from reference_impl import registry
 
-    method = registry.Method(name.rsplit(".", 1)[-1], name, module.STAGE, None, None, "test double")
+    method = registry.Method(name.rsplit(".", 1)[-1], name, module.METHOD.stage, None, None, "test double")
     monkeypatch.setitem(registry.METHODS, method.name, method)
-    monkeypatch.setattr(pipeline, "METHODS", registry.METHODS)
     return module
 
 
 POST_METHOD = '''
 import copy
 from dataclasses import dataclass
-STAGE = "post_fine_tuning"
-NEEDS = ("harmful_data", "base_model", "aligned_model")
+from reference_impl.common.method import MethodSpec
 SEEN = {}
 @dataclass(frozen=True)
 class Config:
@@ -204,6 +203,8 @@ class Config:
 def check_config(config, context):
     if config.scale < 0:
         raise ValueError("scale must be >= 0")
+METHOD = MethodSpec(stage="post_fine_tuning", config=Config, needs=("harmful_data", "base_model", "aligned_model"),
+                    check=check_config, post_process="apply")
 def apply(model, tokenizer, *, config, data, context):
     import torch
     SEEN.update(context=context, data=data, peft=hasattr(model, "peft_config"))
@@ -237,15 +238,15 @@ def test_post_fine_tuning_protocol(tmp_path, monkeypatch):
 TRAINING_METHOD = '''
 from dataclasses import dataclass
 from reference_impl.common.harness import HFTTrainer
-STAGE = "{stage}"
-NEEDS = ("alignment_data", "harmful_data")
+from reference_impl.common.method import MethodSpec
 CALLS = []
-FINETUNE_LORA = "continue"
 @dataclass(frozen=True)
 class Config:
     weight: float = 1.0
 def check_config(config, context):
     pass
+METHOD = MethodSpec(stage="{stage}", config=Config, needs=("alignment_data", "harmful_data"), check=check_config,
+                    trainer="Trainer", finetune_lora="continue")
 class Trainer(HFTTrainer):
     def defense_step(self, model, inputs):
         CALLS.append((self.defense_config.weight, sorted(self.extra_datasets)))
@@ -264,5 +265,5 @@ def test_training_defense_replaces_its_stage(tmp_path, monkeypatch, stage):
     assert len(module.CALLS) == 4  # max_steps=4, one micro-batch each
     expected = f"alignment ({name})" if stage == "alignment" else f"fine-tuning ({name}"
     assert any(line.startswith(expected) for line in log)
-    if stage == "alignment":  # FINETUNE_LORA = "continue": the alignment adapter keeps training
+    if stage == "alignment":  # finetune_lora="continue": the alignment adapter keeps training
         assert any("continue LoRA" in line for line in log)

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from reference_impl.common import pipeline
+from reference_impl import pipeline
 from reference_impl.common.config import load_config
 from reference_impl.common.data import BEAVERTAILS_CATEGORIES
 from reference_impl.common.moderation import BeaverDam
@@ -85,7 +85,7 @@ def test_pipeline_on_local_files_and_models(real_like):
     assert [r["instruction"][-1] for r in plan.data.defender_harmful] == list("34567")  # window (2, 8), ends excluded
     assert len(plan.data.eval_harmful) == 4 and len(plan.data.eval_task) == 4
     assert sum(r["harmful"] for r in plan.mixture) == 4 and len(plan.mixture) == 20
-    rows = pipeline.Runner(plan, tmp_path / "run", log=lambda line: None).run()
+    rows = pipeline.execute(plan, tmp_path / "run", log=lambda line: None)
     final = rows[-1]
     assert final["model"] == str(model_dir) and final["task"] == "sst2" and final["harmful_ratio"] == 0.2
     assert final["hs"] in (0.0, 25.0, 50.0, 75.0, 100.0) and final["fa"] in (0.0, 25.0, 50.0, 75.0, 100.0)

@@ -54,7 +54,7 @@ def test_overhead_rows_are_consistent():
         sft = rows.get("sft")
         assert sft is not None, f"{model}: no SFT reference row"
         assert sft["step_time_ratio"] == 1.0 and sft["peak_mem_ratio"] == 1.0
-        for method in ("vaccine", "booster", "lisa"):
+        for method in ("vaccine", "booster", "lisa", "panacea"):
             if method not in rows:
                 continue
             row = rows[method]
@@ -64,25 +64,51 @@ def test_overhead_rows_are_consistent():
             assert row["step_time_ratio"] == pytest.approx(row["step_time_s"] / sft["step_time_s"], rel=0.01)
             assert row["peak_mem_ratio"] == pytest.approx(row["peak_mem_mb"] / sft["peak_mem_mb"], rel=0.01)
             assert row["within_target"] == (row["step_time_ratio"] <= row["target_time_ratio"])
-        if "antidote" in rows:
-            row = rows["antidote"]
+        for method in ("antidote", "safedelta"):
+            if method not in rows:
+                continue
+            row = rows[method]
             assert row["time_s"] > 0 and row["reference_time_s"] > 0 and row["reference"]
             assert row["time_ratio"] == pytest.approx(row["time_s"] / row["reference_time_s"], rel=0.01)
-        if "safe_lora" in rows:
-            assert rows["safe_lora"]["time_s"] > 0
+        for method in ("safe_lora", "safemerge", "resta"):
+            if method in rows:
+                assert rows[method]["time_s"] > 0
 
 
-def test_readme_shows_the_committed_numbers():
+def test_readme_overhead_block_is_the_published_figures():
+    """The README's overhead tables are `python -m bench.bench_overhead --readme README.md` output."""
     from bench.bench_overhead import markdown_table as overhead_table
-    from reference_impl.experiments.miniature_world import ablation_table
-    from reference_impl.experiments.miniature_world import markdown_table as world_table
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("<!-- section:defenses -->", 1)[1].split("<!-- /section:defenses -->", 1)[0]
-    assert world_table(load("miniature_world.json")) in section, "README miniature-world table is stale"
-    assert overhead_table(load("overhead.json")) in section, "README overhead table is stale"
-    for name in ("miniature_world_ablation.json", "miniature_world_seed1.json"):
-        assert ablation_table(load(name)) in section, f"README table of {name} is stale"
+    block = readme.split("<!-- overhead -->\n", 1)[1].split("<!-- /overhead -->", 1)[0]
+    assert block == overhead_table(load("overhead.json")), \
+        "README overhead tables are stale: run python -m bench.bench_overhead --readme README.md"
+
+
+def test_readme_results_table_is_the_table_command_output(capsys):
+    """The block between the README's results markers is exactly `python -m reference_impl table FILE`."""
+    from reference_impl import cli
+    from reference_impl.pipeline.results import marked_block
+
+    block = marked_block((ROOT / "README.md").read_text(encoding="utf-8"), "miniature_world")
+    assert block is not None, "README.md lacks the <!-- results:miniature_world --> markers"
+    assert cli.main(["table", str(RESULTS / "miniature_world.json")]) == 0
+    assert block == capsys.readouterr().out, "README table is stale: run python -m reference_impl table " \
+        "reference_impl/results/miniature_world.json --write README.md"
+
+
+def test_table_command_rewrites_only_the_marked_block(tmp_path, capsys):
+    from reference_impl import cli
+
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- results:miniature_world -->\nold table\n<!-- /results:miniature_world -->\noutro\n")
+    assert cli.main(["table", str(RESULTS / "miniature_world.json"), "--write", str(readme)]) == 0
+    text = readme.read_text()
+    assert text.startswith("intro\n<!-- results:miniature_world -->\nMean over") and text.endswith("<!-- /results:miniature_world -->\noutro\n")
+    assert "old table" not in text and "| safe_lora | post_fine_tuning |" in text
+    (tmp_path / "bad.json").write_text('{"rows": [{"method": "sft"}]}')
+    assert cli.main(["table", str(tmp_path / "bad.json")]) == 2
+    assert "bad.json: row 0 lacks method / harmful_ratio / hs / fa" in capsys.readouterr().err
 
 
 def test_cpu_peak_memory_is_the_peak_of_live_tensor_bytes():

@@ -94,7 +94,7 @@ def test_outer_gradient_is_retain_gradient_plus_tamper_gradient(setup, tiny_toke
     names = list(got)
     tamper = dict(zip(names, reference_tamper_gradient(model, batches, tamper_batch, lr, config)))
     model.zero_grad()
-    tar.retain_loss(model, batch, config).backward()
+    tar.retain_loss(model, batch, config, trainer.reference).backward()
     for n, p in model.named_parameters():
         if n in got:
             assert torch.allclose(got[n], p.grad + tamper[n], atol=1e-6, rtol=1e-4), n
@@ -108,23 +108,25 @@ def test_with_one_inner_step_and_no_tamper_scale_it_is_the_retain_step(setup, ti
     trainer.defense_step(model, batch)
     got = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
     model.zero_grad()
-    tar.retain_loss(model, batch, config).backward()
+    tar.retain_loss(model, batch, config, trainer.reference).backward()
     for n, p in model.named_parameters():
         if n in got:
             assert torch.allclose(got[n], p.grad, atol=1e-7), n
 
 
-def test_retain_loss_adds_the_representation_distance_to_the_lora_free_reference(setup):
+def test_retain_loss_adds_the_representation_distance_to_the_starting_weights(setup):
+    from reference_impl.common.reference import FrozenReference
+
     model, _, batch = setup
-    with_repr = tar.retain_loss(model, batch, tar.Config()).item()
+    reference = FrozenReference(model)
     plain = tar.retain_loss(model, batch, tar.Config(retain_representations=False)).item()
-    assert with_repr > plain  # B != 0, so the adapted hidden states differ from the reference's
+    assert tar.retain_loss(model, batch, tar.Config(), reference).item() == pytest.approx(plain, abs=1e-6)  # at the start
     with torch.no_grad():
         for name, p in model.named_parameters():
             if "lora_B" in name:
-                p.zero_()
-    assert tar.retain_loss(model, batch, tar.Config()).item() == pytest.approx(
-        tar.retain_loss(model, batch, tar.Config(retain_representations=False)).item(), abs=1e-6)
+                p.add_(0.1)
+    moved_plain = tar.retain_loss(model, batch, tar.Config(retain_representations=False)).item()
+    assert tar.retain_loss(model, batch, tar.Config(), reference).item() > moved_plain + 1e-4
 
 
 @pytest.mark.parametrize("changes, message", [({"inner_steps": 0}, "inner_steps"), ({"tamper_scale": -1}, "tamper_scale"),

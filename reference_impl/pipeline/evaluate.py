@@ -1,0 +1,83 @@
+"""Evaluation of one model (HS, HS+, refusals, FA and the world's extra metrics), cached per model and settings,
+with the method's evaluation prompt template (MethodSpec.eval_template, else its train_template)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Callable
+
+from ..attacks import DEFAULT_ATTACK
+from ..common.config import is_world
+from ..common.templates import PLAIN
+from .align import config_dict
+from .plan import PipelineError
+from .session import Session, fingerprint
+
+
+def eval_template(session: Session):
+    spec = session.plan.spec
+    return spec.eval_template or spec.train_template
+
+
+def moderation(session: Session):
+    ev = session.config["evaluation"]
+    if ev["moderation"] == "rules" or is_world(session.config):
+        if session.plan.data.world is None:
+            raise PipelineError("evaluation.moderation 'rules' needs the miniature world")
+        return session.plan.data.world.moderation(threshold=ev["threshold"])
+    from ..common.moderation import BeaverDam
+
+    return BeaverDam(ev["moderation"], threshold=ev["threshold"], batch_size=ev["batch_size"])
+
+
+def evaluate(session: Session, label: str, payload: dict, load: Callable) -> dict:
+    """Metrics of one model, cached in `stages/eval-<label>-<hash>.json`."""
+    from ..common.evaluation import evaluate_model
+    from ..common.models import merge_lora
+
+    ev, d = session.config["evaluation"], session.plan.data
+    template = eval_template(session)
+    eval_payload = {"model": fingerprint(payload), "evaluation": ev, "task": d.task, "sizes": [len(d.eval_harmful), len(d.eval_task)]}
+    if template != PLAIN:  # only when set, so that evaluations made before the template seam keep their hashes
+        eval_payload["prompt_template"] = config_dict(template)
+    path = session.stages / f"eval-{label}-{fingerprint(eval_payload)}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    started = time.time()
+    model = merge_lora(load())
+    result = evaluate_model(
+        model, session.tokenizer(), harmful_prompts=d.eval_harmful, task=d.task, task_rows=d.eval_task,
+        moderation=moderation(session), max_new_tokens=ev["max_new_tokens"], task_max_new_tokens=ev["task_max_new_tokens"],
+        batch_size=ev["batch_size"], trailing_newline=session.config["model"]["trailing_newline"],
+        extra_sets=d.extra_eval, extra_scorers=d.extra_scorers, template=template,
+    )
+    result["seconds"] = round(time.time() - started, 1)
+    path.write_text(json.dumps(result, indent=1))
+    return result
+
+
+def result_row(session: Session, stage: str, ratio, result: dict) -> dict:
+    config, plan = session.config, session.plan
+    m = result["metrics"]
+    row = {
+        "method": plan.method.name,
+        "paper": plan.method.paper,
+        "stage": stage,
+        "harmful_ratio": ratio,
+        "num_samples": config["finetune"]["num_samples"],
+        "hs": m["hs"],
+        "hs_plus": m["hs_plus"],
+        "refusal_rate": m["refusal_rate"],
+        "fa": m["fa"],
+        "task": plan.data.task,
+        "model": "miniature-world" if is_world(config) else config["model"]["base"],
+        "seed": config["seed"],
+    }
+    for key in plan.data.extra_eval:
+        row[key] = m.get(key)
+    if is_world(config):
+        row["world_seed"] = config["world"]["seed"]
+    if config["finetune"]["attack"] != DEFAULT_ATTACK:  # rows made before the attack seam have no such key
+        row["attack"] = config["finetune"]["attack"]
+    return row

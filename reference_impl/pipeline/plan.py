@@ -1,0 +1,155 @@
+"""Preparation: every check that can run before any training, and the `Plan` the stages execute.
+
+`prepare(config)` loads the method's `MethodSpec` and the attack's `AttackSpec`, builds both Configs (paper
+defaults + overrides, field names checked), checks the model paths, loads the data, checks the method's needs,
+and builds the user's fine-tuning rows (the attack's, then the method's `finetune_data`). Every problem is a
+one-line ConfigError.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+from .. import registry
+from ..attacks import load_attack
+from ..common.config import ConfigError, is_world
+from ..common.method import NEED_KEYS, AttackSpec, MethodSpec
+from .data import RunData, load_data
+
+
+class PipelineError(RuntimeError):
+    """A run that cannot go on (bad method config, too little data, a NaN loss...): one clear line."""
+
+
+@dataclass
+class Plan:
+    config: dict
+    method: Any  # registry.Method
+    spec: MethodSpec
+    module: Any  # the method's module, where `spec.trainer` / `spec.post_process` are looked up
+    method_config: Any
+    attack: AttackSpec
+    attack_config: Any
+    data: RunData
+    mixture: list[dict]  # the rows the user's fine-tuning trains on
+
+    def stage_trainer(self, stage: str):
+        """The method's Trainer class when it replaces plain SFT at `stage`, else None."""
+        if self.spec.stage != stage or self.spec.trainer is None:
+            return None
+        return getattr(self.module, self.spec.trainer)
+
+    def post_function(self):
+        if self.spec.stage != "post_fine_tuning" or self.spec.post_process is None:
+            return None
+        return getattr(self.module, self.spec.post_process)
+
+
+def load_method(name: str):
+    """(registry entry, module, MethodSpec) of a registered method."""
+    if name not in registry.METHODS:
+        raise ConfigError(f"unknown method {name!r} (registered: {', '.join(registry.METHODS)})")
+    method = registry.METHODS[name]
+    try:
+        module = importlib.import_module(method.module)
+    except ImportError as error:
+        raise ConfigError(f"method {name!r}: cannot import {method.module}: {error}") from None
+    spec = getattr(module, method.spec, None)
+    if not isinstance(spec, MethodSpec):
+        raise ConfigError(f"method {name!r}: {method.module} declares no `{method.spec} = MethodSpec(...)`")
+    for field_name in ("trainer", "post_process"):
+        attribute = getattr(spec, field_name)
+        if attribute is not None and not callable(getattr(module, attribute, None)):
+            raise ConfigError(f"method {name!r}: {method.module} has no {attribute!r} (its MethodSpec {field_name})")
+    if (spec.post_process is not None) != (spec.stage == "post_fine_tuning"):
+        raise ConfigError(f"method {name!r}: post_process goes with stage 'post_fine_tuning' and only with it")
+    unknown = sorted(set(spec.needs) - set(NEED_KEYS))
+    if unknown:
+        raise ConfigError(f"method {name!r}: unknown need(s) {', '.join(unknown)} (known: {', '.join(NEED_KEYS)})")
+    return method, module, spec
+
+
+def build_config(config_cls: type, overrides: dict, section: str, name: str):
+    """The frozen Config with the paper defaults, updated by `overrides` (field names checked)."""
+    known = {f.name for f in dataclasses.fields(config_cls)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ConfigError(f"{section}: unknown field(s) for {name}: {', '.join(unknown)} (known: {', '.join(sorted(known)) or 'none'})")
+    try:
+        return dataclasses.replace(config_cls(), **overrides)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{section} for {name}: {error}") from None
+
+
+def availability(data: RunData, config: dict, spec: MethodSpec) -> dict:
+    """What the run can give a method (NEED_KEYS; DEFENSES.md NEEDS), read by its `check`; models are described
+    (not loaded), None where the run has none."""
+    aligned = "the aligned model" if spec.aligned else None
+    return {
+        "alignment_data": data.alignment,
+        "harmful_data": data.defender_harmful,
+        "base_model": config["model"]["base"],
+        "aligned_model": aligned,
+        "safety_adapter": "the alignment LoRA" if spec.aligned else None,
+        "unaligned_model": config["model"]["base"],
+    }
+
+
+def check_models(config: dict) -> None:
+    from ..common.models import check_model_source
+
+    moderation = config["evaluation"]["moderation"]
+    sources = [(f"model.{key}", config["model"][key]) for key in ("base", "tokenizer") if config["model"][key]]
+    for where, source in sources + [("evaluation.moderation", moderation)]:
+        if source == "rules":
+            raise ConfigError("evaluation.moderation: 'rules' is the miniature world's judge; give beaver-dam-7b's path or hub id")
+        try:
+            check_model_source(source)
+        except FileNotFoundError as error:
+            raise ConfigError(f"{where}: {error}") from None
+
+
+def prepare(config: dict) -> Plan:
+    method, module, spec = load_method(config["method"])
+    overrides = {**config["method_configs"].get(method.name, {}), **config["method_config"]}
+    method_config = build_config(spec.config, overrides, "method_config", method.name)
+    ft = config["finetune"]
+    try:
+        _, attack = load_attack(ft["attack"])
+    except ValueError as error:
+        raise ConfigError(f"finetune.attack: {error}") from None
+    attack_config = build_config(attack.config, ft["attack_config"], "finetune.attack_config", ft["attack"])
+    if not is_world(config):
+        check_models(config)
+    data = load_data(config)
+    if spec.aligned and not data.alignment:
+        raise ConfigError("data.alignment: the alignment set is empty")
+    available = availability(data, config, spec)
+    missing = [need for need in spec.needs if need in MODEL_NEEDS and available[need] is None]
+    if missing:
+        raise ConfigError(f"method {method.name} needs {', '.join(missing)}, which this run cannot give (it skips alignment)")
+    context = {"task": data.task, "harmful_start": data.harmful_start, "harmful_bounds": data.harmful_bounds,
+               "seed": config["seed"], "data": data}
+    try:
+        if attack.check is not None:
+            attack.check(attack_config, context)
+        mixture = attack.build(data.user_harmful, data.task_train, ft, attack_config, context)
+    except ValueError as error:
+        raise ConfigError(f"finetune ({ft['attack']} attack): {error}") from None
+    try:
+        if spec.check is not None:
+            spec.check(method_config, available)
+        if spec.finetune_data is not None:
+            mixture = spec.finetune_data(mixture, data, method_config)
+    except ValueError as error:
+        raise ConfigError(f"method {method.name}: {error}") from None
+    return Plan(config=config, method=method, spec=spec, module=module, method_config=method_config, attack=attack,
+                attack_config=attack_config, data=data, mixture=mixture)
+
+
+#: Needs that name a model (or adapter) the run may lack; the data needs are the method's `check` to judge (a
+#: method may do without one in some setting, e.g. Antidote's magnitude score needs no harmful data).
+MODEL_NEEDS = ("base_model", "aligned_model", "safety_adapter", "unaligned_model")
