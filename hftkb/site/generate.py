@@ -31,6 +31,9 @@ class Generated:
     files: dict[str, str] = field(default_factory=dict)
     content: dict[str, str] = field(default_factory=dict)  # src_uri -> the page's HTML body (skips Markdown)
     late: dict[str, str] = field(default_factory=dict)  # src_uri -> HTML put into the finished page
+    # path in the built site -> finished HTML written by the on_post_build hook, past MkDocs' file handling (the
+    # tens of thousands of light author pages: a File object each would cost seconds at 10,000 records)
+    direct: dict[str, str] = field(default_factory=dict)
     nav: dict[str, list] = field(default_factory=dict)  # marker name -> MkDocs nav entries
 
 
@@ -141,7 +144,7 @@ def generate(
     for paper in site.corpus.papers.values():
         generated.pages[site.paper_src(paper.id)] = render_paper(site, paper, bibtex[paper.id])
     generated.pages[authors.INDEX_SRC] = authors.index_page(site)
-    generated.files.update(authors.author_pages(site, site_name))
+    generated.direct.update(authors.author_pages(site, site_name))
     generated.pages.update(results_pages(site))
     generated.pages.update(term_pages(site))
     generated.pages.update(faq_pages(site))
