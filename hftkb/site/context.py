@@ -84,6 +84,7 @@ class SiteContext:
     implementations: dict[str, Any] = field(default_factory=dict)  # name -> hftkb.site.implementations.ImplInfo
     today: dt.date = field(default_factory=dt.date.today)
     cache: dict = field(default_factory=dict)  # memoised HTML fragments (e.g. table rows per paper and depth)
+    edit_base: str | None = None  # 'https://github.com/<owner>/<repo>/edit/<branch>/' (mkdocs.yml repo_url, edit_uri)
 
     # -- where pages live -------------------------------------------------------------------------------
 

@@ -31,6 +31,9 @@ class Generated:
     files: dict[str, str] = field(default_factory=dict)
     content: dict[str, str] = field(default_factory=dict)  # src_uri -> the page's HTML body (skips Markdown)
     late: dict[str, str] = field(default_factory=dict)  # src_uri -> HTML put into the finished page
+    # path in the built site -> finished HTML written by the on_post_build hook, past MkDocs' file handling (the
+    # tens of thousands of light author pages: a File object each would cost seconds at 10,000 records)
+    direct: dict[str, str] = field(default_factory=dict)
     nav: dict[str, list] = field(default_factory=dict)  # marker name -> MkDocs nav entries
 
 
@@ -89,7 +92,9 @@ def build_nav(site: SiteContext) -> dict[str, list]:
 
     from hftkb.site.completeness_page import INCOMPLETE_SRC
 
-    browse: list = ["browse/index.md", INCOMPLETE_SRC]
+    from hftkb.site.authors import INDEX_SRC as AUTHORS_SRC
+
+    browse: list = ["browse/index.md", INCOMPLETE_SRC, {"Authors": AUTHORS_SRC}]
     for kind in taxonomy.get("kinds", {}):
         if kind == "defense" and taxonomy.get("stages"):
             stages = []
@@ -107,25 +112,40 @@ def build_nav(site: SiteContext) -> dict[str, list]:
             browse.append({title: [f"{vocabulary}/index.md", *(term(vocabulary, key) for key in taxonomy[vocabulary])]})
     faq = ["faq/index.md", *(f"faq/{key}.md" for key in site.corpus.faq)]
     implementations = ["implementations/index.md", *(f"implementations/{name}.md" for name in site.methods)]
-    return {"browse": browse, "faq": faq, "implementations": implementations}
+    from hftkb.site.results_pages import results_nav
+
+    return {"browse": browse, "faq": faq, "implementations": implementations, "results": results_nav()}
 
 
-def generate(kb_dir: Path, *, use_directory_urls: bool = True, site_url: str | None = None) -> Generated:
+def generate(
+    kb_dir: Path, *, use_directory_urls: bool = True, site_url: str | None = None,
+    site_name: str = "Harmful Fine-tuning Knowledge Base", repo_url: str | None = None, edit_uri: str | None = None,
+) -> Generated:
     from hftkb.bibtex import paper_to_bibtex
+    from hftkb.site import authors
     from hftkb.site.cli_page import cli_page
     from hftkb.site.downloads import download_files
     from hftkb.site.faq_pages import faq_pages
     from hftkb.site.graph import graph_json
     from hftkb.site.implementations import implementation_pages
     from hftkb.site.paper_page import render_paper
+    from hftkb.site.results_pages import results_pages
     from hftkb.site.term_pages import term_pages
 
     site = make_context(kb_dir, use_directory_urls=use_directory_urls)
+    site.edit_base = edit_base(repo_url, edit_uri)
+    try:
+        authors.prepare(site)
+    except authors.AliasFileError as err:
+        raise SiteBuildError(str(err)) from None
     generated = Generated(site=site)
     venues = site.corpus.taxonomy.get("venues")
     bibtex = {paper.id: paper_to_bibtex(paper, venues) for paper in site.corpus.papers.values()}
     for paper in site.corpus.papers.values():
         generated.pages[site.paper_src(paper.id)] = render_paper(site, paper, bibtex[paper.id])
+    generated.pages[authors.INDEX_SRC] = authors.index_page(site)
+    generated.direct.update(authors.author_pages(site, site_name))
+    generated.pages.update(results_pages(site))
     generated.pages.update(term_pages(site))
     generated.pages.update(faq_pages(site))
     generated.pages.update(implementation_pages(site))
@@ -144,6 +164,19 @@ def generate(kb_dir: Path, *, use_directory_urls: bool = True, site_url: str | N
         if late:
             generated.late[src] = late
     return generated
+
+
+def edit_base(repo_url: str | None, edit_uri: str | None) -> str | None:
+    """'https://github.com/hftkb/hftkb/edit/main/': where a record file is edited, from mkdocs.yml.
+
+    `edit_uri` points into the docs folder ('edit/main/site/'); records live at the repository root, so only its
+    first two parts (the action and the branch) are kept.
+    """
+    if not repo_url:
+        return None
+    parts = [part for part in (edit_uri or "edit/main/").split("/") if part]
+    action = "/".join(parts[:2]) if len(parts) >= 2 else "edit/main"
+    return repo_url.rstrip("/") + "/" + action + "/"
 
 
 def split_front_matter(source: str) -> tuple[str, str]:

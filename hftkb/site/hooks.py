@@ -9,6 +9,7 @@
 * on_post_page: put the big generated blocks (tables, the details of a paper) into the finished page; they skip
   Markdown and the search indexer, which would only spend time on them (see hftkb.site.context.late_block).
   Every page then loses the indentation and blank lines of Material's templates (about a third of a page).
+* on_post_build: write the author pages, which skip MkDocs (hftkb.site.authors says why).
 * on_serve: watch papers/, taxonomy/, faq/ and reference_impl/ so `mkdocs serve` rebuilds when a record changes.
 
 MkDocs loads this file by path, so it only imports the package absolutely.
@@ -37,7 +38,10 @@ def on_config(config):
     from hftkb.site.generate import SiteBuildError, expand_nav, generate
 
     try:
-        generated = generate(kb_dir_for(config), use_directory_urls=config.use_directory_urls, site_url=config.site_url)
+        generated = generate(
+            kb_dir_for(config), use_directory_urls=config.use_directory_urls, site_url=config.site_url,
+            site_name=config.site_name, repo_url=config.repo_url, edit_uri=config.edit_uri,
+        )
         reference = Path(config.docs_dir) / "reference"
         handwritten = [p.relative_to(config.docs_dir).as_posix() for p in reference.glob("*.md")] if reference.is_dir() else []
         generated.nav["reference"] = sorted(handwritten + [src for src in generated.pages if src.startswith("reference/")])
@@ -94,6 +98,18 @@ def on_post_page(output, page, config):
             raise PluginError(f"{page.file.src_uri}: the place for the generated block was lost in rendering")
         output = output.replace(LATE_MARKER, late, 1)
     return strip_indentation(output)
+
+
+def on_post_build(config):
+    """Write the pages that skip MkDocs entirely (hftkb.site.generate.Generated.direct: the author pages)."""
+    site_dir = Path(config.site_dir)
+    made: set[Path] = set()
+    for path, text in _state["generated"].direct.items():
+        target = site_dir / path
+        if target.parent not in made:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            made.add(target.parent)
+        target.write_text(text, encoding="utf-8")
 
 
 def on_serve(server, config, builder):

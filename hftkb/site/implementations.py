@@ -339,6 +339,7 @@ def method_page(site: SiteContext, method, info: ImplInfo) -> str:
         data = read_results(site.kb_dir, filename)
         if data is not None and any(isinstance(r, dict) and r.get("method") == method.name for r in data["rows"]):
             parts.append(_results_block(method.name, data, title, ["setting", "harmful_ratio", "hs", "fa", "refusal_rate", "seeds"]))
+    parts.append(measured_and_reported(site, method))
     parts.append(
         _results_block(method.name, read_results(site.kb_dir, "overhead.json"), "Measured: overhead",
                        ["model", "step_time_s", "step_time_ratio", "peak_mem_mb", "peak_mem_ratio", "time_s"])
@@ -372,7 +373,7 @@ def index_page(site: SiteContext) -> str:
     return (
         '---\ntitle: "Reference implementations"\nhide:\n  - toc\n---\n\n<h1 id="implementations">Reference implementations</h1>\n'
         f"<p>{esc(intro)}</p>\n<pre><code>pip install -e '.[impl]'\npython -m reference_impl run config.yaml --method vaccine</code></pre>\n"
-        f"{table}{empty}\n{comparison_block(site, src)}\n"
+        f"{table}{empty}\n{comparison_block(site, src)}\n{matrix_block(site, src)}\n"
     )
 
 
@@ -431,6 +432,114 @@ def comparison_block(site: SiteContext, src: str) -> str:
         "the README discusses what the table shows.</p>"
         f"<table><thead><tr><th>Method</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
     )
+
+
+# -- the defense-by-attack matrix (reference_impl/results/matrix*.json, the attacks issue) --------------------
+
+
+def load_matrices(root: Path) -> list[tuple[str, dict]]:
+    """[(file name, data)] of every matrix results file, in name order; [] before the first one exists."""
+    folder = root / "reference_impl" / "results"
+    found = []
+    for path in sorted(folder.glob("matrix*.json")) if folder.is_dir() else []:
+        data = read_results(root, path.name)
+        if data is not None:
+            found.append((path.name, data))
+    return found
+
+
+def matrix_tables(root: Path) -> list[dict]:
+    """One entry per (file, testbed): {file, testbed, data, rows}, rows of the final models with seeds merged."""
+    tables = []
+    for name, data in load_matrices(root):
+        by_testbed: dict[str, list[dict]] = {}
+        for row in final_rows(data):
+            if row.get("method") is None or row.get("attack") is None:
+                continue
+            testbed = str(row.get("testbed") or data.get("testbed") or name[:-5])
+            by_testbed.setdefault(testbed, []).append(row)
+        for testbed, rows in by_testbed.items():
+            tables.append({"file": name, "testbed": testbed, "data": data, "rows": rows})
+    return tables
+
+
+def _hs_fa(row: dict | None) -> str:
+    if row is None:
+        return "–"
+    hs = esc(_number_text(row["hs"])) if row.get("hs") is not None else "–"
+    fa = row.get("fa")
+    return hs + (f" / {esc(_number_text(fa))}" if fa is not None else "")
+
+
+def _measured_by(data: dict) -> str:
+    return (f"Measured on {esc(data.get('machine', '?'))}, {esc(data.get('date', '?'))}, with "
+            f"<code>{esc(data.get('command', '?'))}</code>.")
+
+
+def matrix_block(site: SiteContext, src: str) -> str:
+    """Defense rows, attack columns, HS / FA in each cell, per testbed, with the command that made it."""
+    tables = matrix_tables(site.kb_dir)
+    if not tables:
+        return ""
+    parts = ['<h2 id="matrix">Defenses against each attack</h2><p>HS / FA in % after the attack, one table per '
+             "testbed; defenses in rows, attacks in columns. The testbeds are small synthetic settings: they rank "
+             "defenses under each attack, they do not reproduce the papers' numbers.</p>"]
+    for table in tables:
+        rows = table["rows"]
+        attacks = list(dict.fromkeys(str(r["attack"]) for r in rows))
+        cell = {(r["method"], str(r["attack"])): r for r in rows}
+        methods = [m for m in site.methods if any(r["method"] == m for r in rows)]
+        methods += [m for m in dict.fromkeys(r["method"] for r in rows) if m not in methods]
+        head = "".join(f"<th>{esc(a)}</th>" for a in attacks)
+        body = []
+        for method in methods:
+            name = (f'<a href="{site.link(src, f"implementations/{method}.md")}">{esc(method)}</a>'
+                    if method in site.methods else esc(method))
+            cells = "".join(f"<td>{_hs_fa(cell.get((method, a)))}</td>" for a in attacks)
+            body.append(f'<tr data-method="{esc(method)}"><td>{name}</td>{cells}</tr>')
+        parts.append(
+            f'<h3 id="matrix-{esc(table["testbed"])}">{esc(table["testbed"])}</h3><p>{_measured_by(table["data"])} '
+            f'From <code>reference_impl/results/{esc(table["file"])}</code>.</p>'
+            f'<div class="hftkb-scroll"><table class="hftkb-matrix" data-testbed="{esc(table["testbed"])}"><thead><tr>'
+            f"<th>Defense / attack</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+        )
+    return "".join(parts)
+
+
+def measured_and_reported(site: SiteContext, method) -> str:
+    """On a method's page: its matrix rows next to what its paper reports (the record's results)."""
+    tables = [t for t in matrix_tables(site.kb_dir) if any(r["method"] == method.name for r in t["rows"])]
+    if not tables:
+        return ""
+    parts = ["<h2 id=\"measured-vs-reported\">Measured against each attack, and what the paper reports</h2>"]
+    for table in tables:
+        rows = [r for r in table["rows"] if r["method"] == method.name]
+        sft = {str(r["attack"]): r for r in table["rows"] if r["method"] == "sft"}
+        body = "".join(
+            f"<tr><td>{esc(r['attack'])}</td><td>{_hs_fa(r)}</td><td>{_hs_fa(sft.get(str(r['attack'])))}</td></tr>"
+            for r in rows
+        )
+        parts.append(
+            f"<h3>Measured: {esc(table['testbed'])}</h3><p>{_measured_by(table['data'])}</p>"
+            "<table><thead><tr><th>Attack</th><th>HS / FA (this method)</th><th>HS / FA (SFT)</th></tr></thead>"
+            f"<tbody>{body}</tbody></table>"
+        )
+    paper = site.corpus.papers.get(method.paper) if method.paper else None
+    if paper is not None and paper.results:
+        body = "".join(
+            f"<tr><td>{esc(r.metric)}</td><td>{r.value:g}</td><td>{'' if r.baseline is None else f'{r.baseline:g}'}</td>"
+            f"<td>{'' if r.baseline is None else f'{r.value - r.baseline:+.4g}'}</td><td>{esc(r.method or method.name)}</td>"
+            f"<td>{esc(r.model)}</td><td>{esc(r.setting)}</td><td>{esc(r.source)}</td></tr>"
+            for r in paper.results
+        )
+        src = f"implementations/{method.name}.md"
+        parts.append(
+            f"<h3>Reported by the paper</h3><p>From the record of {site.paper_link(src, paper.id)}: each number next to "
+            "the SFT baseline of the same table, where the paper gives it.</p>"
+            "<table><thead><tr><th>Metric</th><th>Value</th><th>SFT</th><th>Δ</th><th>Method</th><th>Model</th>"
+            f"<th>Setting</th><th>Where</th></tr></thead><tbody>{body}</tbody></table>"
+        )
+    return "".join(parts)
 
 
 def implementation_pages(site: SiteContext) -> dict[str, str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from hftkb.site.context import FIELD_VOCABULARY, LATE_END, LATE_START, SiteContext
 from hftkb.site.escape import attr, esc, front_matter_string, safe_url
+from hftkb.site.authors import author_links
 from hftkb.site.implementations import world_summary
 
 IDENTIFIER_URLS = {
@@ -17,6 +18,74 @@ IDENTIFIER_URLS = {
     "openreview": ("OpenReview", "https://openreview.net/forum?id={}"),
     "acl": ("ACL Anthology", "https://aclanthology.org/{}/"),
 }
+
+
+def plain_reference(paper, venues) -> str:
+    """A plain-text reference in ACL style (natbib's acl_natbib layout, written out):
+
+    Tiansheng Huang, Sihao Hu, and Ling Liu. 2024. Vaccine: .... In Advances in Neural ... Systems.
+
+    The venue part follows the BibTeX entry type of `hftkb.bibtex`, so the two citations never disagree.
+    """
+    from hftkb.bibtex import booktitle_for, entry_type_for, submission_note, venue_display_name
+
+    names = list(paper.authors)
+    if len(names) > 2:
+        who = ", ".join(names[:-1]) + ", and " + names[-1]
+    else:
+        who = " and ".join(names)
+    entry_type = entry_type_for(paper)
+    venue = paper.venue
+    year = venue.year if venue is not None and venue.year and entry_type in ("article", "inproceedings") else paper.date.year
+    title = paper.title.rstrip()
+    parts = [f"{who}." if who else "", f"{year}.", title if title[-1:] in ".?!" else title + "."]
+    if entry_type == "inproceedings":
+        parts.append(f"In {booktitle_for(venue_display_name(venue.name, venues), venue.track, venue.note)}.")
+    elif entry_type == "article":
+        parts.append(f"{venue_display_name(venue.name, venues)}.")
+    elif entry_type == "techreport":
+        parts.append(f"Technical report{', ' + venue.note if venue.note else ''}.")
+    elif paper.identifiers.arxiv:
+        parts.append(f"arXiv preprint arXiv:{paper.identifiers.arxiv}.")
+    if venue is not None and venue.track == "submission" and entry_type == "misc":
+        parts.append((venue.note or submission_note(venue_display_name(venue.name, venues), venue.year)) + ".")
+    return " ".join(part for part in parts if part)
+
+
+def access_links(site: SiteContext, paper) -> list[tuple[str, str]]:
+    """(label, url) of the paper, its PDF, its code and its OpenReview forum, those that exist."""
+    from hftkb.bibtex import paper_url
+
+    arxiv = paper.identifiers.arxiv
+    page = paper_url(paper) or (f"https://arxiv.org/abs/{arxiv}" if arxiv else None)
+    if page is None and paper.identifiers.doi:
+        page = f"https://doi.org/{paper.identifiers.doi}"
+    pdf = f"https://arxiv.org/pdf/{arxiv}" if arxiv else next(
+        (link.url for link in paper.links if link.url.lower().endswith(".pdf")), None)
+    openreview = next((link.url for link in paper.links if link.kind == "openreview"), None)
+    if paper.identifiers.openreview:
+        openreview = f"https://openreview.net/forum?id={paper.identifiers.openreview}"
+    found = [("Paper", page), ("PDF", pdf), ("Code", site.code_url(paper)), ("OpenReview", openreview)]
+    return [(label, safe_url(url)) for label, url in found if safe_url(url)]
+
+
+def _cite(site: SiteContext, paper, bibtex: str) -> str:
+    """Copy buttons (BibTeX, an ACL-style reference) and the links a reader follows to the paper."""
+    venues = site.corpus.taxonomy.get("venues")
+    pid = attr(paper.id)
+    buttons = "".join(
+        f'<a class="md-button hftkb-access" href="{url}">{label}</a>' for label, url in access_links(site, paper)
+    )
+    return (
+        '<h2 id="cite">Cite</h2>'
+        + (f'<p class="hftkb-access-links">{buttons}</p>' if buttons else "")
+        # BibTeX: HTML-escaped only, like an attribute (this block is inserted after every other processor).
+        + '<div class="hftkb-bibtex"><button type="button" class="md-button hftkb-copy" '
+        f'data-copy-target="bibtex-{pid}">Copy BibTeX</button> <button type="button" class="md-button hftkb-copy" '
+        f'data-copy-target="reference-{pid}">Copy reference</button>'
+        f'<p class="hftkb-reference" id="reference-{pid}">{attr(plain_reference(paper, venues))}</p>'
+        f'<pre><code id="bibtex-{pid}">{attr(bibtex)}</code></pre></div>'
+    )
 
 
 def _description(paper) -> str:
@@ -52,9 +121,83 @@ def _relations(site: SiteContext, src: str, paper) -> str:
         parts.append(f"<h3>This paper</h3><ul>{''.join(outgoing)}</ul>")
     if incoming:
         parts.append(f"<h3>Other papers</h3><ul>{''.join(incoming)}</ul>")
+    similar = _similar(site, src, paper)
+    if similar:
+        parts.append(similar)
     if not parts:
         return ""
     return "<h2>Related papers</h2>" + "".join(parts)
+
+
+def _neighbours(corpus, paper_id: str) -> set[str]:
+    """Papers this one relates to, or that relate to it (either direction of any relation)."""
+    paper = corpus.papers[paper_id]
+    return {r.target for r in paper.relations} | {source for source, _ in corpus.reverse_relations(paper_id)}
+
+
+def _related_index(corpus) -> dict:
+    import bisect  # noqa: F401  (used by related_papers; imported here once)
+
+    neighbours = {pid: _neighbours(corpus, pid) for pid in corpus.papers}
+    by_neighbour: dict[str, list[str]] = {}
+    for pid, found in neighbours.items():
+        for other in found:
+            by_neighbour.setdefault(other, []).append(pid)
+    groups: dict[tuple, list] = {}
+    for paper in corpus.papers.values():
+        for key in [("tag", tag) for tag in paper.tags] + ([("stage", paper.stage)] if paper.stage else []):
+            groups.setdefault(key, []).append(paper)
+    for members in groups.values():
+        members.sort(key=lambda p: (p.date, p.id))
+    return {"neighbours": neighbours, "by_neighbour": by_neighbour, "groups": groups,
+            "dates": {key: [p.date for p in members] for key, members in groups.items()}}
+
+
+def related_papers(corpus, paper, index: dict | None = None, count: int = 5, nearest: int = 12) -> list:
+    """[(paper, (shared relations, shared tags + same stage))], best first, without the papers it relates to
+    directly (the relations list shows them).
+
+    Shared relations: both papers relate to (or are related from) the same paper. Then shared tags and stage;
+    among papers that tie, the closest in date. Only the `nearest` papers by date of each tag and stage are
+    considered, so a site of 10,000 records computes it in linear time.
+    """
+    import bisect
+
+    index = index or _related_index(corpus)
+    mine = index["neighbours"][paper.id]
+    shared_relations: dict[str, int] = {}
+    for other in mine:
+        for pid in index["by_neighbour"].get(other, ()):
+            shared_relations[pid] = shared_relations.get(pid, 0) + 1
+    candidates = set(shared_relations)
+    keys = [("tag", tag) for tag in paper.tags] + ([("stage", paper.stage)] if paper.stage else [])
+    for key in keys:
+        members, dates = index["groups"][key], index["dates"][key]
+        at = bisect.bisect_left(dates, paper.date)
+        candidates.update(p.id for p in members[max(0, at - nearest // 2): at + nearest // 2])
+    candidates -= mine | {paper.id}
+    tags = set(paper.tags)
+    scored = []
+    for pid in candidates:
+        other = corpus.papers[pid]
+        similar = len(tags & set(other.tags)) + (1 if paper.stage and other.stage == paper.stage else 0)
+        score = (shared_relations.get(pid, 0), similar)
+        if score != (0, 0):
+            scored.append((other, score))
+    scored.sort(key=lambda item: (-item[1][0], -item[1][1], abs((item[0].date - paper.date).days), item[0].id))
+    return scored[:count]
+
+
+def _similar(site: SiteContext, src: str, paper) -> str:
+    index = site.cache.get("related_index")
+    if index is None:
+        index = site.cache["related_index"] = _related_index(site.corpus)
+    found = related_papers(site.corpus, paper, index)
+    if not found:
+        return ""
+    # Ranked as related_papers says (shared relations first); no per-item note: 10,000 pages carry this list.
+    items = "".join(f"<li>{site.paper_link(src, other.id)}</li>" for other, _ in found)
+    return f'<h3>Similar papers</h3><p class="hftkb-note">Shared relations first, then shared tags and stage.</p><ul>{items}</ul>'
 
 
 def _results(paper) -> str:
@@ -111,7 +254,7 @@ def render_paper(site: SiteContext, paper, bibtex: str) -> str:
     short = f'<span class="hftkb-short">{esc(paper.short_name)}</span> ' if show_short else ""
     venue = esc(site.venue_label(paper))
     when = f"{venue} · first public {paper.date.isoformat()}" if venue else f"first public {paper.date.isoformat()}"
-    authors = esc(", ".join(paper.authors)) if paper.authors else "<em>authors not recorded</em>"
+    authors = author_links(site, src, paper) if paper.authors else "<em>authors not recorded</em>"
     tags = " ".join(site.term_link(src, "tags", tag, css="hftkb-tag") for tag in paper.tags)
 
     links = []
@@ -144,7 +287,9 @@ def render_paper(site: SiteContext, paper, bibtex: str) -> str:
     )
     record = _definition_list(
         [
-            ("Record", f"<code>papers/{esc(paper.id)}.yaml</code>"),
+            ("Record", f"<code>papers/{esc(paper.id)}.yaml</code>" + (
+                f' · <a class="hftkb-edit" href="{attr(site.edit_base)}papers/{attr(paper.id)}.yaml">edit this record on GitHub</a>'
+                if site.edit_base else "")),
             ("Added", paper.added.isoformat()),
             ("Updated", paper.updated.isoformat() if paper.updated else ""),
             ("Source", esc(paper.source)),
@@ -162,15 +307,12 @@ def render_paper(site: SiteContext, paper, bibtex: str) -> str:
             f'<p class="hftkb-tags">{tags}</p>' if tags else "",
             LATE_START + "<section data-search-exclude>",
             _implementation_box(site, src, paper),
+            _cite(site, paper, bibtex),
             f"<h2>How it works</h2>{details}" if details else "",
             links_html,
             _relations(site, src, paper),
             _results(paper),
             _faq_mentions(site, src, paper),
-            # BibTeX: HTML-escaped only, like an attribute (this block is inserted after every other processor).
-            '<h2>Cite</h2><div class="hftkb-bibtex"><button type="button" class="md-button hftkb-copy" '
-            f'data-copy-target="bibtex-{attr(paper.id)}">Copy BibTeX</button>'
-            f'<pre><code id="bibtex-{attr(paper.id)}">{attr(bibtex)}</code></pre></div>',
             f"<h2>Record</h2>{record}",
             "</section>" + LATE_END,
         ]

@@ -105,6 +105,7 @@ def make_papers(n_papers: int, *, hostile: bool = True, seed: int = 7) -> list:
                 if all(r["target"] != target for r in record["relations"]):
                     record["relations"].append({"type": rng.choice(["extends", "compares_to"]), "target": target})
         papers.append(record)
+    _add_results(papers, random.Random(seed + 1))
     if hostile and papers:
         papers[0].update(
             title=HOSTILE_STRINGS[0] + " survives " + HOSTILE_STRINGS[3],
@@ -123,7 +124,40 @@ def make_papers(n_papers: int, *, hostile: bool = True, seed: int = 7) -> list:
         )
         if len(papers) > 1:
             papers[1]["relations"] = [{"type": "extends", "target": papers[0]["id"], "note": HOSTILE_STRINGS[1]}]
+        # One person, several spellings (BibTeX order, LaTeX accents, case, an alias): each lands on one page.
+        if len(papers) > 3:
+            papers[1]["authors"] = ["Huang, Tiansheng", "Jos{\\'e} Garc{\\'i}a", "{Brace} Name"]
+            papers[2]["authors"] = ["Tiansheng Huang", "José García", "P. Writer"]
+            papers[3]["authors"] = ["tiansheng  huang", "Plain Author"]
     return [Paper.model_validate(record, strict=False) for record in papers]
+
+
+MODELS = ["Llama2-7B", "Gemma2-9B", "Qwen2-7B"]
+TASKS = ["SST2", "GSM8K", "AGNEWS"]
+
+
+def _add_results(papers: list[dict], rng: random.Random) -> None:
+    """Reported numbers for defense papers, in the shapes the real records use: HS and FA with the SFT baseline
+    of the same table, an SFT row, a number without a baseline, attack success rates. A separate generator, so
+    the rest of the corpus is the same with or without them."""
+    for record in papers:
+        if record["kind"] != "defense" or rng.random() < 0.3:
+            continue
+        model, task = rng.choice(MODELS), rng.choice(TASKS)
+        results = []
+        for ratio in rng.sample([0.05, 0.1, 0.2], rng.randrange(1, 3)):
+            table = f"Table {rng.randrange(1, 6)}"
+            setting = f"p={ratio:g}, n=1000"
+            sft_hs, sft_fa = round(rng.uniform(30, 80), 1), round(rng.uniform(70, 95), 1)
+            hs, fa = round(sft_hs - rng.uniform(-3, 30), 1), round(sft_fa + rng.uniform(-6, 3), 1)
+            common = {"model": model, "dataset": task, "setting": setting, "source": table}
+            results.append({"metric": "harmful_score", "value": hs, "baseline": sft_hs, **common})
+            results.append({"metric": "finetune_accuracy", "value": fa, "baseline": sft_fa, **common})
+            results.append({"metric": "harmful_score", "value": sft_hs, "method": "SFT", **common})
+        if rng.random() < 0.4:
+            results.append({"metric": "attack_success_rate", "value": round(rng.uniform(1, 40), 1), "model": model,
+                            "setting": "average over attacks", "source": "Table 6"})
+        record["results"] = results
 
 
 def make_faq(paper_ids: list[str], *, hostile: bool = True) -> list:
@@ -173,4 +207,7 @@ def make_kb(root: Path, n_papers: int, *, hostile: bool = True, seed: int = 7) -
         write_record(root / "papers" / f"{paper.id}.yaml", paper)
     for entry in make_faq([p.id for p in papers[:2]], hostile=hostile):
         write_record(root / "faq" / f"{entry.id}.yaml", entry)
+    if hostile:  # the curated alias file (hftkb.site.authors): "P. Writer" is "Plain Author"
+        (root / "taxonomy" / "author_aliases.yaml").write_text(
+            "- name: Plain Author\n  aliases:\n    - P. Writer\n", encoding="utf-8")
     return root

@@ -195,3 +195,110 @@ def test_search_results_show_hostile_titles_as_text(browser, served):
     assert browser.execute_script("return window.__alerts") == []  # ... never run
     assert browser.execute_script("return document.querySelectorAll('.md-search-result script, .md-search-result img').length") == 0
     assert console_errors(browser) == []
+
+
+# -- issue 16: authors, citing, reported results; each on a desktop and on a 390-px-wide phone -----------------
+
+VIEWPORTS = {"desktop": (1366, 768, False), "phone": (390, 844, True)}
+
+
+@pytest.fixture(params=list(VIEWPORTS))
+def viewport(request, browser):
+    width, height, mobile = VIEWPORTS[request.param]
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile})
+    yield request.param
+    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def no_horizontal_overflow(browser) -> bool:
+    """The page itself never scrolls sideways (wide tables scroll inside their own box)."""
+    return browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+
+def test_author_page_lists_every_spelling_and_leads_to_the_papers(browser, served, viewport):
+    from selenium.webdriver.common.by import By
+
+    open_page(browser, f"{served}papers/paper-00001/")
+    link = browser.find_element(By.CSS_SELECTOR, ".hftkb-authors a")
+    assert link.text == "Huang, Tiansheng"
+    browser.execute_script("arguments[0].click()", link)
+    wait_for(lambda: browser.current_url.endswith("/authors/tiansheng-huang/"))
+    assert browser.find_element(By.CSS_SELECTOR, "h1").text == "Tiansheng Huang"
+    papers = [a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, ".hftkb-author-papers a")]
+    assert sorted(p.rsplit("/", 2)[-2] for p in papers) == ["paper-00001", "paper-00002", "paper-00003"]
+    assert no_horizontal_overflow(browser)
+    assert console_errors(browser) == []
+    # The index filters by name.
+    open_page(browser, f"{served}authors/")
+    browser.find_element(By.CSS_SELECTOR, 'input[data-filter="text"]').send_keys("tiansheng")
+    shown = [r for r in browser.find_elements(By.CSS_SELECTOR, "table.hftkb-table tbody tr") if r.is_displayed()]
+    assert [r.find_element(By.CSS_SELECTOR, "a").text for r in shown] == ["Tiansheng Huang"]
+    assert console_errors(browser) == []
+
+
+def test_copy_buttons_put_the_bibtex_and_the_reference_on_the_clipboard(browser, served, viewport):
+    from selenium.webdriver.common.by import By
+
+    origin = served.rstrip("/")
+    browser.execute_cdp_cmd("Browser.grantPermissions", {"origin": origin, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
+    open_page(browser, f"{served}papers/paper-00002/")
+    bib = (browser.find_element(By.ID, "bibtex-paper-00002").get_attribute("textContent"))
+    assert bib.startswith("@") and "Tiansheng Huang" in bib
+
+    def clipboard():
+        return browser.execute_async_script(
+            "var done = arguments[arguments.length - 1];"
+            "navigator.clipboard.readText().then(done, function (e) { done('ERROR ' + e); });")
+
+    for target, expected in (("bibtex-paper-00002", bib),
+                             ("reference-paper-00002", browser.find_element(By.ID, "reference-paper-00002").get_attribute("textContent"))):
+        button = browser.find_element(By.CSS_SELECTOR, f'button[data-copy-target="{target}"]')
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
+        button.click()
+        wait_for(lambda: button.text == "Copied")
+        assert clipboard() == expected
+    assert expected.startswith("Tiansheng Huang, José García, and P. Writer. ")
+    assert console_errors(browser) == []
+
+
+def test_results_page_filters_and_sorts(browser, served, viewport):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    open_page(browser, f"{served}results/harmful-score/")
+
+    def visible():
+        return [r for r in browser.find_elements(By.CSS_SELECTOR, "table.hftkb-results-table tbody tr") if r.is_displayed()]
+
+    total = len(visible())
+    assert total > 5
+    model = Select(browser.find_element(By.CSS_SELECTOR, 'select[data-filter="model"]'))
+    wanted = model.options[1].get_attribute("value")
+    model.select_by_value(wanted)
+    shown = visible()
+    assert 0 < len(shown) < total and {r.get_attribute("data-model") for r in shown} == {wanted}
+    assert browser.find_element(By.CSS_SELECTOR, "[data-shown]").text == str(len(shown))
+    ratio = Select(browser.find_element(By.CSS_SELECTOR, 'select[data-filter="ratio"]'))
+    ratio.select_by_value(ratio.options[1].get_attribute("value"))
+    assert {(r.get_attribute("data-model"), r.get_attribute("data-ratio")) for r in visible()} <= {(wanted, ratio.first_selected_option.get_attribute("value"))}
+    model.select_by_value("")
+    ratio.select_by_value("")
+    assert len(visible()) == total
+    # Sort by the difference to SFT: largest first, then smallest first; rows without a difference stay last.
+    button = browser.find_element(By.CSS_SELECTOR, 'button[data-sort="diff"]')
+    for order in ("descending", "ascending"):
+        browser.execute_script("arguments[0].click()", button)
+        values = [r.find_elements(By.CSS_SELECTOR, "td")[7].get_attribute("data-value") for r in visible()]
+        numbers = [float(v) for v in values if v != ""]
+        assert numbers == sorted(numbers, reverse=order == "descending") and len(numbers) > 3
+        assert values[len(numbers):] == [""] * (len(values) - len(numbers))
+        assert button.find_element(By.XPATH, "..").get_attribute("aria-sort") == order
+    # Each value links to its paper.
+    first = visible()[0].find_elements(By.CSS_SELECTOR, "td")[5].find_element(By.CSS_SELECTOR, "a")
+    assert "/papers/paper-" in first.get_attribute("href") and "Table" in first.get_attribute("title")
+    assert no_horizontal_overflow(browser)
+    assert console_errors(browser) == []
+    open_page(browser, f"{served}results/")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "svg.hftkb-scatter circle")) > 3
+    assert console_errors(browser) == []

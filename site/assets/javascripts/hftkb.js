@@ -18,6 +18,8 @@
     var shown = block.querySelector("[data-shown]");
     var controls = block.querySelectorAll("[data-filter]");
     var form = block.querySelector("form");
+    // Which cell the text filter reads: the title (column 1) unless the block says otherwise.
+    var textColumn = parseInt(block.getAttribute("data-text-column") || "1", 10);
     if (form) form.addEventListener("submit", function (event) { event.preventDefault(); });
 
     function apply() {
@@ -39,7 +41,7 @@
         }
         if (ok && code && row.getAttribute("data-code") !== "1") ok = false;
         if (ok && words.length) {
-          var title = cellText(row, 1);
+          var title = cellText(row, textColumn);
           ok = words.every(function (word) { return title.indexOf(word) !== -1; });
         }
         row.hidden = !ok;
@@ -56,17 +58,27 @@
     buttons.forEach(function (button) {
       button.addEventListener("click", function () {
         var key = button.getAttribute("data-sort");
-        var index = columns[key];
+        // Paper tables name their columns; other tables (results, authors) sort the button's own column.
+        var index = key in columns && !block.hasAttribute("data-text-column") && !button.hasAttribute("data-sort-type")
+          ? columns[key] : button.parentElement.cellIndex;
+        var numeric = button.getAttribute("data-sort-type") === "number";
         // aria-sort sits on the header cell, where screen readers look for it.
         var header = button.parentElement;
         var current = header.getAttribute("aria-sort");
         // First click: dates newest first, text A to Z; a second click reverses.
-        var order = current ? (current === "ascending" ? "descending" : "ascending") : (key === "date" ? "descending" : "ascending");
+        var order = current ? (current === "ascending" ? "descending" : "ascending") : (key === "date" || numeric ? "descending" : "ascending");
         var sign = order === "ascending" ? 1 : -1;
         buttons.forEach(function (other) { other.parentElement.removeAttribute("aria-sort"); });
         header.setAttribute("aria-sort", order);
         var keyed = rows.map(function (row, position) {
           var value = cellText(row, index);
+          if (numeric) {
+            // data-value holds the number when the cell shows more than it (a sign, a unit, a link).
+            var cell = row.cells[index];
+            var raw = cell && cell.hasAttribute("data-value") ? cell.getAttribute("data-value") : value;
+            value = raw === "" ? "" : parseFloat(raw);
+            if (value !== "" && isNaN(value)) value = "";
+          }
           if (key === "title") {
             // Sort by the title itself, not by the short name shown before it.
             var link = row.cells[1].querySelector("a");
