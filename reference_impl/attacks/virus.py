@@ -15,6 +15,7 @@ Algorithm (one poisoned row; the official code optimises each row on its own, `-
    the first step's gradient as `harmful_grad`): the update the plain harmful row would cause.
 3. Objective of a suffix s (paper eq. for the dual goal; trainer.py `loss_calculate`):
        J(s) = lambda * L_guard(s) + (1 - lambda) * ( - <g(s), g_h> / ||g(s)|| )
+   (default `similarity="cosine"`: the inner product is also divided by ||g_h||, see Deviations).
    L_guard = cross-entropy of the guardrail's "safe" verdict on (benign instruction, benign answer + suffix);
    g(s) = the gradient of the row's loss with suffix s; ||g(s)|| is held constant when differentiating (as in
    trainer.py, computed under no_grad). lambda = 0.1.
@@ -32,12 +33,16 @@ Deviations:
   that also scores HS) used as the upload filter; with a real model it is the run's `evaluation.moderation`
   judge (beaver-dam-7b, or the keyword judge on SmolLM2), not Llama-Guard-2. Both give 14 label probabilities,
   so L_guard = -log(1 - max_k p_k) (the "safe" verdict's probability is 1 - the largest label probability).
-  The rule judge is not differentiable, so the GCG proposal uses a linear surrogate of it: each vocabulary
-  token's own evidence w_v = logit(p_max(token v alone)) - logit(p_max(empty answer)), scored once with the
-  judge; d L_guard / d onehot[i, v] ~= sigma(z) * w_v, z the current logit. Candidates are then scored with the
-  exact judge, so every accepted step truly lowers the exact J. A judge over a vocabulary above 5000 tokens
-  (beaver-dam on a real tokenizer) gets no surrogate: the proposal comes from the similarity term alone and the
-  guard term acts at candidate evaluation only.
+  The rule judge is not differentiable, so in the GCG proposal its term is not a gradient but its exact change
+  for every single-token substitution (length x vocabulary judge calls; the world's vocabulary is a few hundred
+  words, the judge a few regular expressions), which is what the gradient estimates for Llama Guard. Candidates
+  are then scored with the exact J, so every accepted step truly lowers it. A judge over more than 200k
+  (position, token) pairs (beaver-dam on a real tokenizer) gets no such term: the proposal comes from the
+  similarity term alone and the guard term acts when candidates are scored.
+* Similarity term: trainer.py's -<g(s), g_h> / ||g(s)|| equals ||g_h|| * (-cos); ||g_h|| is a constant of each
+  row, so the official objective is the cosine one with a per-row weight. In the miniature world ||g_h|| is ~10
+  and the guard term at lambda = 0.1 never outweighs it (no step was accepted in our runs), so the default is the
+  cosine, which makes lambda a scale-free trade-off; `similarity: inner` restores trainer.py's form.
 * Gradient model: the run's BASE model (all trainable weights), because the attacker's rows are built before the
   provider's alignment stage runs; the official code uses the SFT-aligned Llama-3-8B's LoRA weights.
 * Suffix initialisation: the harmful row's instruction and answer as plain text (no Alpaca header); trainer.py
@@ -74,6 +79,8 @@ class Config:
     filter_uploads: bool = True  # the provider's guardrail filter on the upload (the paper's threat model)
     threshold: float = 0.5  # the guardrail flags a row when max_k p_k > threshold (git-disl eval scripts)
     seed: int = 0  # the GCG candidate sampling
+    #: "cosine": -cos(g(s), g_h); "inner": trainer.py's -<g(s), g_h> / ||g(s)|| (= ||g_h|| times the cosine)
+    similarity: str = "cosine"
 
 
 def check(config: Config, context) -> None:
@@ -82,6 +89,8 @@ def check(config: Config, context) -> None:
     for name in ("topk", "candidates"):
         if getattr(config, name) < 1:
             raise ValueError(f"attack_config.{name} must be >= 1, got {getattr(config, name)}")
+    if config.similarity not in ("cosine", "inner"):
+        raise ValueError(f"attack_config.similarity must be 'cosine' or 'inner', got {config.similarity!r}")
     if config.steps < 0:
         raise ValueError(f"attack_config.steps must be >= 0, got {config.steps}")
 
@@ -147,38 +156,36 @@ def virus_rows(model, tokenizer, pairs, config: Config, guardrail, *, max_length
     import torch
 
     generator = torch.Generator().manual_seed(config.seed)
-    evidence = token_evidence(tokenizer, guardrail)
     rows = []
     for index, (benign, harmful) in enumerate(pairs):
         problem = SuffixProblem(model, tokenizer, benign, harmful, config, guardrail, max_length=max_length,
                                 trailing_newline=trailing_newline)
-        suffix, history = gcg(problem, config, generator, evidence)
+        suffix, history = gcg(problem, config, generator)
         row = dict(benign, output=problem.output_text(suffix), harmful=True)
         row["virus"] = {"objective": history, "p_flag": flag_probabilities(guardrail, [row])[0],
-                        "harmful_source": harmful["instruction"]}
+                        "p_flag_start": problem.guard_probability(problem.initial),
+                        "cosine": problem.cosine(suffix), "harmful_source": harmful["instruction"]}
         rows.append(row)
         log(f"virus: row {index + 1}/{len(pairs)}: J {history[0]:.3f} -> {history[-1]:.3f}, "
             f"guardrail p {row['virus']['p_flag']:.3f}")
     return rows
 
 
-def token_evidence(tokenizer, guardrail, max_vocab: int = 5000):
-    """w_v = logit(p_max(token v alone)) - logit(p_max("")): the linear surrogate of a score-based guardrail
-    (None for a vocabulary too large to score token by token)."""
+def exact_guard_proposals(problem, suffix, max_pairs: int = 200_000):
+    """Delta[i, v] = L_guard(s with token i set to v) - L_guard(s), scored with the judge itself (None when
+    length x vocabulary exceeds `max_pairs`: a 7B judge over a real vocabulary)."""
     import torch
 
-    size = len(tokenizer)
-    if size > max_vocab:
+    size = problem.embedding.shape[0]
+    if len(suffix) * size > max_pairs:
         return None
-    words = [tokenizer.decode([v]) for v in range(size)]
-    probabilities = flag_probabilities(guardrail, [{"instruction": "", "output": w} for w in [""] + words])
-
-    def logit(p):
-        p = min(max(p, 1e-6), 1 - 1e-6)
-        return math.log(p / (1 - p))
-
-    base = logit(probabilities[0])
-    return torch.tensor([logit(p) - base for p in probabilities[1:]])
+    current = guard_loss(problem.guard_probability(suffix))
+    rows, tokens = [], suffix.tolist()
+    for i in range(len(tokens)):
+        for v in range(size):
+            rows.append(dict(problem.benign, output=problem.output_text(torch.tensor(tokens[:i] + [v] + tokens[i + 1:]))))
+    losses = torch.tensor([guard_loss(p) for p in flag_probabilities(problem.guardrail, rows)])
+    return losses.view(len(tokens), size) - current
 
 
 class SuffixProblem:
@@ -208,6 +215,7 @@ class SuffixProblem:
         special = set(tokenizer.all_special_ids) | {tokenizer.unk_token_id}
         self.illegal = torch.tensor(sorted(i for i in special if i is not None and i < self.embedding.shape[0]))
         self.harmful_grad = [g.detach() for g in self.weight_gradient(self.onehot(self.initial), create_graph=False)]
+        self.harmful_norm = float(sum((h ** 2).sum() for h in self.harmful_grad)) ** 0.5
 
     def onehot(self, suffix):
         import torch
@@ -232,12 +240,23 @@ class SuffixProblem:
         return torch.autograd.grad(self.lm_loss(suffix_onehot), self.params, create_graph=create_graph)
 
     def similarity_loss(self, suffix_onehot, *, create_graph: bool):
-        """-<g(s), g_h> / ||g(s)||, the norm held constant (trainer.py computes it under no_grad)."""
+        """-<g(s), g_h> / ||g(s)|| (/ ||g_h|| for "cosine"), the norms held constant (trainer.py: under no_grad)."""
         import torch
 
         grads = self.weight_gradient(suffix_onehot, create_graph=create_graph)
         norm = torch.sqrt(sum((g.detach() ** 2).sum() for g in grads))
+        if self.config.similarity == "cosine":
+            norm = norm * self.harmful_norm
         return -sum((g * h).sum() for g, h in zip(grads, self.harmful_grad)) / norm
+
+    def cosine(self, suffix) -> float:
+        """cos(g(s), g_h): how much of the harmful row's update the optimised row still carries."""
+        import torch
+
+        grads = self.weight_gradient(self.onehot(suffix), create_graph=False)
+        dot = sum((g * h).sum() for g, h in zip(grads, self.harmful_grad))
+        norms = torch.sqrt(sum((g ** 2).sum() for g in grads)) * torch.sqrt(sum((h ** 2).sum() for h in self.harmful_grad))
+        return float(dot / norms)
 
     def output_text(self, suffix) -> str:
         return self.benign["output"] + " " + self.tokenizer.decode(suffix.tolist()).strip()
@@ -253,8 +272,9 @@ class SuffixProblem:
             value += (1 - lam) * float(self.similarity_loss(self.onehot(suffix), create_graph=False))
         return value
 
-    def proposal_gradient(self, suffix, evidence):
-        """d J / d onehot (L x V): the similarity term by double back-propagation, the guard term by the surrogate."""
+    def proposal_gradient(self, suffix):
+        """The first-order change of J per (position, token), L x V: the similarity term's gradient with respect to
+        the one-hot suffix (double back-propagation), plus lambda times the guard term's exact change."""
         import torch
 
         lam = self.config.lam
@@ -263,9 +283,10 @@ class SuffixProblem:
             onehot = self.onehot(suffix).requires_grad_(True)
             loss = self.similarity_loss(onehot, create_graph=True)
             gradient += (1 - lam) * torch.autograd.grad(loss, onehot)[0].float()
-        if lam and evidence is not None:
-            p = self.guard_probability(suffix)  # d(-log(1 - sigma(z)))/dz = sigma(z) = p
-            gradient += lam * p * evidence.unsqueeze(0)
+        if lam:
+            deltas = exact_guard_proposals(self, suffix)
+            if deltas is not None:
+                gradient += lam * deltas
         return gradient
 
     def recoverable(self, suffix) -> bool:
@@ -274,7 +295,7 @@ class SuffixProblem:
         return self.tokenizer(" " + text, add_special_tokens=False)["input_ids"] == suffix.tolist()
 
 
-def gcg(problem: SuffixProblem, config: Config, generator, evidence):
+def gcg(problem: SuffixProblem, config: Config, generator):
     """(best suffix, J after every step) by greedy coordinate gradient search (Algorithm, step 4)."""
     import torch
 
@@ -282,7 +303,7 @@ def gcg(problem: SuffixProblem, config: Config, generator, evidence):
     best = problem.objective(suffix)
     history = [best]
     for _ in range(config.steps):
-        gradient = problem.proposal_gradient(suffix, evidence)
+        gradient = problem.proposal_gradient(suffix)
         gradient[:, problem.illegal] = float("inf")
         top = (-gradient).topk(min(config.topk, gradient.shape[1]), dim=1).indices  # most negative first-order change
         positions = torch.randint(len(suffix), (config.candidates,), generator=generator)
