@@ -1,10 +1,11 @@
-"""`python -m reference_impl {run,sweep,list,demo,table}`: run the attack and the defenses from a YAML config.
+"""`python -m reference_impl {run,sweep,matrix,list,demo,table}`: run the attack and the defenses from a YAML config.
 
     python -m reference_impl list
     python -m reference_impl run CONFIG.yaml [--method NAME] [--set key.path=value ...] [--out DIR]
     python -m reference_impl sweep CONFIG.yaml --methods sft,vaccine --ratios 0,0.05,0.1 [--out DIR] [--results FILE]
     python -m reference_impl demo [--out DIR] [--seed N]
     python -m reference_impl table reference_impl/results/miniature_world.json [--write README.md]
+    python -m reference_impl matrix CONFIG.yaml --methods sft,vaccine --attacks mixture,virus [--out DIR] [--set ...]
 
 Problems with the config, the data or the models are reported in one line before any training starts
 (exit code 2); a run that stops (e.g. a NaN loss) exits with 1 and names the step and the checkpoint kept.
@@ -52,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     table.add_argument("--write", metavar="README", default=None,
                        help="replace the table between <!-- results:NAME --> markers in this file instead of printing")
 
+    from .matrix import add_parser as add_matrix
+
+    add_matrix(sub)
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command](args)
@@ -231,4 +235,10 @@ def cmd_demo(args) -> int:
     return 0 if all(ok for _, ok in results) else 1
 
 
-COMMANDS = {"list": cmd_list, "run": cmd_run, "sweep": cmd_sweep, "demo": cmd_demo, "table": cmd_table}
+def cmd_matrix(args) -> int:
+    from .matrix import cmd_matrix as run_matrix
+
+    return run_matrix(args)
+
+
+COMMANDS = {"list": cmd_list, "run": cmd_run, "sweep": cmd_sweep, "demo": cmd_demo, "table": cmd_table, "matrix": cmd_matrix}

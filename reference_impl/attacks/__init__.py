@@ -14,6 +14,10 @@ DEFAULT_ATTACK = "mixture"  # the attack every defense was scored against before
 #: attack name -> module (plain data: `python -m reference_impl list` reads it without importing the modules).
 ATTACKS: dict[str, str] = {
     "mixture": "reference_impl.attacks.mixture",
+    "pure_bad": "reference_impl.attacks.pure_bad",
+    "identity_shift": "reference_impl.attacks.identity_shift",
+    "benign": "reference_impl.attacks.benign",
+    "virus": "reference_impl.attacks.virus",
 }
 
 

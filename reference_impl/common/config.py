@@ -136,7 +136,21 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> dict:
         _merge(config, nested, (), f"--set {item}", {})
         lines[keys] = f"--set {item}"  # later checks name the override, not the file
     validate(config, source, lines)
-    return config
+    located = LocatedConfig(config)
+    located.source, located.lines = source, lines
+    return located
+
+
+class LocatedConfig(dict):
+    """The config mapping, remembering where each key came from (for checks made after loading, e.g. plan.py)."""
+
+    source: str = "<config>"
+    lines: dict = {}
+
+
+def where(config: dict, path: tuple) -> str:
+    """`file:line` (or `--set key=value`) of a key of a loaded config; the file alone when it is not there."""
+    return _where(getattr(config, "source", "<config>"), getattr(config, "lines", {}), tuple(path))
 
 
 def _key_lines(node, prefix=()) -> dict[tuple, int]:

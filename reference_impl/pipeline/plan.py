@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .. import registry
 from ..attacks import load_attack
-from ..common.schedule import schedule_context
-from ..common.config import ConfigError, is_world
+from pathlib import Path
+
+from ..common.config import ConfigError, is_world, where
 from ..common.method import NEED_KEYS, AttackSpec, MethodSpec, PromptTemplate, templates
+from ..common.schedule import schedule_context
 from .data import RunData, load_data
 
 
@@ -38,6 +40,7 @@ class Plan:
     mixture: list[dict]  # the rows the user's fine-tuning trains on
     train_template: PromptTemplate = PromptTemplate()  # the method's templates under its Config
     eval_template: PromptTemplate = PromptTemplate()
+    attack_context: dict = field(default_factory=dict)  # what the attack's check/build read (cache, guardrail, ...)
 
     def stage_trainer(self, stage: str):
         """The method's Trainer class when it replaces plain SFT at `stage`, else None."""
@@ -115,7 +118,72 @@ def check_models(config: dict) -> None:
             raise ConfigError(f"{where}: {error}") from None
 
 
-def prepare(config: dict) -> Plan:
+#: What an attack may declare in `AttackSpec.needs`, checked before training (data.harmful rows, a guardrail judge).
+ATTACK_NEEDS = ("harmful_data", "guardrail")
+
+
+def check_attack_needs(config: dict, data: RunData | None, name: str, needs) -> None:
+    """An attack whose data the run does not provide, or whose guardrail model is missing: one line naming the
+    config key's file and line. `data=None`: the checks that need no data (the guardrail) only."""
+    unknown = sorted(set(needs) - set(ATTACK_NEEDS))
+    if unknown:
+        raise ConfigError(f"attack {name!r}: unknown need(s) {', '.join(unknown)} (known: {', '.join(ATTACK_NEEDS)})")
+    if "harmful_data" in needs and data is not None and not data.user_harmful:
+        raise ConfigError(f"{where(config, ('data', 'harmful'))}: finetune.attack {name} needs harmful rows; "
+                          "data.harmful gives none")
+    if "guardrail" in needs and data is None and not is_world(config):
+        source = config["evaluation"]["moderation"]
+        location = where(config, ("evaluation", "moderation"))
+        if source == "rules":
+            raise ConfigError(f"{location}: finetune.attack {name} needs a guardrail; 'rules' is the miniature world's judge")
+        if source != "keyword":
+            from ..common.models import check_model_source
+
+            try:
+                check_model_source(source)
+            except FileNotFoundError as error:
+                raise ConfigError(f"{location}: finetune.attack {name} needs its guardrail model: {error}") from None
+
+
+def guardrail_loader(config: dict, data: RunData, threshold: float):
+    """The guardrail an attack filters or optimises against: the world's judge, else the run's moderation judge."""
+
+    def load():
+        if is_world(config):
+            return data.world.moderation(threshold=threshold)
+        from ..common import moderation
+
+        source = config["evaluation"]["moderation"]
+        if source == "keyword" and hasattr(moderation, "KeywordJudge"):  # the SmolLM2 testbed's judge
+            return moderation.KeywordJudge(threshold=threshold)
+        return moderation.BeaverDam(source, threshold=threshold, batch_size=config["evaluation"]["batch_size"])
+
+    return load
+
+
+def base_model_loader(config: dict, data: RunData, cache_dir: Path, log):
+    """(model, tokenizer) of the run's base model, for an attack that optimises its rows against it (Virus); the
+    world's base model comes from the same cache as the run's stages."""
+
+    def load():
+        if is_world(config):
+            from ..common.world import base_model
+
+            return base_model(data.world, cache_dir, log=log)
+        from ..common.models import load_model, load_tokenizer, prepare_pad_token
+
+        m = config["model"]
+        tokenizer = load_tokenizer(m["tokenizer"] or m["base"], model_max_length=m["max_length"])
+        model = load_model(m["base"], dtype=m["dtype"], device_map=m["device_map"])
+        prepare_pad_token(tokenizer, model)
+        return model, tokenizer
+
+    return load
+
+
+def prepare(config: dict, cache_dir: str | Path | None = None, log=print) -> Plan:
+    """`cache_dir`: where the world's base model and an attack's optimised rows are cached (the run directory's
+    `cache/`; `runs/cache` when no run directory is given)."""
     method, module, spec = load_method(config["method"])
     overrides = {**config["method_configs"].get(method.name, {}), **config["method_config"]}
     method_config = build_config(spec.config, overrides, "method_config", method.name)
@@ -125,6 +193,7 @@ def prepare(config: dict) -> Plan:
     except ValueError as error:
         raise ConfigError(f"finetune.attack: {error}") from None
     attack_config = build_config(attack.config, ft["attack_config"], "finetune.attack_config", ft["attack"])
+    check_attack_needs(config, None, ft["attack"], attack.needs)  # the guardrail, before the models and data load
     from ..testbeds import smollm2
 
     if smollm2.handles(config):
@@ -132,14 +201,21 @@ def prepare(config: dict) -> Plan:
     elif not is_world(config):
         check_models(config)
     data = load_data(config)
+    check_attack_needs(config, data, ft["attack"], attack.needs)
     if spec.aligned and not data.alignment:
         raise ConfigError("data.alignment: the alignment set is empty")
     available = availability(data, config, spec)
     missing = [need for need in spec.needs if need in MODEL_NEEDS and available[need] is None]
     if missing:
         raise ConfigError(f"method {method.name} needs {', '.join(missing)}, which this run cannot give (it skips alignment)")
+    context = {"task": data.task, "harmful_start": data.harmful_start, "harmful_bounds": data.harmful_bounds,
+               "seed": config["seed"], "data": data, "cache_dir": Path(cache_dir or Path("runs") / "cache"),
+               "max_length": config["model"]["max_length"], "trailing_newline": config["model"]["trailing_newline"],
+               "log": log, "model_identity": model_identity(config, data)}
+    context["guardrail"] = guardrail_loader(config, data, getattr(attack_config, "threshold", config["evaluation"]["threshold"]))
+    context["base_model"] = base_model_loader(config, data, context["cache_dir"], log)
     plan = Plan(config=config, method=method, spec=spec, module=module, method_config=method_config, attack=attack,
-                attack_config=attack_config, data=data, mixture=[])
+                attack_config=attack_config, data=data, mixture=[], attack_context=context)
     plan.mixture = build_mixture(plan, check=True)
     available.update(schedule_context(config, len(data.alignment), len(plan.mixture)))  # Lisa's split vs the run
     try:
@@ -154,9 +230,7 @@ def prepare(config: dict) -> Plan:
 def build_mixture(plan: Plan, check: bool = False) -> list[dict]:
     """The user's fine-tuning rows: the attack builds them, then the method may add its own (finetune_data).
     Called again after a testbed fills in answers at run time (SmolLM2's harmful answers are the model's own)."""
-    config, data, ft = plan.config, plan.data, plan.config["finetune"]
-    context = {"task": data.task, "harmful_start": data.harmful_start, "harmful_bounds": data.harmful_bounds,
-               "seed": config["seed"], "data": data}
+    data, ft, context = plan.data, plan.config["finetune"], plan.attack_context
     try:
         if check and plan.attack.check is not None:
             plan.attack.check(plan.attack_config, context)
@@ -174,3 +248,10 @@ def build_mixture(plan: Plan, check: bool = False) -> list[dict]:
 #: Needs that name a model (or adapter) the run may lack; the data needs are the method's `check` to judge (a
 #: method may do without one in some setting, e.g. Antidote's magnitude score needs no harmful data).
 MODEL_NEEDS = ("base_model", "aligned_model", "safety_adapter", "unaligned_model")
+
+
+def model_identity(config: dict, data: RunData) -> dict:
+    """What the base model's weights depend on (an attack's cached rows are keyed by it)."""
+    if is_world(config):
+        return {"world": data.world.spec.fingerprint()}
+    return {"base": config["model"]["base"], "dtype": config["model"]["dtype"]}

@@ -55,4 +55,4 @@ def execute(plan: Plan, out_dir: str | Path, log: Callable[[str], None] = print)
 
 def run(config: dict, out_dir: str | Path, log: Callable[[str], None] = print) -> list[dict]:
     """Check the config, then run every stage; returns the result rows."""
-    return execute(prepare(config), out_dir, log=log)
+    return execute(prepare(config, Path(out_dir) / "cache", log=log), out_dir, log=log)

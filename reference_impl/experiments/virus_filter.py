@@ -1,0 +1,92 @@
+"""Does the upload filter stop Virus? The miniature world's judge as the provider's guardrail, on three uploads:
+
+* plain harmful rows (what the mixture attack uploads: a harmful instruction and its compliant answer);
+* mixing rows (Virus before optimisation: a benign task row followed by the harmful row as a suffix);
+* Virus rows (the same after the GCG search of reference_impl/attacks/virus.py, the paper's Config).
+
+    python -m reference_impl.experiments.virus_filter [--rows 5] [--lam 0.1] [--steps 50] [--out FILE]
+
+Writes reference_impl/results/virus_filter_miniature_world.json (flagged counts, mean guardrail probability, the
+gradient cosine of the Virus rows to the mixing rows' harmful gradient, seconds). CPU: one thread, nice it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shlex
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "reference_impl" / "results" / "virus_filter_miniature_world.json"
+
+
+def measure(config_overrides: list[str], rows: int, attack: dict, cache_dir: Path, log=print) -> dict:
+    import torch
+
+    from ..attacks import virus
+    from ..cli import WORLD_CONFIG
+    from ..common.config import load_config
+    from ..pipeline.plan import base_model_loader, guardrail_loader
+    from ..pipeline.data import load_data
+
+    torch.set_num_threads(1)
+    config = load_config(WORLD_CONFIG, config_overrides)
+    data = load_data(config)
+    settings = dataclasses.replace(virus.Config(), **attack)
+    guardrail = guardrail_loader(config, data, settings.threshold)()
+    normal = int((1 - config["finetune"]["harmful_ratio"]) * config["finetune"]["num_samples"])
+    harmful = data.user_harmful[:rows]
+    benign = data.task_train[normal : normal + rows]
+    mixing = [dict(b, output=b["output"] + " " + h["instruction"] + " " + h["output"]) for b, h in zip(benign, harmful)]
+    model, tokenizer = base_model_loader(config, data, cache_dir, log)()
+    started = time.time()
+    optimised = virus.virus_rows(model, tokenizer, list(zip(benign, harmful)), settings, guardrail,
+                                 max_length=config["model"]["max_length"],
+                                 trailing_newline=config["model"]["trailing_newline"], log=log)
+    seconds = time.time() - started
+
+    def summary(upload):
+        probabilities = virus.flag_probabilities(guardrail, upload)
+        _, flagged = virus.upload_filter(upload, guardrail)
+        return {"rows": len(upload), "flagged": flagged, "passed": len(upload) - flagged,
+                "mean_p_flag": round(statistics.mean(probabilities), 4)}
+
+    return {
+        "plain_harmful": summary(harmful), "mixing": summary(mixing), "virus": summary(optimised),
+        "virus_gradient_cosine": [round(r["virus"]["cosine"], 4) for r in optimised],
+        "virus_objective_start_end": [[round(r["virus"]["objective"][0], 4), round(r["virus"]["objective"][-1], 4)] for r in optimised],
+        "virus_examples": [r["output"] for r in optimised[:3]],
+        "attack_config": dataclasses.asdict(settings), "seconds": round(seconds, 1),
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m reference_impl.experiments.virus_filter", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=5)
+    parser.add_argument("--lam", type=float, default=[], action="append", help="repeatable (default: the paper's 0.1)")
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--cache", default="runs/cache")
+    parser.add_argument("--out", default=str(RESULTS))
+    args = parser.parse_args(argv)
+    from ..pipeline.results import machine_description
+
+    runs = [measure(args.overrides, args.rows, {"lam": lam, "steps": args.steps}, Path(args.cache)) for lam in args.lam or [0.1]]
+    document = {"machine": machine_description(), "date": time.strftime("%Y-%m-%d"),
+                "command": "python -m reference_impl.experiments.virus_filter " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
+                "testbed": "miniature_world", "guardrail": "the world's RuleModeration judge, threshold 0.5", "runs": runs}
+    Path(args.out).write_text(json.dumps(document, indent=1) + "\n")
+    for run in runs:
+        print(f"lam={run['attack_config']['lam']}: " + ", ".join(f"{k} {run[k]['passed']}/{run[k]['rows']} pass" for k in ("plain_harmful", "mixing", "virus"))
+              + f"; cosine {run['virus_gradient_cosine']}; {run['seconds']}s")
+    print(f"results: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
