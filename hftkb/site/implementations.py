@@ -131,6 +131,18 @@ def read_results(root: Path, filename: str) -> dict | None:
     return data if isinstance(data, dict) and isinstance(data.get("rows"), list) else None
 
 
+#: The testbed the site's measured tables come from: the miniature world v2 (issue 11), its world seed 0 (the other
+#: world seeds hold SFT's calibration runs only, and would otherwise be averaged into SFT's row).
+WORLD_RESULTS = "miniature_world_v2.json"
+
+
+def world_results(root: Path) -> dict | None:
+    data = read_results(root, WORLD_RESULTS)
+    if data is None:
+        return None
+    return {**data, "rows": [r for r in data["rows"] if isinstance(r, dict) and r.get("world_seed", 0) == 0]}
+
+
 def load_implementations(root: Path, methods: dict) -> dict[str, ImplInfo]:
     return {name: read_module(name, method.module, root) for name, method in methods.items()}
 
@@ -331,7 +343,7 @@ def method_page(site: SiteContext, method, info: ImplInfo) -> str:
     command = f"python -m reference_impl run config.yaml --method {method.name}"
     parts.append(f"<h2>Run it</h2><pre><code>{esc(usage or command)}</code></pre>")
     parts.append(
-        _results_block(method.name, read_results(site.kb_dir, "miniature_world.json"), "Measured: miniature world",
+        _results_block(method.name, world_results(site.kb_dir), "Measured: miniature world v2",
                        ["harmful_ratio", "hs", "fa", "refusal_rate", "hs_plus", "seeds"])
     )
     for filename, title in (("miniature_world_ablation.json", "Measured: miniature world, other settings"),
@@ -389,7 +401,7 @@ def _number_text(value) -> str:
 
 def world_summary(site: SiteContext, name: str, ratio: float = 0.1) -> str:
     """One sentence for a paper page: the method's HS against SFT's in the miniature world at p = `ratio`."""
-    data = read_results(site.kb_dir, "miniature_world.json")
+    data = world_results(site.kb_dir)
     if data is None:
         return ""
     found = {r.get("method"): r for r in final_rows(data) if r.get("harmful_ratio") == ratio}
@@ -401,7 +413,7 @@ def world_summary(site: SiteContext, name: str, ratio: float = 0.1) -> str:
 
 def comparison_block(site: SiteContext, src: str) -> str:
     """Every method side by side in the miniature world: HS (mean and range over seeds) and FA per harmful ratio."""
-    data = read_results(site.kb_dir, "miniature_world.json")
+    data = world_results(site.kb_dir)
     if data is None:
         return ""
     rows = final_rows(data)

@@ -42,7 +42,7 @@ def write_demo_registry(kb: Path) -> None:
     )
     results = kb / "reference_impl" / "results"
     results.mkdir()
-    (results / "miniature_world.json").write_text(
+    (results / "miniature_world_v2.json").write_text(
         '{"machine": "test box", "date": "2026-01-01", "command": "python -m reference_impl world",'
         ' "rows": [{"method": "demo", "harmful_ratio": 0.1, "hs": 12.5, "fa": 90.0, "seed": 1},'
         ' {"method": "demo", "harmful_ratio": 0.1, "hs": 20.5, "fa": 92.0, "seed": 2},'
