@@ -299,3 +299,40 @@ def tiny_llama(vocab_size: int, spec: TinyLlamaSpec = TinyLlamaSpec(), *, seed: 
         torch.manual_seed(seed)
         model = LlamaForCausalLM(config)
     return model
+
+
+def visit_linear_inputs(model, targets, batches, visit) -> int:
+    """One no-grad, eval-mode forward pass over `batches` with a hook on each target linear layer: `visit(name, x)`
+    gets that layer's input without the padding positions, as [tokens, d_in]. Returns the number of samples.
+    Shared by the calibration statistics of Antidote (input energy) and SafeDelta (Hessians)."""
+    current_mask: list = [None]  # attention mask of the batch being processed, read by the hooks
+
+    def hook_for(name):
+        def hook(_module, inputs, _output):
+            x = inputs[0].detach()
+            mask = current_mask[0]
+            if mask is not None and x.dim() == 3 and x.shape[:2] == mask.shape:
+                x = x[mask.bool()]  # padding left out
+            visit(name, x.reshape(-1, x.shape[-1]))
+
+        return hook
+
+    handles = [linear.register_forward_hook(hook_for(name)) for name, linear in targets.items()]
+    was_training = model.training
+    model.eval()  # LoRA dropout off: A sees the same x as the base layer
+    device = next(model.parameters()).device
+    samples = 0
+    try:
+        with torch.no_grad():
+            for batch in batches:
+                input_ids = batch["input_ids"].to(device)
+                mask = batch.get("attention_mask")
+                mask = torch.ones_like(input_ids) if mask is None else mask.to(device)
+                current_mask[0] = mask
+                samples += input_ids.shape[0]
+                model(input_ids=input_ids, attention_mask=mask, use_cache=False)
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)
+    return samples

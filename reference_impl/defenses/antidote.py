@@ -227,38 +227,17 @@ def input_energy(model, targets: Mapping[str, Any], batches: Iterable[Mapping[st
     """
     import torch
 
+    from reference_impl.common.models import visit_linear_inputs
+
     sums = {name: torch.zeros(linear.in_features, dtype=torch.float64) for name, linear in targets.items()}
     counts = dict.fromkeys(targets, 0)
-    current_mask: list[Any] = [None]  # attention mask of the batch being processed, read by the hooks
 
-    def hook_for(name):
-        def hook(_module, inputs, _output):
-            x = inputs[0].detach()
-            mask = current_mask[0]
-            if mask is not None and x.dim() == 3 and x.shape[:2] == mask.shape:
-                x = x[mask.bool()]  # [tokens, d_in], padding left out
-            x = x.reshape(-1, x.shape[-1]).double()
-            sums[name] += (x * x).sum(dim=0).cpu()
-            counts[name] += x.shape[0]
+    def add(name, x):
+        x = x.double()
+        sums[name] += (x * x).sum(dim=0).cpu()
+        counts[name] += x.shape[0]
 
-        return hook
-
-    handles = [linear.register_forward_hook(hook_for(name)) for name, linear in targets.items()]
-    was_training = model.training
-    model.eval()  # LoRA dropout off: A sees the same x as the base layer
-    device = next(model.parameters()).device
-    try:
-        with torch.no_grad():
-            for batch in batches:
-                input_ids = batch["input_ids"].to(device)
-                attention_mask = batch.get("attention_mask")
-                attention_mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask.to(device)
-                current_mask[0] = attention_mask
-                model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
-    finally:
-        for handle in handles:
-            handle.remove()
-        model.train(was_training)
+    visit_linear_inputs(model, targets, batches, add)
     missing = [name for name, n in counts.items() if n == 0]
     if missing:
         raise ValueError(f"antidote: no calibration activations reached {missing[0]} (is the adapter active?)")

@@ -246,43 +246,19 @@ def calibration_hessians(model, targets: Mapping[str, Any], batches: Iterable[Ma
     """
     import torch
 
+    from reference_impl.common.models import visit_linear_inputs
+
     sums = {name: None for name in targets}
-    samples = [0]
-    current_mask: list[Any] = [None]
 
-    def hook_for(name):
-        def hook(_module, inputs, _output):
-            x = inputs[0].detach()
-            mask = current_mask[0]
-            if mask is not None and x.dim() == 3 and x.shape[:2] == mask.shape:
-                x = x[mask.bool()]
-            x = x.reshape(-1, x.shape[-1]).float()
-            gram = x.T @ x
-            sums[name] = gram if sums[name] is None else sums[name] + gram
+    def add(name, x):
+        x = x.float()
+        sums[name] = x.T @ x if sums[name] is None else sums[name] + x.T @ x
 
-        return hook
-
-    handles = [linear.register_forward_hook(hook_for(name)) for name, linear in targets.items()]
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    try:
-        with torch.no_grad():
-            for batch in batches:
-                input_ids = batch["input_ids"].to(device)
-                mask = batch.get("attention_mask")
-                mask = torch.ones_like(input_ids) if mask is None else mask.to(device)
-                current_mask[0] = mask
-                samples[0] += input_ids.shape[0]
-                model(input_ids=input_ids, attention_mask=mask, use_cache=False)
-    finally:
-        for handle in handles:
-            handle.remove()
-        model.train(was_training)
+    samples = visit_linear_inputs(model, targets, batches, add)
     missing = [name for name, h in sums.items() if h is None]
     if missing:
         raise ValueError(f"safedelta: no calibration activations reached {missing[0]}")
-    return {name: 2.0 * h / samples[0] for name, h in sums.items()}
+    return {name: 2.0 * h / samples for name, h in sums.items()}
 
 
 def inverse_hessian_factor(hessian, percdamp: float):
