@@ -275,7 +275,9 @@ def main(argv: list[str] | None = None) -> int:
             document["rows"] = kept + rows
             document["command"] = "; ".join(dict.fromkeys(previous["command"].split("; ") + [command.strip()]))
         method_configs = load_config(WORLD_CONFIG, args.overrides)["method_configs"]
-        document["settings"] = {m: method_configs[m] for m in methods if m in method_configs}
+        kept_settings = {} if args.methods == "all" or not RESULTS.exists() else previous.get("settings", {})
+        kept_settings = {m: value for m, value in kept_settings.items() if m not in methods}
+        document["settings"] = {**kept_settings, **{m: method_configs[m] for m in methods if m in method_configs}}
         document["failures"] = failures
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
