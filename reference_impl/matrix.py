@@ -44,12 +44,6 @@ def attack_overrides(items: list[str], attacks) -> dict[str, list[str]]:
     return out
 
 
-def testbed_name(config: dict) -> str:
-    from .common.config import is_world
-
-    return "miniature_world" if is_world(config) else Path(str(config["model"]["base"])).name
-
-
 def cmd_matrix(args) -> int:
     from .attacks import ATTACKS
     from .cli import _load, _run_one
@@ -81,7 +75,7 @@ def cmd_matrix(args) -> int:
             print(failures[-1], file=sys.stderr)
             continue
         final = next(r for r in result if r["stage"] == "final")
-        rows.append({**final, "method": method, "attack": attack, "testbed": testbed_name(config), "seed": config["seed"]})
+        rows.append({**final, "method": method, "attack": attack, "seed": config["seed"]})  # final names its testbed
     if not is_main_process():
         return 1 if failures else 0
     command = "python -m reference_impl " + " ".join(shlex.quote(a) for a in sys.argv[1:])

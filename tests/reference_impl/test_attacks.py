@@ -227,7 +227,7 @@ def test_matrix_cli_runs_every_pair_shares_alignment_and_names_method_and_attack
     assert cli.main(args) == 0
     rows = json.loads((tmp_path / "matrix_test.json").read_text())["rows"]
     assert {(r["method"], r["attack"]) for r in rows} == {(m, a) for m in ("sft", "non_aligned") for a in ("mixture", "benign")}
-    assert all(r["testbed"] == "miniature_world" and r["seed"] == 43 and {"hs", "fa"} <= set(r) for r in rows)
+    assert all(r["testbed"] == "miniature_world_v2" and r["seed"] == 43 and {"hs", "fa"} <= set(r) for r in rows)
     assert len(list((tmp_path / "m" / "stages").glob("align-*"))) == 1  # one SFT alignment for both attacks
     assert len(list((tmp_path / "m" / "stages").glob("finetune-*"))) == 4
     assert "| sft |" in capsys.readouterr().out

@@ -131,3 +131,29 @@ def test_a_full_run_on_a_tiny_gguf_model(tiny, tmp_path):
     assert 0 <= row["hs"] <= 100 and 0 <= row["fa"] <= 100
     (cache,) = (out / "cache").glob("smollm2_135m-answers-*.json")
     assert len(json.loads(cache.read_text())) == 56 + 56  # the attack's and the defender's requests, answered
+
+
+def test_the_smollm2_experiment_writes_its_table_and_a_subset_rerun_keeps_other_rows(tiny, tmp_path, monkeypatch, capsys):
+    """`experiments.smollm2 --run`: SFT at p = 0 (with the aligned row) and p = 0.1, other methods at p = 0.1, in one
+    results file; re-running one method replaces only its rows and adds its command."""
+    from reference_impl.experiments import smollm2
+
+    results = tmp_path / "smollm2_135m.json"
+    monkeypatch.setattr(smollm2, "RESULTS", results)
+    fast = [f"model.base={tiny}", "model.max_length=640", "alignment.max_steps=1", "finetune.max_steps=1",
+            "finetune.num_samples=20", "evaluation.max_new_tokens=4", "evaluation.task_max_new_tokens=2",
+            "data.eval_harmful.num=6", "data.eval_task_num=5"]
+    args = ["--run", "--methods", "sft,ewc", "--out", str(tmp_path / "run")] + [a for item in fast for a in ("--set", item)]
+    assert smollm2.main(args) == 0
+    rows = json.loads(results.read_text())["rows"]
+    assert sorted(((r["method"], r["stage"], r["harmful_ratio"]) for r in rows), key=str) == [
+        ("ewc", "final", 0.1), ("sft", "aligned", None), ("sft", "final", 0.0), ("sft", "final", 0.1)]
+    assert all(r["testbed"] == "smollm2_135m" and r["seed"] == 43 for r in rows)
+    assert "| ewc | final | 0.1 |" in capsys.readouterr().out
+    args[2] = "ewc"
+    assert smollm2.main(args) == 0
+    document = json.loads(results.read_text())
+    assert [r["method"] for r in document["rows"]].count("sft") == 3 and [r["method"] for r in document["rows"]].count("ewc") == 1
+    assert document["command"].count("experiments.smollm2") == 2
+    with pytest.raises(SystemExit, match="method"):
+        smollm2.plan(["nope"], [])

