@@ -136,7 +136,7 @@ def check_attack_needs(config: dict, data: RunData | None, name: str, needs) -> 
         location = where(config, ("evaluation", "moderation"))
         if source == "rules":
             raise ConfigError(f"{location}: finetune.attack {name} needs a guardrail; 'rules' is the miniature world's judge")
-        if source != "keyword":
+        if source != "keywords":  # the SmolLM2 testbed's judge needs no model
             from ..common.models import check_model_source
 
             try:
@@ -154,7 +154,7 @@ def guardrail_loader(config: dict, data: RunData, threshold: float):
         from ..common import moderation
 
         source = config["evaluation"]["moderation"]
-        if source == "keyword" and hasattr(moderation, "KeywordJudge"):  # the SmolLM2 testbed's judge
+        if source == "keywords":  # the SmolLM2 testbed's judge (the name evaluate.moderation reads)
             return moderation.KeywordJudge(threshold=threshold)
         return moderation.BeaverDam(source, threshold=threshold, batch_size=config["evaluation"]["batch_size"])
 
@@ -170,6 +170,10 @@ def base_model_loader(config: dict, data: RunData, cache_dir: Path, log):
             from ..common.world import base_model
 
             return base_model(data.world, cache_dir, log=log)
+        from ..testbeds import smollm2
+
+        if smollm2.handles(config):  # a GGUF file, read the way the run's stages read it
+            return smollm2.load_base(config)
         from ..common.models import load_model, load_tokenizer, prepare_pad_token
 
         m = config["model"]
@@ -216,8 +220,18 @@ def prepare(config: dict, cache_dir: str | Path | None = None, log=print) -> Pla
     context["base_model"] = base_model_loader(config, data, context["cache_dir"], log)
     plan = Plan(config=config, method=method, spec=spec, module=module, method_config=method_config, attack=attack,
                 attack_config=attack_config, data=data, mixture=[], attack_context=context)
-    plan.mixture = build_mixture(plan, check=True)
-    available.update(schedule_context(config, len(data.alignment), len(plan.mixture)))  # Lisa's split vs the run
+    # SmolLM2's harmful rows get the unaligned model's own answers at run time (run.py rebuilds the mixture then):
+    # only the attack's check runs here, and the schedule is checked against the nominal n (Virus must not optimise
+    # rows that have no answer yet).
+    pending = any(row["output"] is None for row in data.user_harmful)
+    if pending and attack.check is not None:
+        try:
+            attack.check(attack_config, context)
+        except ValueError as error:
+            raise ConfigError(f"finetune ({ft['attack']} attack): {error}") from None
+    plan.mixture = [] if pending else build_mixture(plan, check=True)
+    rows = ft["num_samples"] if pending else len(plan.mixture)
+    available.update(schedule_context(config, len(data.alignment), rows))  # Lisa's split vs the run
     try:
         if spec.check is not None:
             spec.check(method_config, available)

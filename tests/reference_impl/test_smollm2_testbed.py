@@ -157,3 +157,23 @@ def test_the_smollm2_experiment_writes_its_table_and_a_subset_rerun_keeps_other_
     assert document["command"].count("experiments.smollm2") == 2
     with pytest.raises(SystemExit, match="method"):
         smollm2.plan(["nope"], [])
+
+
+def test_virus_on_the_gguf_testbed_uses_its_keyword_judge_and_its_gguf_base(tiny, tmp_path):
+    """Virus optimises against the run's own guardrail (SmolLM2's keyword judge, `evaluation.moderation: keywords`)
+    and the GGUF base model; the rows are built after the unaligned model's answers fill the harmful rows."""
+    from reference_impl import cli
+
+    out = tmp_path / "run"
+    fast = [f"model.base={tiny}", "model.max_length=640", "alignment.max_steps=1", "finetune.max_steps=1",
+            "finetune.num_samples=20", "evaluation.max_new_tokens=4", "evaluation.task_max_new_tokens=2",
+            "data.eval_harmful.num=6", "data.eval_task_num=5", "finetune.attack=virus",
+            "finetune.attack_config.steps=1", "finetune.attack_config.candidates=2", "finetune.attack_config.topk=2"]
+    args = ["run", str(CONFIG), "--out", str(out)]
+    for item in fast:
+        args += ["--set", item]
+    assert cli.main(args) == 0
+    (row,) = json.loads((out / "results.json").read_text())["rows"]
+    assert row["testbed"] == "smollm2_135m" and row["judge"] == "keywords"
+    (rows_file,) = [p for p in (out / "cache").glob("*virus*")]
+    assert rows_file.stat().st_size > 0
