@@ -50,8 +50,9 @@ def write_results(rows: list[dict], out_dir: str | Path, command: str, name: str
 
 
 def readme_table(path: str | Path) -> str:
-    """The README table of a committed results file: the defense-by-ratio table (experiments/miniature_world.py),
-    or, for a file whose rows name a `setting` (ablation, second world), the per-setting table."""
+    """The README table of a committed results file: a defense-by-attack matrix (matrix.py) when its rows name more
+    than one attack, the SmolLM2 table (experiments/smollm2.py) for that testbed's rows, the per-setting table for a
+    file whose rows name a `setting` (ablation, second world), else the defense-by-ratio table (miniature_world.py)."""
     from ..experiments.miniature_world import ablation_table, markdown_table as world_table
 
     path = Path(path)
@@ -67,6 +68,14 @@ def readme_table(path: str | Path) -> str:
     missing = [i for i, row in enumerate(rows) if not {"method", "harmful_ratio", "hs", "fa"} <= set(row)]
     if missing:
         raise ValueError(f"{path}: row {missing[0]} lacks method / harmful_ratio / hs / fa")
+    if all("attack" in row for row in rows) and len({row["attack"] for row in rows}) > 1:  # a `matrix` file
+        from ..matrix import matrix_table
+
+        return matrix_table(rows) + f"\n{data.get('machine', '')}, {data.get('date', '')}; `{data.get('command', '')}`\n"
+    if all(row.get("testbed") == "smollm2_135m" for row in rows):
+        from ..experiments.smollm2 import table
+
+        return table(data)
     return ablation_table(data) if all("setting" in row for row in rows) else world_table(data)
 
 

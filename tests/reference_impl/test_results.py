@@ -90,16 +90,21 @@ def test_readme_overhead_block_is_the_published_figures():
         "README overhead tables are stale: run python -m bench.bench_overhead --readme README.md"
 
 
-def test_readme_results_table_is_the_table_command_output(capsys):
-    """The block between the README's results markers is exactly `python -m reference_impl table FILE`."""
+def test_readme_results_tables_are_the_table_command_output(capsys):
+    """Every block between the README's `<!-- results:NAME -->` markers is exactly `python -m reference_impl table
+    reference_impl/results/NAME.json`; the world v2 table is one of them."""
+    import re
+
     from reference_impl import cli
     from reference_impl.pipeline.results import marked_block
 
-    block = marked_block((ROOT / "README.md").read_text(encoding="utf-8"), "miniature_world_v2")
-    assert block is not None, "README.md lacks the <!-- results:miniature_world_v2 --> markers"
-    assert cli.main(["table", str(RESULTS / "miniature_world_v2.json")]) == 0
-    assert block == capsys.readouterr().out, "README table is stale: run python -m reference_impl table " \
-        "reference_impl/results/miniature_world_v2.json --write README.md"
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    names = re.findall(r"<!-- results:([\w.-]+) -->", readme)
+    assert "miniature_world_v2" in names, "README.md lacks the <!-- results:miniature_world_v2 --> markers"
+    for name in names:
+        assert cli.main(["table", str(RESULTS / f"{name}.json")]) == 0
+        assert marked_block(readme, name) == capsys.readouterr().out, "README table is stale: run python -m " \
+            f"reference_impl table reference_impl/results/{name}.json --write README.md"
 
 
 def test_table_command_rewrites_only_the_marked_block(tmp_path, capsys):
@@ -156,3 +161,25 @@ def test_miniature_world_v2_rows_name_their_testbed_and_hold_the_nine_calibratio
         for ratio in (0.0, 0.05, 0.1, 0.2):
             for seed in seeds:
                 assert (method, "final", ratio, 0, seed) in seen, (method, ratio, seed)
+
+
+def test_table_command_gives_the_matrix_and_the_smollm2_tables(tmp_path, capsys):
+    """A file whose rows name several attacks is shown as the defense-by-attack matrix; SmolLM2 rows as its table."""
+    from reference_impl import cli
+
+    def row(method, attack, hs, fa, testbed="miniature_world_v2"):
+        return {"method": method, "attack": attack, "harmful_ratio": 0.1, "hs": hs, "fa": fa, "stage": "final",
+                "testbed": testbed, "seed": 43}
+
+    document = {"machine": "m", "date": "d", "command": "python -m reference_impl matrix X",
+                "rows": [row("sft", "mixture", 80.0, 91.0), row("sft", "benign", 6.0, 91.0), row("lisa", "mixture", 30.0, 90.0)]}
+    (tmp_path / "matrix_x.json").write_text(json.dumps(document))
+    assert cli.main(["table", str(tmp_path / "matrix_x.json")]) == 0
+    out = capsys.readouterr().out
+    assert "| method | mixture HS / FA | benign HS / FA |" in out and "| sft | 80.0 / 91.0 | 6.0 / 91.0 |" in out
+    assert "| lisa | 30.0 / 90.0 |  |" in out and "`python -m reference_impl matrix X`" in out
+    document["rows"] = [row("sft", "mixture", 80.0, 91.0, "smollm2_135m"), row("ewc", "mixture", 70.0, 90.0, "smollm2_135m")]
+    (tmp_path / "smollm2_135m.json").write_text(json.dumps(document))
+    assert cli.main(["table", str(tmp_path / "smollm2_135m.json")]) == 0
+    out = capsys.readouterr().out
+    assert out.index("| sft | final | 0.1 | 80.0 | 91.0 |") < out.index("| ewc | final | 0.1 | 70.0 | 90.0 |")
