@@ -87,4 +87,7 @@ def result_row(session: Session, stage: str, ratio, result: dict) -> dict:
         row["world_seed"] = config["world"]["seed"]
     if config["finetune"]["attack"] != DEFAULT_ATTACK:  # rows made before the attack seam have no such key
         row["attack"] = config["finetune"]["attack"]
+        # What reached fine-tuning: after Virus's upload filter, how many poisoned rows the guardrail let through.
+        row["trained_rows"] = len(plan.mixture)
+        row["trained_harmful"] = sum(1 for r in plan.mixture if r.get("harmful"))
     return row

@@ -228,6 +228,8 @@ def test_matrix_cli_runs_every_pair_shares_alignment_and_names_method_and_attack
     rows = json.loads((tmp_path / "matrix_test.json").read_text())["rows"]
     assert {(r["method"], r["attack"]) for r in rows} == {(m, a) for m in ("sft", "non_aligned") for a in ("mixture", "benign")}
     assert all(r["testbed"] == "miniature_world_v2" and r["seed"] == 43 and {"hs", "fa"} <= set(r) for r in rows)
+    benign = [r for r in rows if r["attack"] == "benign"]
+    assert all(r["trained_harmful"] == 0 and r["trained_rows"] > 0 for r in benign)  # what reached fine-tuning
     assert len(list((tmp_path / "m" / "stages").glob("align-*"))) == 1  # one SFT alignment for both attacks
     assert len(list((tmp_path / "m" / "stages").glob("finetune-*"))) == 4
     assert "| sft |" in capsys.readouterr().out
