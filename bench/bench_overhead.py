@@ -663,17 +663,17 @@ def describe_machine(device: str) -> str:
 
 
 def print_rows(rows: list[dict]) -> None:
-    print(f"{'method':<10} {'step s':>9} {'x SFT':>7} {'peak MB':>9} {'x SFT':>7}  target")
+    print(f"{'method':<16} {'step s':>9} {'x SFT':>7} {'peak MB':>9} {'x SFT':>7}  target")
     for row in rows:
         if "step_time_s" in row:
             target = "" if row["target_time_ratio"] is None else f"<= {row['target_time_ratio']}x: " + (
                 "met" if row["within_target"] else "MISSED")
-            print(f"{row['method']:<10} {row['step_time_s']:>9.4f} {row['step_time_ratio']:>7.2f} "
+            print(f"{row['method']:<16} {row['step_time_s']:>9.4f} {row['step_time_ratio']:>7.2f} "
                   f"{row['peak_mem_mb']:>9.1f} {row['peak_mem_ratio']:>7.2f}  {target}")
         else:
             extra = f" vs {row['reference_time_s']:.4f} s reference ({row['time_ratio']:.2f}x)" if "time_ratio" in row else ""
             verdict = {True: "met", False: "MISSED", None: "n/a"}[row["within_target"]]
-            print(f"{row['method']:<10} {row['time_s']:>9.4f} s{extra}  target {verdict}")
+            print(f"{row['method']:<16} {row['time_s']:>9.4f} s{extra}  target {verdict}")
 
 
 def write_results(path: Path, rows: list[dict], label: str, machine: str, command: str) -> None:
