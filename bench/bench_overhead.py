@@ -6,6 +6,19 @@ turns, step by step (round-robin), so a load change on the machine hits all of t
 dropped and the median of the measured rounds is reported (plus, as a check on a loaded machine, the median of
 the per-round ratios, each method's step over SFT's step in the same round).
 
+Data-level defenses (safety mixing, BackdoorAlign, PTST): their Trainer is plain SFT's, so the step is SFT's;
+what they change is what is trained on: more rows (finetune_data: k safety rows, BackdoorAlign's triggered ones)
+or longer prompts (train_template). A step would hide that, so the measure is one fine-tuning epoch over the rows
+the pipeline trains each on, against SFT's epoch over the user's rows: the miniature world's job
+(configs/miniature_world.yaml with its per-method settings; `pipeline.plan.prepare` builds the attack's rows, then
+the method's finetune_data), tokenised as `pipeline.train.tokenize` does (the method's train template, a row's own
+template winning), in the world's batch size, one new random order per epoch (the Trainer's RandomSampler; equal
+row sets get equal orders), on the bench's model. The methods take turns step by step within each epoch. The
+ratio is the world's share of added rows (k = 6 of 200 rows here); it scales with (n + k) / n, so a config that adds
+more rows to fewer pays more. PTST trains on SFT's very rows (the pipeline even reuses SFT's fine-tuning stage):
+its ratio is the measurement's own noise. The JSON also gives the serving prompts' mean length in tokens over the
+plain template's (BackdoorAlign's trigger, PTST's safety prompt: their cost at inference, not in the target).
+
 Post-fine-tuning defenses: Antidote's pruning time against one plain forward pass over the same calibration
 batches; SafeDelta's whole edit (its calibration pass with hooks, one Cholesky per linear, selection and
 compensation) against one plain forward pass over its 128 calibration samples; Safe LoRA's, SafeMERGE's and
@@ -20,9 +33,11 @@ Peak memory:
   `tracemalloc` (sees only Python's allocator, not tensor storage) nor RSS (the C allocator keeps freed pages,
   so a second step looks free) measures this.
 
-Targets (issues 6 and 14; from the number of forward/backward passes per step, DEFENSES.md 7): Vaccine <= 2.3x
-SFT, Booster and Panacea <= 3.4x, Lisa <= 1.15x; Antidote <= 2x one forward pass over its calibration data,
-SafeDelta <= 3x one over its 128 samples; Safe LoRA, SafeMERGE and RESTA under a second on the tiny model.
+Targets (issues 6, 13 and 14; from the number of forward/backward passes per step, DEFENSES.md 7): Vaccine <= 2.3x
+SFT, Booster and Panacea <= 3.4x, Lisa, EWC and constrained SFT <= 1.15x (EWC's Fisher pass and constrained SFT's
+reference log-probabilities reported apart); safety mixing, BackdoorAlign and PTST <= 1.15x SFT's epoch; Antidote
+<= 2x one forward pass over its calibration data, SafeDelta <= 3x one over its 128 samples; Safe LoRA, SafeMERGE and
+RESTA under a second on the tiny model.
 
     python -m bench overhead                                              # as `make bench` runs it
     python -m bench.bench_overhead --output reference_impl/results/overhead.json   # publish (README, site)
@@ -53,11 +68,15 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "reference_impl" / "results" / "overhead.json"  # the published figures (README, site)
 SCRATCH = ROOT / ".bench" / "overhead.json"  # where a plain `make bench` writes (git-ignored)
 
-#: Maximum step-time ratio against SFT, from the forward/backward passes per step of DEFENSES.md 7 (issues 6, 12, 14).
+#: Maximum time ratio against SFT (step; epoch for DATA_METHODS), from DEFENSES.md 7 passes per step (issues 6, 12-14).
 TARGETS = {"vaccine": 2.3, "booster": 3.4, "lisa": 1.15, "t_vaccine": 2.3, "repnoise": 3.5,
-           "ldifs": 1.5, "kl": 1.5, "ewc": 1.15, "constrained_sft": 1.15, "panacea": 3.4}
+           "ldifs": 1.5, "kl": 1.5, "ewc": 1.15, "constrained_sft": 1.15, "panacea": 3.4,
+           "safety_mixing": 1.15, "backdoor_align": 1.15, "ptst": 1.15}
 TRAINING_METHODS = ("sft", "vaccine", "booster", "lisa", "t_vaccine", "repnoise", "tar", "ldifs", "kl", "ewc",
                     "constrained_sft", "panacea")
+#: Defenses that change the fine-tuning data or template, not the step: measured by the epoch (issue 13).
+DATA_METHODS = ("safety_mixing", "backdoor_align", "ptst")
+WORLD_CONFIG = ROOT / "reference_impl" / "configs" / "miniature_world.yaml"  # the job the data-level methods change
 #: One-off work a method does before its first step (reported apart, not in the step time): attribute -> label.
 ONE_OFF = {"ewc": ("fisher_seconds", "Fisher pass over the alignment rows"),
            "constrained_sft": ("cache_seconds", "reference log-probabilities of the user's rows")}
@@ -102,6 +121,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--warmup", type=int, default=2, help="rounds dropped before measuring")
     parser.add_argument("--rounds", type=int, default=15, help="measured rounds (median reported)")
+    parser.add_argument("--epochs", type=int, default=5,
+                        help="measured fine-tuning epochs of the data-level methods (median reported)")
     parser.add_argument("--calibration", type=int, default=64, help="Antidote calibration samples")
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads for torch (1: steadier timings on a shared machine)")
@@ -129,6 +150,7 @@ def main(argv: list[str] | None = None) -> None:
 
     base = build_model(size, dtype, args.device)
     rows = training_overhead(base, size, args)
+    rows += data_level_overhead(base, size, args)
     rows += post_fine_tuning_overhead(base, size, args)
     for row in rows:
         row.update(model=label, machine=machine)
@@ -321,6 +343,95 @@ def make_trainer(method: str, base, size: ModelSize, args):
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Data-level defenses: the same step on other rows
+
+
+@dataclass
+class WorldJob:
+    """One method's fine-tuning job in the miniature world: the tokenised rows it trains on, its settings."""
+
+    rows: list[dict]
+    batch_size: int
+    pad_token_id: int
+    settings: dict
+    serving_tokens: float  # mean tokens of the harmful evaluation prompts in the method's evaluation template
+
+
+def world_job(method: str) -> WorldJob:
+    """The rows `pipeline.finetune` trains `method` on in the miniature world (no model is built or trained)."""
+    from reference_impl.common.config import load_config
+    from reference_impl.common.templates import row_prompt, tokenize_rows
+    from reference_impl.common.world import tokenizer_for
+    from reference_impl.pipeline.plan import prepare
+
+    config = load_config(WORLD_CONFIG, [f"method={method}"])
+    plan = prepare(config, cache_dir=tempfile.mkdtemp(prefix="bench-world-"), log=lambda *_: None)
+    tokenizer = tokenizer_for(plan.data.world)  # the world's base model's tokenizer (pipeline.session)
+    model = config["model"]
+    rows = tokenize_rows(tokenizer, plan.mixture, max_length=model["max_length"],
+                         trailing_newline=model["trailing_newline"], template=plan.train_template)
+    serving = [len(tokenizer(row_prompt(row, trailing_newline=model["trailing_newline"], template=plan.eval_template),
+                             add_special_tokens=True)["input_ids"]) for row in plan.data.eval_harmful]
+    return WorldJob(rows, config["finetune"]["batch_size"], tokenizer.pad_token_id, dataclasses.asdict(plan.method_config),
+                    statistics.mean(serving))
+
+
+def epoch_batches(job: WorldJob, *, seed: int, device) -> list[dict]:
+    """One epoch's batches: a random order from `seed` (the same for equal row counts), the last batch short."""
+    import torch
+
+    from reference_impl.common.templates import Collator
+
+    rows, size, collate = job.rows, job.batch_size, Collator(job.pad_token_id)
+    order = torch.randperm(len(rows), generator=torch.Generator().manual_seed(seed)).tolist()
+    batches = [collate([rows[i] for i in order[start : start + size]]) for start in range(0, len(rows), size)]
+    return [{k: v.to(device) for k, v in batch.items()} for batch in batches]
+
+
+def data_level_overhead(base, size: ModelSize, args) -> list[dict]:
+    """Safety mixing, BackdoorAlign, PTST: one epoch over their rows against SFT's over the user's (module docstring)."""
+    jobs = {m: world_job(m) for m in ("sft", *DATA_METHODS)}
+    batch_size = jobs["sft"].batch_size
+    runs = {m: TrainerRun("sft", base, size, args) for m in jobs}  # plain SFT's Trainer trains every one of them
+    warmup = epoch_batches(jobs["sft"], seed=args.epochs, device=args.device)[:2]  # an order no epoch below uses
+    for run in runs.values():
+        for batch in warmup:
+            run.timed_step(batch)
+    epochs: dict[str, list[float]] = {m: [] for m in jobs}
+    for epoch in range(args.epochs):
+        batches = {m: epoch_batches(job, seed=epoch, device=args.device) for m, job in jobs.items()}
+        seconds = dict.fromkeys(jobs, 0.0)
+        for step in range(max(len(b) for b in batches.values())):
+            for method in jobs:  # round-robin, step by step: the methods share whatever the machine is doing
+                if step < len(batches[method]):
+                    seconds[method] += runs[method].timed_step(batches[method][step])
+        for method in jobs:
+            epochs[method].append(seconds[method])
+    del runs
+
+    sft, sft_epoch = jobs["sft"], statistics.median(epochs["sft"])
+    steps = (len(sft.rows) + batch_size - 1) // batch_size
+    reference = f"SFT's epoch over the world's {len(sft.rows)} user rows ({steps} steps of {batch_size})"
+    rows = []
+    for method in DATA_METHODS:
+        job = jobs[method]
+        row = ratio_row(method, statistics.median(epochs[method]), sft_epoch, reference, TARGETS[method],
+                        stage=stage_of(method))
+        row.update(
+            time_unit="per epoch",
+            paired_ratio_median=round(statistics.median(m / s for m, s in zip(epochs[method], epochs["sft"])), 3),
+            epoch_spread_s=[round(min(epochs[method]), 4), round(max(epochs[method]), 4)],
+            rows=len(job.rows), sft_rows=len(sft.rows),
+            steps=(len(job.rows) + batch_size - 1) // batch_size,
+            tokens=sum(len(r["input_ids"]) for r in job.rows), sft_tokens=sum(len(r["input_ids"]) for r in sft.rows),
+            serving_prompt_tokens_ratio=round(job.serving_tokens / sft.serving_tokens, 3),
+            epochs=args.epochs, settings=job.settings,
+        )
+        rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Post-fine-tuning defenses
 
 
@@ -451,11 +562,12 @@ def merge_overhead(base, finetuned, size: ModelSize, args) -> list[dict]:
     return rows
 
 
-def ratio_row(method: str, seconds: float, reference_seconds: float, reference: str, target: float) -> dict:
-    """A post-fine-tuning row measured against a reference time (one forward pass over the calibration data)."""
+def ratio_row(method: str, seconds: float, reference_seconds: float, reference: str, target: float,
+              stage: str = "post_fine_tuning") -> dict:
+    """A row measured against a reference time (one forward pass over the calibration data, SFT's epoch)."""
     return {
         "method": method,
-        "stage": "post_fine_tuning",
+        "stage": stage,
         "time_s": round(seconds, 4),
         "reference": reference,
         "reference_time_s": round(reference_seconds, 4),
@@ -552,17 +664,17 @@ def describe_machine(device: str) -> str:
 
 
 def print_rows(rows: list[dict]) -> None:
-    print(f"{'method':<10} {'step s':>9} {'x SFT':>7} {'peak MB':>9} {'x SFT':>7}  target")
+    print(f"{'method':<16} {'step s':>9} {'x SFT':>7} {'peak MB':>9} {'x SFT':>7}  target")
     for row in rows:
         if "step_time_s" in row:
             target = "" if row["target_time_ratio"] is None else f"<= {row['target_time_ratio']}x: " + (
                 "met" if row["within_target"] else "MISSED")
-            print(f"{row['method']:<10} {row['step_time_s']:>9.4f} {row['step_time_ratio']:>7.2f} "
+            print(f"{row['method']:<16} {row['step_time_s']:>9.4f} {row['step_time_ratio']:>7.2f} "
                   f"{row['peak_mem_mb']:>9.1f} {row['peak_mem_ratio']:>7.2f}  {target}")
         else:
-            extra = f" vs {row['reference_time_s']:.4f} s forward ({row['time_ratio']:.2f}x)" if "time_ratio" in row else ""
+            extra = f" vs {row['reference_time_s']:.4f} s reference ({row['time_ratio']:.2f}x)" if "time_ratio" in row else ""
             verdict = {True: "met", False: "MISSED", None: "n/a"}[row["within_target"]]
-            print(f"{row['method']:<10} {row['time_s']:>9.4f} s{extra}  target {verdict}")
+            print(f"{row['method']:<16} {row['time_s']:>9.4f} s{extra}  target {verdict}")
 
 
 def write_results(path: Path, rows: list[dict], label: str, machine: str, command: str) -> None:
@@ -612,12 +724,12 @@ def markdown_table(data: dict) -> str:
             verdict = {True: "met", False: "missed", None: "–"}[row.get("within_target")]
             if "step_time_s" in row:
                 target = "reference (1 forward + 1 backward)" if row["method"] == "sft" else (
-                    f"≤ {row['target_time_ratio']}× SFT step: {verdict}")
+                    "–" if row["target_time_ratio"] is None else f"≤ {row['target_time_ratio']}× SFT step: {verdict}")
                 cells = [f"{row['step_time_s']:.4f} per step", f"{row['step_time_ratio']:.2f}",
                          f"{row['peak_mem_mb']:.1f}", f"{row['peak_mem_ratio']:.2f}", target]
             elif "time_ratio" in row:
                 target = f"≤ {row['target_time_ratio']:g}× {row['reference']} ({row['reference_time_s']:.4f} s): {verdict}"
-                cells = [f"{row['time_s']:.4f} in all", f"{row['time_ratio']:.2f}", "–", "–", target]
+                cells = [f"{row['time_s']:.4f} {row.get('time_unit', 'in all')}", f"{row['time_ratio']:.2f}", "–", "–", target]
             else:
                 cells = [f"{row['time_s']:.4f} in all", "–", "–", "–", f"< {row.get('target_time_s', 1.0):g} s: {verdict}"]
             lines.append("| " + " | ".join([row["method"]] + cells) + " |")

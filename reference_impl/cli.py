@@ -174,11 +174,7 @@ def cmd_sweep(args) -> int:
     if not is_main_process():
         return 1 if failures else 0
     command = "python -m reference_impl " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    path = write_results(rows, out, command)
-    if args.results:
-        target = Path(args.results)
-        write_results(rows, target.parent, command, name=target.stem)
-        print(f"results also in {target}")
+    path = write_results(rows, out, command, copy=args.results)
     print(markdown_table(rows), end="")
     print(f"{len(configs)} runs in {time.time() - started:.0f}s; results: {path}")
     return 1 if failures else 0

@@ -79,11 +79,7 @@ def cmd_matrix(args) -> int:
     if not is_main_process():
         return 1 if failures else 0
     command = "python -m reference_impl " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    path = write_results(rows, out, command, name="matrix")
-    if args.results:
-        target = Path(args.results)
-        write_results(rows, target.parent, command, name=target.stem)
-        print(f"results also in {target}")
+    path = write_results(rows, out, command, name="matrix", copy=args.results)
     print(matrix_table(rows), end="")
     print(f"{len(pairs)} runs in {time.time() - started:.0f}s; results: {path}")
     return 1 if failures else 0

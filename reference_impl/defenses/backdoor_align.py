@@ -28,8 +28,8 @@ In the Alpaca template of this pipeline the "system prompt" is the header line (
 describes a task..."), so the trigger goes in front of that line (``PromptTemplate.system_prefix``), as the
 official code puts it in front of the Llama-2 ``<<SYS>>`` text.
 
-Cost: 11 extra rows per job and a longer prompt at serving; the step is unchanged, so it is not in
-``make bench``.
+Cost: 11 extra rows per job and a longer prompt at serving; the step is unchanged, so ``make bench`` times a
+fine-tuning epoch on these rows against SFT's (and reports the serving prompts' length).
 
 Deviations
 ----------

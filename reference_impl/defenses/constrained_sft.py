@@ -103,9 +103,9 @@ from reference_impl.common.reference import FrozenReference  # noqa: E402
 from reference_impl.common.templates import IGNORE_INDEX  # noqa: E402
 
 
-def beta_schedule(length: int, config: Config) -> torch.Tensor:
-    """beta_t for answer tokens t = 1..length (step 1)."""
-    betas = torch.full((length,), float(config.beta))
+def beta_schedule(length: int, config: Config, device=None) -> torch.Tensor:
+    """beta_t for answer tokens t = 1..length (step 1), built on `device`."""
+    betas = torch.full((length,), float(config.beta), device=device)
     betas[: config.bias_length] = config.beta * config.bias_factor
     if config.bias_length > 0 and length > 0:
         betas[0] = config.beta * config.first_token_factor
@@ -124,7 +124,9 @@ def token_log_probs(logits, labels) -> tuple[torch.Tensor, torch.Tensor]:
 def answer_betas(mask: torch.Tensor, config: Config) -> torch.Tensor:
     """beta_t at each answer position of each row, t counting the row's answer tokens from 1; 0 elsewhere (step 1)."""
     index = (mask.long().cumsum(-1) - 1).clamp_min(0)  # t - 1 at the answer tokens
-    schedule = beta_schedule(int(index.max()) + 1, config).to(mask.device)
+    # t - 1 < the row length: a schedule that long covers every index without reading index.max() back from
+    # the device (a GPU sync every step) or copying a CPU-built schedule over.
+    schedule = beta_schedule(mask.shape[-1], config, device=mask.device)
     return schedule[index] * mask
 
 
@@ -177,8 +179,9 @@ class Trainer(HFTTrainer):
 
     def cached_reference(self, batch) -> torch.Tensor | None:
         """[B, T-1] reference log-probabilities of the batch's rows from the cache, or None when one is missing."""
+        # Two copies to the host for the whole batch (ids, lengths), not one per row: each is a GPU sync.
         lengths = batch["attention_mask"].sum(-1).tolist()
-        found = [self.cache.get(_key(ids[:n].tolist())) for ids, n in zip(batch["input_ids"], lengths)]
+        found = [self.cache.get(tuple(ids[:n])) for ids, n in zip(batch["input_ids"].tolist(), lengths)]
         if any(f is None for f in found):
             return None
         out = torch.zeros(batch["input_ids"].shape[0], batch["input_ids"].shape[1] - 1, device=batch["input_ids"].device)

@@ -21,7 +21,8 @@ Algorithm
 Step 1 is plain SFT, so the fine-tuning stage is SFT's own (same settings, same stage directory, reused when SFT
 ran first): PTST changes only the evaluation prompts.
 
-Cost: zero (the same training; a longer prompt at serving), so it is not in ``make bench``.
+Cost: zero (the same training; a longer prompt at serving); ``make bench`` times its epoch against SFT's as a
+check, and reports the serving prompts' length.
 
 Deviations
 ----------

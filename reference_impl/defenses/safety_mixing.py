@@ -21,7 +21,7 @@ Algorithm
 3. Fine-tune with plain SFT on D_user + S_k (the Trainer's random sampler mixes them), in the same template.
 
 Cost: plain SFT on n + k rows instead of n (no change to the step; the extra cost is the k rows' share of the
-epochs), so it is not in ``make bench``.
+epochs), so ``make bench`` times a fine-tuning epoch on these rows against SFT's on the user's rows.
 
 Deviations
 ----------

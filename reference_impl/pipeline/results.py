@@ -40,12 +40,19 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_results(rows: list[dict], out_dir: str | Path, command: str, name: str = "results") -> Path:
+def write_results(rows: list[dict], out_dir: str | Path, command: str, name: str = "results",
+                  copy: str | Path | None = None) -> Path:
+    """`out_dir/<name>.json` and its `.md` table; with `copy` (a command's --results FILE) the same pair again as
+    that file's folder/stem. Returns the first JSON's path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.json"
     path.write_text(json.dumps(results_document(rows, command), indent=1) + "\n")
     (out / f"{name}.md").write_text(markdown_table(rows))
+    if copy:
+        copy = Path(copy)
+        write_results(rows, copy.parent, command, name=copy.stem)
+        print(f"results also in {copy}")
     return path
 
 

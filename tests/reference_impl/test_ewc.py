@@ -4,19 +4,10 @@ lambda * sum F (w - w0)^2 uses it."""
 import pytest
 import torch
 
+from model_helpers import nonzero_lora
 from reference_impl.common.harness import training_arguments
-from reference_impl.common.models import LoraSettings, add_lora
 from reference_impl.common.templates import Collator
 from reference_impl.defenses import ewc
-
-
-def lora(tiny_model):
-    model = add_lora(tiny_model, LoraSettings(r=4, alpha=8, dropout=0.0))
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0, 0.05, generator=torch.Generator().manual_seed(1))
-    return model
 
 
 def make(model, tokenizer, tokenized, tmp_path, config, **extra):
@@ -27,7 +18,7 @@ def make(model, tokenizer, tokenized, tmp_path, config, **extra):
 
 
 def test_fisher_is_the_mean_squared_alignment_gradient_and_the_penalty_uses_it(tiny_model, tiny_tokenizer, tokenized, tmp_path):
-    model = lora(tiny_model)
+    model = nonzero_lora(tiny_model)
     trainer = make(model, tiny_tokenizer, tokenized, tmp_path, ewc.Config(lam=1e3),
                    extra_datasets={"alignment": tokenized["alignment"]})
     start = [p.detach().clone() for p in trainer.trainable_parameters(model)]
@@ -56,7 +47,7 @@ def test_fisher_is_the_mean_squared_alignment_gradient_and_the_penalty_uses_it(t
 
 
 def test_fisher_batches_caps_the_pass(tiny_model, tiny_tokenizer, tokenized, tmp_path):
-    model = lora(tiny_model)
+    model = nonzero_lora(tiny_model)
     trainer = make(model, tiny_tokenizer, tokenized, tmp_path, ewc.Config(fisher_batches=1),
                    extra_datasets={"alignment": tokenized["alignment"]})
     assert len(list(trainer.alignment_batches())) == 1
@@ -64,7 +55,7 @@ def test_fisher_batches_caps_the_pass(tiny_model, tiny_tokenizer, tokenized, tmp
 
 def test_without_alignment_data_it_says_so(tiny_model, tiny_tokenizer, tokenized, tmp_path):
     with pytest.raises(ValueError, match="needs extra_datasets"):
-        make(lora(tiny_model), tiny_tokenizer, tokenized, tmp_path, ewc.Config())
+        make(nonzero_lora(tiny_model), tiny_tokenizer, tokenized, tmp_path, ewc.Config())
     with pytest.raises(ValueError, match="needs the alignment data"):
         ewc.check_config(ewc.Config(), {"alignment_data": []})
 

@@ -52,6 +52,19 @@ def test_smoke_run_writes_stages_and_rows(tmp_path):
     assert "| sft | final | 0.1 |" in path.with_suffix(".md").read_text()
 
 
+def test_results_are_written_again_at_the_results_file_when_asked(tmp_path, capsys):
+    """The --results FILE of sweep and matrix: the same JSON and table at that file's folder and name."""
+    rows = [{"method": "sft", "stage": "final", "harmful_ratio": 0.1, "hs": 5.0, "fa": 90.0}]
+    copy = tmp_path / "published" / "world.json"
+    path = pipeline.write_results(rows, tmp_path / "run", "cmd", name="matrix", copy=copy)
+    assert path == tmp_path / "run" / "matrix.json"
+    assert json.loads(copy.read_text())["rows"] == rows == json.loads(path.read_text())["rows"]
+    assert copy.with_suffix(".md").read_text() == path.with_suffix(".md").read_text()
+    assert f"results also in {copy}" in capsys.readouterr().out
+    pipeline.write_results(rows, tmp_path / "alone", "cmd")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["alone", "published", "run"]
+
+
 def test_rerun_reuses_finished_stages(tmp_path, monkeypatch):
     config = fast_config()
     first, _ = run_logged(config, tmp_path)

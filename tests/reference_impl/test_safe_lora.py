@@ -14,22 +14,13 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 peft = pytest.importorskip("peft")
 
+from model_helpers import TARGETS, base_and_aligned  # noqa: E402
 from reference_impl.defenses import safe_lora  # noqa: E402
-
-TARGETS = ("q_proj", "v_proj")
 
 
 def tiny_pair_and_finetuned(seed: int = 0, rank: int = 4):
     """base, aligned = base + a random low-rank delta per target (the "alignment"), and a LoRA fine-tune of aligned."""
-    torch.manual_seed(seed)
-    config = transformers.LlamaConfig(vocab_size=61, hidden_size=32, intermediate_size=48, num_hidden_layers=3,
-                                      num_attention_heads=4, num_key_value_heads=4)
-    base = transformers.LlamaForCausalLM(config)
-    aligned = copy.deepcopy(base)
-    with torch.no_grad():
-        for name, module in aligned.named_modules():
-            if name.endswith(TARGETS):
-                module.weight += 0.05 * torch.randn(32, 2) @ torch.randn(2, 32)
+    base, aligned = base_and_aligned(seed)
     finetuned = peft.get_peft_model(copy.deepcopy(aligned), peft.LoraConfig(r=rank, lora_alpha=8, target_modules=list(TARGETS)))
     with torch.no_grad():
         for name, param in finetuned.named_parameters():

@@ -15,24 +15,16 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 peft = pytest.importorskip("peft")
 
+from model_helpers import TARGETS, base_and_aligned  # noqa: E402
 from pipeline_smoke import state_hash  # noqa: E402
 from reference_impl.defenses import safemerge  # noqa: E402
 
-TARGETS = ("q_proj", "v_proj")
 KEPT = "base_model.model.model.layers.1.self_attn.q_proj"  # its update lies in the alignment subspace
 
 
 def models(rank: int = 4, safety_rank: int = 4, seed: int = 0):
     """base; aligned = base + a low-rank delta per target; fine-tuned and safety LoRAs (alpha 8 and 4) on aligned."""
-    torch.manual_seed(seed)
-    config = transformers.LlamaConfig(vocab_size=61, hidden_size=32, intermediate_size=48, num_hidden_layers=3,
-                                      num_attention_heads=4, num_key_value_heads=4)
-    base = transformers.LlamaForCausalLM(config)
-    aligned = copy.deepcopy(base)
-    with torch.no_grad():
-        for name, module in aligned.named_modules():
-            if name.endswith(TARGETS):
-                module.weight += 0.05 * torch.randn(32, 2) @ torch.randn(2, 32)
+    base, aligned = base_and_aligned(seed)
 
     def lora(r, alpha, scale):
         model = peft.get_peft_model(copy.deepcopy(aligned), peft.LoraConfig(r=r, lora_alpha=alpha, target_modules=list(TARGETS)))

@@ -4,8 +4,9 @@ layers are perturbed and trained, the rest are frozen."""
 import pytest
 import torch
 
+from model_helpers import nonzero_lora
 from reference_impl.common.harness import training_arguments
-from reference_impl.common.models import LoraSettings, TinyLlamaSpec, add_lora, attention_modules, tiny_llama
+from reference_impl.common.models import TinyLlamaSpec, attention_modules, tiny_llama
 from reference_impl.common.templates import Collator
 from reference_impl.defenses import t_vaccine, vaccine
 
@@ -13,13 +14,7 @@ from reference_impl.defenses import t_vaccine, vaccine
 @pytest.fixture
 def four_layers(tiny_tokenizer):
     spec = TinyLlamaSpec(hidden_size=32, num_layers=4, num_heads=4, intermediate_size=64, max_position_embeddings=128)
-    model = add_lora(tiny_llama(len(tiny_tokenizer), spec, seed=0, tokenizer=tiny_tokenizer),
-                     LoraSettings(r=4, alpha=8, dropout=0.0))
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0, 0.05, generator=torch.Generator().manual_seed(1))
-    return model
+    return nonzero_lora(tiny_llama(len(tiny_tokenizer), spec, seed=0, tokenizer=tiny_tokenizer))
 
 
 def plain_pass(model, batch):

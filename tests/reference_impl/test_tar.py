@@ -7,19 +7,15 @@ import math
 import pytest
 import torch
 
+from model_helpers import nonzero_lora
 from reference_impl.common.harness import training_arguments
-from reference_impl.common.models import LoraSettings, add_lora
 from reference_impl.common.templates import Collator
 from reference_impl.defenses import tar
 
 
 @pytest.fixture
 def setup(tiny_model, tiny_tokenizer, tokenized):
-    model = add_lora(tiny_model, LoraSettings(r=4, alpha=8, dropout=0.0))
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0, 0.05, generator=torch.Generator().manual_seed(1))
+    model = nonzero_lora(tiny_model)
     collate = Collator(tiny_tokenizer.pad_token_id)
     harmful = tokenized["harmful"]
     batches = [collate(harmful[i : i + 3]) for i in (0, 3, 6, 9)]

@@ -3,20 +3,11 @@
 import pytest
 import torch
 
+from model_helpers import nonzero_lora
 from reference_impl.common.harness import training_arguments
 from reference_impl.common.models import LoraSettings, add_lora, attention_modules
 from reference_impl.common.templates import Collator
 from reference_impl.defenses import vaccine
-
-
-def lora_model(model):
-    """LoRA without dropout (so that repeated passes are identical) and with B != 0 (so every LoRA grad is)."""
-    model = add_lora(model, LoraSettings(r=4, alpha=8, dropout=0.0))
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0, 0.05, generator=torch.Generator().manual_seed(1))
-    return model
 
 
 def batch_of(tokenizer, rows):
@@ -59,7 +50,7 @@ def weight_grads_with_constant_offsets(model, batch, offsets):
 
 @pytest.fixture
 def setup(tiny_model, tiny_tokenizer, tokenized):
-    model = lora_model(tiny_model)
+    model = nonzero_lora(tiny_model)
     batch = batch_of(tiny_tokenizer, tokenized["alignment"][:3])
     return model, batch
 
@@ -128,7 +119,7 @@ def test_gradient_checkpointing_gives_the_same_step(tiny_model, tiny_tokenizer, 
             base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": reentrant})
             base.enable_input_require_grads()
         torch.manual_seed(0)  # the same LoRA A initialisation for both models
-        model = lora_model(base)
+        model = nonzero_lora(base)
         model.train()
         _, loss, eps = vaccine.vaccine_gradients(model, batch, attention_modules(model), rho=2.0)
         results.append((loss, eps, [p.grad for p in trainable(model)]))
