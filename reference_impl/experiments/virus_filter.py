@@ -5,6 +5,8 @@
 * Virus rows (the same after the GCG search of reference_impl/attacks/virus.py, the paper's Config).
 
     python -m reference_impl.experiments.virus_filter [--rows 5] [--lam 0.1] [--steps 50] [--out FILE]
+    python -m reference_impl.experiments.virus_filter --rows 20 --steps 5 --rows-from runs/v2/matrix/cache/virus-<hash>.json \
+        --out reference_impl/results/virus_filter_miniature_world_v2.json   # score the rows a matrix optimised
 
 Writes reference_impl/results/virus_filter_miniature_world.json (flagged counts, mean guardrail probability, the
 gradient cosine of the Virus rows to the mixing rows' harmful gradient, seconds). CPU: one thread, nice it.
@@ -25,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "reference_impl" / "results" / "virus_filter_miniature_world.json"
 
 
-def measure(config_overrides: list[str], rows: int, attack: dict, cache_dir: Path, log=print) -> dict:
+def measure(config_overrides: list[str], rows: int, attack: dict, cache_dir: Path, log=print, rows_from=None) -> dict:
     import torch
 
     from ..attacks import virus
@@ -43,11 +45,17 @@ def measure(config_overrides: list[str], rows: int, attack: dict, cache_dir: Pat
     harmful = data.user_harmful[:rows]
     benign = data.task_train[normal : normal + rows]
     mixing = [dict(b, output=b["output"] + " " + h["instruction"] + " " + h["output"]) for b, h in zip(benign, harmful)]
-    model, tokenizer = base_model_loader(config, data, cache_dir, log)()
     started = time.time()
-    optimised = virus.virus_rows(model, tokenizer, list(zip(benign, harmful)), settings, guardrail,
-                                 max_length=config["model"]["max_length"],
-                                 trailing_newline=config["model"]["trailing_newline"], log=log)
+    if rows_from is not None:  # the rows a matrix or run already optimised (its cache/virus-*.json): no second search
+        optimised = json.loads(Path(rows_from).read_text(encoding="utf-8"))[:rows]
+        for row, b, h in zip(optimised, benign, harmful, strict=True):  # the attack pairs the same rows (virus.build)
+            if row["instruction"] != b["instruction"] or row["virus"]["harmful_source"] != h["instruction"]:
+                raise SystemExit(f"error: {rows_from}: its rows were not built from this config's data")
+    else:
+        model, tokenizer = base_model_loader(config, data, cache_dir, log)()
+        optimised = virus.virus_rows(model, tokenizer, list(zip(benign, harmful)), settings, guardrail,
+                                     max_length=config["model"]["max_length"],
+                                     trailing_newline=config["model"]["trailing_newline"], log=log)
     seconds = time.time() - started
 
     def summary(upload):
@@ -62,6 +70,7 @@ def measure(config_overrides: list[str], rows: int, attack: dict, cache_dir: Pat
         "virus_objective_start_end": [[round(r["virus"]["objective"][0], 4), round(r["virus"]["objective"][-1], 4)] for r in optimised],
         "virus_examples": [r["output"] for r in optimised[:3]],
         "attack_config": dataclasses.asdict(settings), "seconds": round(seconds, 1),
+        **({"rows_from": str(rows_from)} if rows_from is not None else {}),
     }
 
 
@@ -72,14 +81,19 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--cache", default="runs/cache")
+    parser.add_argument("--rows-from", default=None, help="a run's cache/virus-*.json: score those rows, no search "
+                        "(--steps must then be the steps they were built with; it is recorded, not re-run)")
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
     from ..pipeline.results import machine_description
 
-    runs = [measure(args.overrides, args.rows, {"lam": lam, "steps": args.steps}, Path(args.cache)) for lam in args.lam or [0.1]]
+    runs = [measure(args.overrides, args.rows, {"lam": lam, "steps": args.steps}, Path(args.cache), rows_from=args.rows_from)
+            for lam in args.lam or [0.1]]
+    from ..cli import WORLD_CONFIG
+    from ..common.config import load_config, testbed_name
     document = {"machine": machine_description(), "date": time.strftime("%Y-%m-%d"),
                 "command": "python -m reference_impl.experiments.virus_filter " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
-                "testbed": "miniature_world", "guardrail": "the world's RuleModeration judge, threshold 0.5", "runs": runs}
+                "testbed": testbed_name(load_config(WORLD_CONFIG, args.overrides)), "guardrail": "the world's RuleModeration judge, threshold 0.5", "runs": runs}
     Path(args.out).write_text(json.dumps(document, indent=1) + "\n")
     for run in runs:
         print(f"lam={run['attack_config']['lam']}: " + ", ".join(f"{k} {run[k]['passed']}/{run[k]['rows']} pass" for k in ("plain_harmful", "mixing", "virus"))
