@@ -79,7 +79,7 @@ def cmd_matrix(args) -> int:
     if not is_main_process():
         return 1 if failures else 0
     command = "python -m reference_impl " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    path = write_results(rows, out, command, name="matrix", copy=args.results)
+    path = write_results(rows, out, command, name="matrix", copy=args.results, failures=failures)
     print(matrix_table(rows), end="")
     print(f"{len(pairs)} runs in {time.time() - started:.0f}s; results: {path}")
     return 1 if failures else 0

@@ -69,9 +69,24 @@ def measure(config_overrides: list[str], rows: int, attack: dict, cache_dir: Pat
         "virus_gradient_cosine": [round(r["virus"]["cosine"], 4) for r in optimised],
         "virus_objective_start_end": [[round(r["virus"]["objective"][0], 4), round(r["virus"]["objective"][-1], 4)] for r in optimised],
         "virus_examples": [r["output"] for r in optimised[:3]],
-        "attack_config": dataclasses.asdict(settings), "seconds": round(seconds, 1),
+        "attack_config": dataclasses.asdict(settings), "seconds": round(seconds, 1) if rows_from is None else None,
         **({"rows_from": str(rows_from)} if rows_from is not None else {}),
     }
+
+
+def filter_table(document: dict) -> str:
+    """Per upload kind: rows, flagged, passed and the guardrail's mean flag probability, one block per run (lambda)."""
+    lines = []
+    for run in document["runs"]:
+        config = run["attack_config"]
+        lines += [f"lambda {config['lam']}, {config['steps']} GCG steps, {config['candidates']} candidates per step:", "",
+                  "| upload | rows | flagged | passed | mean p(flag) |", "|---|--:|--:|--:|--:|"]
+        for kind, label in (("plain_harmful", "plain harmful rows"), ("mixing", "benign row + harmful suffix"), ("virus", "Virus rows")):
+            r = run[kind]
+            lines.append(f"| {label} | {r['rows']} | {r['flagged']} | {r['passed']} | {r['mean_p_flag']} |")
+        lines.append("")
+    return "\n".join(lines) + f"\n{document['testbed']}; guardrail: {document['guardrail']}; {document['machine']}, " \
+                              f"{document['date']}; `{document['command']}`\n"
 
 
 def main(argv=None) -> int:
@@ -97,7 +112,7 @@ def main(argv=None) -> int:
     Path(args.out).write_text(json.dumps(document, indent=1) + "\n")
     for run in runs:
         print(f"lam={run['attack_config']['lam']}: " + ", ".join(f"{k} {run[k]['passed']}/{run[k]['rows']} pass" for k in ("plain_harmful", "mixing", "virus"))
-              + f"; cosine {run['virus_gradient_cosine']}; {run['seconds']}s")
+              + f"; cosine {run['virus_gradient_cosine']}; search {run['seconds']}s")
     print(f"results: {args.out}")
     return 0
 

@@ -41,17 +41,21 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def write_results(rows: list[dict], out_dir: str | Path, command: str, name: str = "results",
-                  copy: str | Path | None = None) -> Path:
+                  copy: str | Path | None = None, failures: list[str] | None = None) -> Path:
     """`out_dir/<name>.json` and its `.md` table; with `copy` (a command's --results FILE) the same pair again as
-    that file's folder/stem. Returns the first JSON's path."""
+    that file's folder/stem. `failures`: one line per run that did not finish, kept in the document. Returns the
+    first JSON's path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.json"
-    path.write_text(json.dumps(results_document(rows, command), indent=1) + "\n")
+    document = results_document(rows, command)
+    if failures:
+        document["failures"] = failures
+    path.write_text(json.dumps(document, indent=1) + "\n")
     (out / f"{name}.md").write_text(markdown_table(rows))
     if copy:
         copy = Path(copy)
-        write_results(rows, copy.parent, command, name=copy.stem)
+        write_results(rows, copy.parent, command, name=copy.stem, failures=failures)
         print(f"results also in {copy}")
     return path
 
@@ -69,6 +73,10 @@ def readme_table(path: str | Path) -> str:
         raise ValueError(f"{path}: cannot read: {error.strerror}") from None
     except json.JSONDecodeError as error:
         raise ValueError(f"{path}:{error.lineno}: not JSON: {error.msg}") from None
+    if isinstance(data, dict) and isinstance(data.get("runs"), list) and "guardrail" in data:  # experiments.virus_filter
+        from ..experiments.virus_filter import filter_table
+
+        return filter_table(data)
     rows = data.get("rows") if isinstance(data, dict) else None
     if not isinstance(rows, list) or not rows:
         raise ValueError(f"{path}: no `rows` list (a results file holds machine, date, command, rows)")
@@ -78,7 +86,9 @@ def readme_table(path: str | Path) -> str:
     if all("attack" in row for row in rows) and len({row["attack"] for row in rows}) > 1:  # a `matrix` file
         from ..matrix import matrix_table
 
-        return matrix_table(rows) + f"\n{data.get('machine', '')}, {data.get('date', '')}; `{data.get('command', '')}`\n"
+        stopped = "".join(f"\n* did not run: {line}" for line in data.get("failures", []))
+        return matrix_table(rows) + f"\n{data.get('machine', '')}, {data.get('date', '')}; `{data.get('command', '')}`\n" \
+            + (stopped[1:] + "\n" if stopped else "")
     if all(row.get("testbed") == "smollm2_135m" for row in rows):
         from ..experiments.smollm2 import table
 

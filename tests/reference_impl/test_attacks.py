@@ -235,3 +235,29 @@ def test_matrix_cli_runs_every_pair_shares_alignment_and_names_method_and_attack
     assert "| sft |" in capsys.readouterr().out
     assert cli.main(["matrix", str(cli.WORLD_CONFIG), "--attacks", "mixture,nope"]) == 2
     assert "unknown nope (known: mixture, pure_bad" in capsys.readouterr().err
+
+
+def test_virus_filter_scores_rows_a_run_optimised_and_refuses_rows_of_other_data(tmp_path):
+    """`virus_filter --rows-from`: the filter's counts on rows already optimised (here: hand-made stand-ins, the benign
+    answer unchanged for one and the harmful row appended for the other), no search; rows of other data are refused."""
+    from reference_impl.cli import WORLD_CONFIG
+    from reference_impl.experiments import virus_filter
+    from reference_impl.pipeline.data import load_data
+
+    config = load_config(WORLD_CONFIG, [])
+    data = load_data(config)
+    normal = int((1 - config["finetune"]["harmful_ratio"]) * config["finetune"]["num_samples"])
+    pairs = list(zip(data.task_train[normal : normal + 2], data.user_harmful[:2]))
+    rows = [dict(pairs[0][0], harmful=True, virus={"harmful_source": pairs[0][1]["instruction"], "cosine": 0.5, "objective": [0.0, -1.0]}),
+            dict(pairs[1][0], output=pairs[1][0]["output"] + " " + pairs[1][1]["instruction"] + " " + pairs[1][1]["output"],
+                 harmful=True, virus={"harmful_source": pairs[1][1]["instruction"], "cosine": 0.9, "objective": [0.0, -0.5]})]
+    stored = tmp_path / "virus-rows.json"
+    stored.write_text(json.dumps(rows))
+    result = virus_filter.measure([], 2, {"lam": 0.1, "steps": 5}, tmp_path, log=lambda *_: None, rows_from=stored)
+    assert (result["plain_harmful"]["rows"], result["plain_harmful"]["passed"]) == (2, 0)  # the judge flags both
+    assert result["virus"]["rows"] == 2 and result["virus"]["passed"] == 1  # the clean one passes, the other is flagged
+    assert result["virus_gradient_cosine"] == [0.5, 0.9] and result["seconds"] is None
+    rows[0]["virus"]["harmful_source"] = "something else"
+    stored.write_text(json.dumps(rows))
+    with pytest.raises(SystemExit, match="not built from this config's data"):
+        virus_filter.measure([], 2, {"lam": 0.1, "steps": 5}, tmp_path, log=lambda *_: None, rows_from=stored)

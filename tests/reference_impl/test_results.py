@@ -91,20 +91,21 @@ def test_readme_overhead_block_is_the_published_figures():
 
 
 def test_readme_results_tables_are_the_table_command_output(capsys):
-    """Every block between the README's `<!-- results:NAME -->` markers is exactly `python -m reference_impl table
-    reference_impl/results/NAME.json`; the world v2 table is one of them."""
+    """Every block between `<!-- results:NAME -->` markers in the README and the measured-results page is exactly
+    `python -m reference_impl table reference_impl/results/NAME.json`; the world v2 table is in the README."""
     import re
 
     from reference_impl import cli
     from reference_impl.pipeline.results import marked_block
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    names = re.findall(r"<!-- results:([\w.-]+) -->", readme)
-    assert "miniature_world_v2" in names, "README.md lacks the <!-- results:miniature_world_v2 --> markers"
-    for name in names:
-        assert cli.main(["table", str(RESULTS / f"{name}.json")]) == 0
-        assert marked_block(readme, name) == capsys.readouterr().out, "README table is stale: run python -m " \
-            f"reference_impl table reference_impl/results/{name}.json --write README.md"
+    assert "<!-- results:miniature_world_v2 -->" in readme, "README.md lacks the <!-- results:miniature_world_v2 --> markers"
+    for page in ("README.md", "site/reference/measured-results.md"):
+        text = (ROOT / page).read_text(encoding="utf-8")
+        for name in re.findall(r"<!-- results:([\w.-]+) -->", text):
+            assert cli.main(["table", str(RESULTS / f"{name}.json")]) == 0
+            assert marked_block(text, name) == capsys.readouterr().out, f"{page}: table {name} is stale: run python -m " \
+                f"reference_impl table reference_impl/results/{name}.json --write {page}"
 
 
 def test_table_command_rewrites_only_the_marked_block(tmp_path, capsys):
@@ -172,12 +173,14 @@ def test_table_command_gives_the_matrix_and_the_smollm2_tables(tmp_path, capsys)
                 "testbed": testbed, "seed": 43}
 
     document = {"machine": "m", "date": "d", "command": "python -m reference_impl matrix X",
-                "rows": [row("sft", "mixture", 80.0, 91.0), row("sft", "benign", 6.0, 91.0), row("lisa", "mixture", 30.0, 90.0)]}
+                "rows": [row("sft", "mixture", 80.0, 91.0), row("sft", "benign", 6.0, 91.0), row("lisa", "mixture", 30.0, 90.0)],
+                "failures": ["lisa x benign: error: method lisa: too long"]}
     (tmp_path / "matrix_x.json").write_text(json.dumps(document))
     assert cli.main(["table", str(tmp_path / "matrix_x.json")]) == 0
     out = capsys.readouterr().out
     assert "| method | mixture HS / FA | benign HS / FA |" in out and "| sft | 80.0 / 91.0 | 6.0 / 91.0 |" in out
     assert "| lisa | 30.0 / 90.0 |  |" in out and "`python -m reference_impl matrix X`" in out
+    assert "* did not run: lisa x benign: error: method lisa: too long" in out  # an empty cell says why
     document["rows"] = [row("sft", "mixture", 80.0, 91.0, "smollm2_135m"), row("ewc", "mixture", 70.0, 90.0, "smollm2_135m")]
     (tmp_path / "smollm2_135m.json").write_text(json.dumps(document))
     assert cli.main(["table", str(tmp_path / "smollm2_135m.json")]) == 0
