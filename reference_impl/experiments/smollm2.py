@@ -5,8 +5,8 @@
     python -m reference_impl.experiments.smollm2          # the table of the committed results
     python -m reference_impl.experiments.smollm2 --run --methods ldifs,kl   # a subset: other methods' rows are kept
 
-Every method runs at p = 0.1 (the config's `finetune.harmful_ratio`); SFT also at p = 0 with the aligned model's row,
-the dose-response anchor. One training seed (43): a run costs minutes on the 2-core CPU (one LoRA step at batch 8 is
+Every method runs at p = 0.1 (the config's `finetune.harmful_ratio`); SFT's run also evaluates the aligned model, and
+SFT runs at p = 0 too (the dose-response anchor; `--no-clean` leaves it out). One training seed (43): a run costs minutes on the 2-core CPU (one LoRA step at batch 8 is
 ~2.6 s with both cores), so three seeds of every method do not fit a session. The runs share one run directory, so a
 method that keeps SFT's alignment (every fine-tuning-stage and post-fine-tuning defense) reuses it.
 """
@@ -28,13 +28,16 @@ METHODS = ("non_aligned", "sft", "vaccine", "booster", "lisa", "antidote", "safe
            "ldifs", "ewc", "kl", "constrained_sft", "safety_mixing", "backdoor_align", "ptst")
 
 
-def plan(methods: list[str], extra: list[str]) -> list[dict]:
-    """Every run's config, checked before anything trains (a bad method name or override stops here)."""
+def plan(methods: list[str], extra: list[str], clean: bool = True) -> list[dict]:
+    """Every run's config, checked before anything trains (a bad method name or override stops here). SFT at p = 0.1
+    also evaluates the aligned model (a row with stage "aligned"); `clean`: SFT at p = 0 as well."""
     from reference_impl.common.config import ConfigError, load_config
 
     configs = []
     for method in methods:
-        runs = [["finetune.harmful_ratio=0.0", "evaluation.aligned=true"], []] if method == "sft" else [[]]
+        runs = [[]]
+        if method == "sft":
+            runs = [["evaluation.aligned=true"]] + ([["finetune.harmful_ratio=0.0"]] if clean else [])
         for overrides in runs:
             try:
                 configs.append(load_config(CONFIG, [f"method={method}"] + overrides + extra))
@@ -75,13 +78,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", action="store_true", help="run the methods first (minutes each on a 2-core CPU)")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset (default: all listed)")
     parser.add_argument("--out", default="runs/smollm2", help="run directory (finished stages are reused)")
+    parser.add_argument("--no-clean", dest="clean", action="store_false", help="leave out SFT at p = 0")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
     if args.run:
         from reference_impl.pipeline import results_document
 
         methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-        configs = plan(methods, args.overrides)
+        configs = plan(methods, args.overrides, clean=args.clean)
         started = time.time()
         rows, failures = run_all(configs, Path(args.out))
         command = "python -m reference_impl.experiments.smollm2 " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))

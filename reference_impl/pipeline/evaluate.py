@@ -43,7 +43,10 @@ def evaluate(session: Session, label: str, payload: dict, load: Callable) -> dic
 
     ev, d = session.config["evaluation"], session.plan.data
     template = eval_template(session)
-    eval_payload = {"model": fingerprint(payload), "evaluation": ev, "task": d.task, "sizes": [len(d.eval_harmful), len(d.eval_task)]}
+    # Whether the run also evaluates its aligned model (`evaluation.aligned`) does not change this model's metrics:
+    # the key is hashed as False, so turning it on reuses a finished evaluation of the final model.
+    eval_payload = {"model": fingerprint(payload), "evaluation": {**ev, "aligned": False}, "task": d.task,
+                    "sizes": [len(d.eval_harmful), len(d.eval_task)]}
     if template != PLAIN:  # only when set, so that evaluations made before the template seam keep their hashes
         eval_payload["prompt_template"] = config_dict(template)
     path = session.stages / f"eval-{label}-{fingerprint(eval_payload)}.json"

@@ -155,6 +155,7 @@ def test_the_smollm2_experiment_writes_its_table_and_a_subset_rerun_keeps_other_
     document = json.loads(results.read_text())
     assert [r["method"] for r in document["rows"]].count("sft") == 3 and [r["method"] for r in document["rows"]].count("ewc") == 1
     assert document["command"].count("experiments.smollm2") == 2
+    assert [c["finetune"]["harmful_ratio"] for c in smollm2.plan(["sft"], [], clean=False)] == [0.1]
     with pytest.raises(SystemExit, match="method"):
         smollm2.plan(["nope"], [])
 
