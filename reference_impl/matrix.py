@@ -68,14 +68,20 @@ def cmd_matrix(args) -> int:
     out = Path(args.out or Path("runs") / f"matrix-{Path(args.config).stem}")
     rows, failures = [], []
     started = time.time()
-    for method, attack, config in pairs:
-        result, problem = _run_one(config, out)
-        if problem:
-            failures.append(f"{method} x {attack}: {problem}")
-            print(failures[-1], file=sys.stderr)
-            continue
-        final = next(r for r in result if r["stage"] == "final")
-        rows.append({**final, "method": method, "attack": attack, "seed": config["seed"]})  # final names its testbed
+    done = 0
+    try:
+        for method, attack, config in pairs:
+            result, problem = _run_one(config, out)
+            done += 1
+            if problem:
+                failures.append(f"{method} x {attack}: {problem}")
+                print(failures[-1], file=sys.stderr)
+                continue
+            final = next(r for r in result if r["stage"] == "final")
+            rows.append({**final, "method": method, "attack": attack, "seed": config["seed"]})  # final names its testbed
+    except KeyboardInterrupt:  # Ctrl-C (SIGINT): keep what finished, name the pairs that did not run
+        failures += [f"{method} x {attack}: not run (the matrix was interrupted)" for method, attack, _ in pairs[done:]]
+        print(f"interrupted: {len(pairs) - done} pair(s) not run", file=sys.stderr)
     if not is_main_process():
         return 1 if failures else 0
     command = "python -m reference_impl " + " ".join(shlex.quote(a) for a in sys.argv[1:])

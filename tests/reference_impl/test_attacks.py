@@ -261,3 +261,27 @@ def test_virus_filter_scores_rows_a_run_optimised_and_refuses_rows_of_other_data
     stored.write_text(json.dumps(rows))
     with pytest.raises(SystemExit, match="not built from this config's data"):
         virus_filter.measure([], 2, {"lam": 0.1, "steps": 5}, tmp_path, log=lambda *_: None, rows_from=stored)
+
+
+def test_an_interrupted_matrix_keeps_the_finished_pairs_and_names_the_rest(tmp_path, monkeypatch, capsys):
+    """Ctrl-C during a long matrix: the results file holds the pairs that finished and lists the others as not run."""
+    from reference_impl import cli
+
+    calls = []
+
+    def fake_run(config, out_dir, log=print):
+        calls.append(config["method"])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return [{"stage": "final", "method": config["method"], "hs": 50.0, "fa": 90.0, "harmful_ratio": 0.1,
+                 "testbed": "miniature_world_v2"}], None
+
+    monkeypatch.setattr(cli, "_run_one", fake_run)
+    target = tmp_path / "matrix_test.json"
+    assert cli.main(["matrix", str(cli.WORLD_CONFIG), "--methods", "sft,non_aligned", "--attacks", "mixture,benign",
+                     "--out", str(tmp_path / "m"), "--results", str(target)]) == 1
+    document = json.loads(target.read_text())
+    assert [(r["method"], r["attack"]) for r in document["rows"]] == [("sft", "mixture")]
+    assert document["failures"] == [f"{m} x {a}: not run (the matrix was interrupted)"
+                                    for m, a in (("non_aligned", "mixture"), ("sft", "benign"), ("non_aligned", "benign"))]
+    assert "interrupted: 3 pair(s) not run" in capsys.readouterr().err
