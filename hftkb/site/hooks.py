@@ -2,14 +2,16 @@
 
 * on_config: load and validate the knowledge base, generate every page and file, fill the `hftkb:NAME`
   entries of the nav. The knowledge base is the folder of mkdocs.yml, or $HFTKB_KB when set (`hftkb build --kb`).
+* on_env: the filter that lets paper pages share one rendered header (site/overrides/main.html).
 * on_files: add the generated pages and files (`File.generated`); a hand-written file at a generated path is an
   error rather than a silent override.
+* on_pre_page: generated pages skip Markdown (their body is already HTML).
 * on_page_markdown: fill the `<!-- hftkb:NAME -->` markers of hand-written pages.
 * on_page_content: give each generated page its HTML body (MkDocs only converted its front matter).
 * on_post_page: put the big generated blocks (tables, the details of a paper) into the finished page; they skip
   Markdown and the search indexer, which would only spend time on them (see hftkb.site.context.late_block).
   Every page then loses the indentation and blank lines of Material's templates (about a third of a page).
-* on_post_build: write the author pages, which skip MkDocs (hftkb.site.authors says why).
+* on_post_build: write the author pages, which skip MkDocs (hftkb.site.authors says why), into the sitemap too.
 * on_serve: watch papers/, taxonomy/, faq/ and reference_impl/ so `mkdocs serve` rebuilds when a record changes.
 
 MkDocs loads this file by path, so it only imports the package absolutely.
@@ -17,6 +19,7 @@ MkDocs loads this file by path, so it only imports the package absolutely.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from pathlib import Path
@@ -58,6 +61,21 @@ def on_config(config):
     return config
 
 
+def on_env(env, config, files):
+    env.filters["hftkb_split_title"] = split_title
+    return env
+
+
+def split_title(header: str, title: str) -> list[str]:
+    """Material's header cut around the page title of its topic, so paper pages share it (site/overrides/main.html)."""
+    marker = 'data-md-component="header-topic"'
+    head, found, tail = header.partition(marker)
+    before, title_found, after = tail.partition(title)
+    if not found or not title_found:
+        raise PluginError("site/overrides/main.html: the page title is not where Material's header used to put it")
+    return [head + marker + before, after]
+
+
 def on_files(files, config):
     generated = _state["generated"]
     clashes = [src for src in [*generated.pages, *generated.files] if files.get_file_from_path(src) is not None]
@@ -84,6 +102,28 @@ def on_page_markdown(markdown, page, config, files):
         raise PluginError(str(err)) from None
 
 
+def on_pre_page(page, config, files):
+    """Generated pages skip Markdown: their source is front matter only, their body comes from on_page_content.
+
+    MkDocs would build a Markdown converter with every extension of mkdocs.yml for each page only to convert an
+    empty string (about 1.5 s at 10,000 records); the result is the same as MkDocs' for an empty page.
+    """
+    if page.file.src_uri in _state["generated"].content:
+        page.render = functools.partial(_render_empty_page, page)
+    return page
+
+
+def _render_empty_page(page, config, files) -> None:
+    from mkdocs.structure.toc import get_toc
+
+    if page.markdown.strip():  # only front matter is expected here (hftkb.site.generate.generate)
+        raise PluginError(f"{page.file.src_uri}: a generated page has Markdown after its front matter")
+    page.content = ""
+    page.toc = get_toc([])
+    page.present_anchor_ids = set()
+    page.links_to_anchors = {}
+
+
 def on_page_content(html, page, config, files):
     body = _state["generated"].content.get(page.file.src_uri)
     return html if body is None else body
@@ -101,15 +141,20 @@ def on_post_page(output, page, config):
 
 
 def on_post_build(config):
-    """Write the pages that skip MkDocs entirely (hftkb.site.generate.Generated.direct: the author pages)."""
+    """Write the pages that skip MkDocs entirely (hftkb.site.generate.Generated.direct: the author pages) and
+    add them to the sitemap."""
+    from hftkb.site.authors import add_to_sitemap
+
     site_dir = Path(config.site_dir)
+    direct = _state["generated"].direct
     made: set[Path] = set()
-    for path, text in _state["generated"].direct.items():
+    for path, text in direct.items():
         target = site_dir / path
         if target.parent not in made:
             target.parent.mkdir(parents=True, exist_ok=True)
             made.add(target.parent)
         target.write_text(text, encoding="utf-8")
+    add_to_sitemap(site_dir, config.site_url, direct)
 
 
 def on_serve(server, config, builder):

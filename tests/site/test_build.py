@@ -16,7 +16,8 @@ import pytest
 
 from hftkb.site.synthetic import HOSTILE_STRINGS
 
-from site_helpers import REPO
+from site_helpers import REPO, copy_project
+
 
 class _Executable(HTMLParser):
     """Collects what would run in a browser: event-handler attributes, javascript: URLs, inline scripts."""
@@ -265,17 +266,6 @@ def test_unknown_marker_fails_the_build(tmp_path: Path, fabricated_kb: Path, cap
     with pytest.raises(Abort):
         build_site(fabricated_kb, tmp_path / "out", project / "mkdocs.yml")
     assert "site/about.md: unknown marker <!-- hftkb:countz -->" in capsys.readouterr().err
-
-
-def copy_project(tmp_path: Path) -> Path:
-    """mkdocs.yml and site/ in a scratch folder (hooks by absolute path), to break them safely."""
-    import shutil
-
-    project = tmp_path / "project"
-    shutil.copytree(REPO / "site", project / "site")
-    config = (REPO / "mkdocs.yml").read_text().replace("- hftkb/site/hooks.py", f"- {REPO / 'hftkb/site/hooks.py'}")
-    (project / "mkdocs.yml").write_text(config)
-    return project
 
 
 @pytest.mark.slow
