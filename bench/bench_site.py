@@ -102,7 +102,7 @@ def bench_size(n: int, work: Path) -> dict:
         "bare_output_mb": folder_mb(bare / "public"),
         "search_mb": (ours_out / "search" / "search_index.json").stat().st_size / 1e6,
         "bare_search_mb": (bare / "public" / "search" / "search_index.json").stat().st_size / 1e6,
-        "pages": sum(1 for _ in ours_out.rglob("index.html")),
+        "pages": sum(1 for _ in ours_out.rglob("*.html")),  # MkDocs pages and the static author pages
     }
 
 

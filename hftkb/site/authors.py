@@ -224,7 +224,7 @@ def index_page(site: SiteContext) -> str:
     authors = sorted(site.cache["authors"].values(), key=lambda a: (_family(a), a.key))
     rows = []
     for author in authors:
-        href = site.link(INDEX_SRC, author_target(author))
+        href = f"{author.slug}.html"  # the author pages sit next to the index (authors/)
         rows.append(
             f'<tr data-letter="{attr(_family(author)[:1].upper())}"><td><a href="{href}">{esc(author.name)}</a></td>'
             f"<td>{len(author.papers)}</td><td>{author.papers[0].date.year if author.papers else ''}</td></tr>"

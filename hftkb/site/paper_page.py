@@ -89,8 +89,9 @@ def _cite(site: SiteContext, paper, bibtex: str) -> str:
 
 
 def _description(paper) -> str:
+    """The page's meta description: the summary's start, at the 160 characters search engines show."""
     text = " ".join((paper.summary or paper.title).split())
-    return text if len(text) <= 200 else text[:197].rsplit(" ", 1)[0] + "..."
+    return text if len(text) <= 160 else text[:157].rsplit(" ", 1)[0] + "..."
 
 
 def _definition_list(items: list[tuple[str, str]]) -> str:
@@ -153,7 +154,7 @@ def _related_index(corpus) -> dict:
             "dates": {key: [p.date for p in members] for key, members in groups.items()}}
 
 
-def related_papers(corpus, paper, index: dict | None = None, count: int = 5, nearest: int = 12) -> list:
+def related_papers(corpus, paper, index: dict | None = None, count: int = 3, nearest: int = 12) -> list:
     """[(paper, (shared relations, shared tags + same stage))], best first, without the papers it relates to
     directly (the relations list shows them).
 
@@ -288,10 +289,10 @@ def render_paper(site: SiteContext, paper, bibtex: str) -> str:
             ("Venue note", esc(paper.venue.note) if paper.venue and paper.venue.note else ""),
         ]
     )
+    record_file = f"papers/{esc(paper.id)}.yaml"
     record = " · ".join(part for part in [
-        f"<code>papers/{esc(paper.id)}.yaml</code>",
-        f'<a class="hftkb-edit" href="{attr(site.edit_base)}papers/{attr(paper.id)}.yaml">edit this record on GitHub</a>'
-        if site.edit_base else "",
+        f'<a class="hftkb-edit" href="{attr(site.edit_base)}{record_file}">Edit <code>{record_file}</code> on GitHub</a>'
+        if site.edit_base else f"<code>{record_file}</code>",
         f"added {paper.added.isoformat()}",
         f"updated {paper.updated.isoformat()}" if paper.updated else "",
         f"source: {esc(paper.source)}",

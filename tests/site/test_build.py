@@ -313,6 +313,20 @@ def test_cached_navigation_of_paper_pages_is_what_material_renders(tmp_path: Pat
         assert (tmp_path / "out" / page).read_text() == (fabricated_site / page).read_text(), page
 
 
+def test_palette_script_file_is_materials_own(fabricated_site: Path):
+    """site/assets/javascripts/palette.js stands in for Material's inline palette script on every page: it must
+    stay Material's code (an upgrade that changes the script fails here), and pages load it in the header."""
+    import material
+
+    partial = (Path(material.__file__).parent / "templates/partials/javascripts/palette.html").read_text()
+    inline = re.search(r"<script>(.*)</script>", partial, re.S).group(1)
+    ours = (REPO / "site/assets/javascripts/palette.js").read_text().splitlines()[-1]
+    assert ours == inline.strip()
+    page = (fabricated_site / "papers/paper-00001/index.html").read_text()
+    header = re.search(r"<header.*?</header>", page, re.S).group(0)
+    assert '<script src="../../assets/javascripts/palette.js"></script>' in header and "__md_get(\"__palette\")" not in page
+
+
 def test_serve_watches_the_records(fabricated_kb: Path, monkeypatch):
     """`mkdocs serve` rebuilds on a record change: the hook registers the record folders with the server."""
     from types import SimpleNamespace
