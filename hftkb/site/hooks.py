@@ -2,7 +2,7 @@
 
 * on_config: load and validate the knowledge base, generate every page and file, fill the `hftkb:NAME`
   entries of the nav. The knowledge base is the folder of mkdocs.yml, or $HFTKB_KB when set (`hftkb build --kb`).
-* on_env: the filter that lets paper pages share one rendered header (site/overrides/main.html).
+* on_env: the filter that lets paper pages share one rendered header and content block (site/overrides/main.html).
 * on_files: add the generated pages and files (`File.generated`); a hand-written file at a generated path is an
   error rather than a silent override.
 * on_pre_page: generated pages skip Markdown (their body is already HTML).
@@ -62,18 +62,18 @@ def on_config(config):
 
 
 def on_env(env, config, files):
-    env.filters["hftkb_split_title"] = split_title
+    env.filters["hftkb_split"] = split_around
     return env
 
 
-def split_title(header: str, title: str) -> list[str]:
-    """Material's header cut around the page title of its topic, so paper pages share it (site/overrides/main.html)."""
-    marker = 'data-md-component="header-topic"'
-    head, found, tail = header.partition(marker)
-    before, title_found, after = tail.partition(title)
-    if not found or not title_found:
-        raise PluginError("site/overrides/main.html: the page title is not where Material's header used to put it")
-    return [head + marker + before, after]
+def split_around(html: str, part: str, after: str = "") -> list[str]:
+    """`html` cut around the first `part` that follows `after`: how paper pages share one rendered header (cut
+    around the page title) and content block (cut around the page's content), site/overrides/main.html."""
+    head, found, tail = html.partition(after) if after else ("", "", html)
+    before, part_found, rest = tail.partition(part)
+    if (after and not found) or not part_found:
+        raise PluginError(f"site/overrides/main.html: {part[:40]!r} is not where Material's template used to put it")
+    return [head + found + before, rest]
 
 
 def on_files(files, config):
