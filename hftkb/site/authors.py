@@ -146,6 +146,9 @@ def _slug(key: str, taken: set[str]) -> str:
 
 def _shown_name(spellings: dict[str, int]) -> str:
     """The spelling to show: full given names over initials, accents over none, then the most used."""
+    if len(spellings) == 1:  # most people (no need to normalise the name again)
+        return next(iter(spellings))
+
     def score(spelling: str):
         key = author_key(spelling)
         return (not _is_initials(key), any(ord(c) > 127 for c in spelling), "," not in spelling,

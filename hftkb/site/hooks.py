@@ -132,12 +132,15 @@ def on_page_content(html, page, config, files):
 def on_post_page(output, page, config):
     from hftkb.site.context import LATE_MARKER, strip_indentation
 
+    # The template's indentation goes first: the late block is generated HTML without any (and holds the
+    # <pre> blocks of paper pages, which strip_indentation would have to keep apart).
+    output = strip_indentation(output)
     late = _state["generated"].late.get(page.file.src_uri)
     if late is not None:
         if LATE_MARKER not in output:
             raise PluginError(f"{page.file.src_uri}: the place for the generated block was lost in rendering")
         output = output.replace(LATE_MARKER, late, 1)
-    return strip_indentation(output)
+    return output
 
 
 def on_post_build(config):
