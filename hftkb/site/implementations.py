@@ -530,11 +530,14 @@ def matrix_block(site: SiteContext, src: str) -> str:
                     if method in site.methods else esc(method))
             cells = "".join(f"<td>{_hs_fa(cell.get((method, a)))}</td>" for a in attacks)
             body.append(f'<tr data-method="{esc(method)}"><td>{name}</td>{cells}</tr>')
+        # The pairs the run could not train (a method whose schedule does not fit an attack, ...), as the file says.
+        failures = [esc(f) for f in table["data"].get("failures") or [] if isinstance(f, str)]
         parts.append(
             f'<h3 id="matrix-{esc(table["testbed"])}">{esc(table["testbed"])}</h3><p>{_measured_by(table["data"])} '
             f'From <code>reference_impl/results/{esc(table["file"])}</code>.</p>'
             f'<div class="hftkb-scroll"><table class="hftkb-matrix" data-testbed="{esc(table["testbed"])}"><thead><tr>'
             f"<th>Defense / attack</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+            + (f'<p class="hftkb-note">Not run (–): {"; ".join(failures)}</p>' if failures else "")
         )
     return "".join(parts)
 

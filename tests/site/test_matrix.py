@@ -80,6 +80,9 @@ def test_both_testbeds_matrix_files_and_smollm2_results_are_shown(tmp_path: Path
                 "smollm2_135m": "python -m reference_impl matrix smollm2_135m.yaml --attacks harmful_data,virus"}
     for shift, (testbed, command) in enumerate(commands.items()):
         (results / f"matrix_{testbed}.json").write_text(json.dumps(_matrix_document(testbed, command, 7.0 * shift)))
+    world = json.loads((results / "matrix_miniature_world_v2.json").read_text())
+    world["failures"] = ["lisa x virus: error: <schedule> does not fit"]
+    (results / "matrix_miniature_world_v2.json").write_text(json.dumps(world))
     smollm2_rows = [{"method": method, "harmful_ratio": 0.1, "seed": seed, "hs": hs + seed - 43, "fa": 61.0, "stage": "final",
                      "testbed": "smollm2_135m"} for method, hs in (("sft", 70.0), ("demo", 30.0)) for seed in (43, 44)]
     (results / "smollm2_135m.json").write_text(json.dumps(
@@ -97,6 +100,8 @@ def test_both_testbeds_matrix_files_and_smollm2_results_are_shown(tmp_path: Path
         assert f"{testbed} box" in intro
         assert "<th>harmful_data</th><th>virus</th>" in table
         assert f"<td>{10 + shift:g} / 88</td>" in table and f"<td>{40 + shift:g} / 90</td>" in table
+    assert "Not run (–): lisa x virus: error: &lt;schedule&gt; does not fit" in index  # the world file's failure
+    assert index.count("Not run (–)") == 1
     # SmolLM2-135M: every method side by side, right after the world table, seeds merged.
     world_at, smollm2_at = index.index('id="miniature-world"'), index.index('id="smollm2-135m"')
     assert world_at < smollm2_at < index.index('id="matrix"')
