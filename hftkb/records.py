@@ -88,11 +88,13 @@ def paper_problems(paper: Paper, positions: Positions, where: str) -> list[Probl
     """E207/E208 for the author list, each at the line of the name."""
     problems = []
     for index, name in enumerate(paper.authors):
-        line, column = positions.locate(("authors", index))
+        # Positions are located only for a problem: a cached parse computes them from the text on first use.
         if _TRUNCATED.search(name):
+            line, column = positions.locate(("authors", index))
             problems.append(Problem(where, line, "E208", f"authors[{index}]: {name!r} cuts the list short: give every "
                                     "author, in paper order", column))
         elif _holds_several_names(name):
+            line, column = positions.locate(("authors", index))
             problems.append(Problem(where, line, "E207", f"authors[{index}]: {name!r} holds several names: one name "
                                     "per item", column))
     return problems

@@ -10,11 +10,15 @@ The hard cases (a changed family name, a transliteration) go into taxonomy/autho
     - name: Tiansheng Huang          # the spelling shown
       aliases: [T. S. Huang, Huang Tiansheng]
 
-Why the pages are light: a field of 10,000 papers has tens of thousands of authors, most with one paper. A full
-Material page each would triple the build time and the output (issue 16 asks for 1.5x bare Material and 250 MB at
-10,000 records), so each author page is a small static HTML file with Material's stylesheets, a header back to
-the site, and the list; the authors index is a normal page in the navigation, and the search finds people
-through the paper pages, which index the authors.
+Why the pages are light: a field of 10,000 papers has tens of thousands of authors (28,000 in the synthetic
+benchmark corpus), most with one paper. A full Material page each would triple the build time and the output
+(issue 16 asks for 1.5x bare Material and 250 MB at 10,000 records), so each author page is one small static
+file, authors/<slug>.html (no folder each: creating 28,000 folders costs a second) with a small stylesheet of
+its own (site/assets/stylesheets/author.css, Material's look), a one-line header back to the site and the
+authors index, and the list: about 0.75 KB for a one-paper author.
+They are outside the search index; the search finds people through the paper pages, which index the authors,
+and the authors index (a normal page in the navigation) lists and filters everyone. With a `site_url`, the
+build adds them to sitemap.xml (`add_to_sitemap`).
 """
 
 from __future__ import annotations
@@ -142,6 +146,9 @@ def _slug(key: str, taken: set[str]) -> str:
 
 def _shown_name(spellings: dict[str, int]) -> str:
     """The spelling to show: full given names over initials, accents over none, then the most used."""
+    if len(spellings) == 1:  # most people (no need to normalise the name again)
+        return next(iter(spellings))
+
     def score(spelling: str):
         key = author_key(spelling)
         return (not _is_initials(key), any(ord(c) > 127 for c in spelling), "," not in spelling,
@@ -186,7 +193,7 @@ def collect_authors(papers, aliases: dict[str, str]) -> tuple[dict[str, Author],
                 author.papers.append(paper)
                 seen.add(key)
     alias_names = {author_key(name): name for name in aliases.values()}
-    taken: set[str] = set()
+    taken = {"index"}  # authors/index.html is the authors index
     for key in sorted(authors):
         author = authors[key]
         author.name = alias_names.get(key) or _shown_name(author.spellings)
@@ -195,9 +202,9 @@ def collect_authors(papers, aliases: dict[str, str]) -> tuple[dict[str, Author],
     return authors, spelling_keys
 
 
-def author_target(site: SiteContext, author: Author) -> str:
+def author_target(author: Author) -> str:
     """The file of an author page, as `site.link` takes it (a static file, not a Markdown page)."""
-    return f"authors/{author.slug}/" + ("" if site.use_directory_urls else "index.html")
+    return f"authors/{author.slug}.html"
 
 
 def author_links(site: SiteContext, from_src: str, paper) -> str:
@@ -206,7 +213,7 @@ def author_links(site: SiteContext, from_src: str, paper) -> str:
     authors = site.cache["authors"]
     parts = []
     for spelling in paper.authors:
-        href = site.link(from_src, author_target(site, authors[keys[spelling]]))
+        href = site.link(from_src, author_target(authors[keys[spelling]]))
         parts.append(f'<a href="{href}">{esc(spelling)}</a>')
     return ", ".join(parts)
 
@@ -220,7 +227,7 @@ def index_page(site: SiteContext) -> str:
     authors = sorted(site.cache["authors"].values(), key=lambda a: (_family(a), a.key))
     rows = []
     for author in authors:
-        href = site.link(INDEX_SRC, author_target(site, author))
+        href = f"{author.slug}.html"  # the author pages sit next to the index (authors/)
         rows.append(
             f'<tr data-letter="{attr(_family(author)[:1].upper())}"><td><a href="{href}">{esc(author.name)}</a></td>'
             f"<td>{len(author.papers)}</td><td>{author.papers[0].date.year if author.papers else ''}</td></tr>"
@@ -247,26 +254,19 @@ def index_page(site: SiteContext) -> str:
     )
 
 
-def _material_stylesheets() -> list[str]:
-    """Material's own stylesheets as the build copies them (assets/stylesheets/main.<hash>.min.css, palette)."""
-    import material
-
-    folder = Path(material.__file__).parent / "templates" / "assets" / "stylesheets"
-    return sorted(f"assets/stylesheets/{p.name}" for p in folder.glob("*.min.css"))
-
-
 def author_pages(site: SiteContext, site_name: str = "Harmful Fine-tuning Knowledge Base") -> dict[str, str]:
     """{path: HTML} of every author page (static files; see the module docstring for why)."""
-    up = "../../"
+    up = "../"
     home = up + ("" if site.use_directory_urls else "index.html")
-    index = up + ("authors/" if site.use_directory_urls else "authors/index.html")
-    styles = "".join(f'<link rel="stylesheet" href="{up}{css}">' for css in [*_material_stylesheets(), "assets/stylesheets/hftkb.css"])
-    # Every byte here is paid once per author (tens of thousands at 10,000 records): no icon, short markup.
-    head = f'<!doctype html>\n<html lang="en"><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><link rel="icon" href="{up}assets/favicon.svg">{styles}'
-    header = (
-        f'<header class="md-header hftkb-light-header"><nav class="md-header__inner md-grid"><a class="hftkb-light-home" href="{home}">'
-        f'{esc(site_name)}</a><a class="hftkb-light-link" href="{index}">Authors</a></nav></header>'
+    index = "./" if site.use_directory_urls else "index.html"
+    # Every byte here is paid once per author (28,000 at 10,000 records): one small stylesheet that styles the
+    # bare elements (site/assets/stylesheets/author.css), a one-line header, no class names.
+    head = (
+        '<!doctype html>\n<html lang="en"><meta charset="utf-8"><meta name="viewport" content="width=device-width,'
+        f'initial-scale=1"><link rel="icon" href="{up}assets/favicon.svg"><link rel="stylesheet" '
+        f'href="{up}assets/stylesheets/author.css">'
     )
+    header = f'<header><a href="{home}">{esc(site_name)}</a> <a href="{index}">Authors</a></header>'
     kinds = {key: esc(term.name) for key, term in site.corpus.taxonomy.get("kinds", {}).items()}
     stages = {key: esc(term.name) for key, term in site.corpus.taxonomy.get("stages", {}).items()}
     pages = {}
@@ -277,27 +277,39 @@ def author_pages(site: SiteContext, site_name: str = "Harmful Fine-tuning Knowle
                 if year is not None:
                     items.append("</ul>")
                 year = paper.date.year
-                items.append(f'<h2>{year}</h2><ul class="hftkb-author-papers">')
+                items.append(f"<h2>{year}</h2><ul>")
             kind = kinds.get(paper.kind, esc(paper.kind))
-            stage = f" · {stages.get(paper.stage, esc(paper.stage))}" if paper.stage else ""
-            venue = esc(site.venue_label(paper))
+            where = " · ".join(part for part in [
+                stages.get(paper.stage, esc(paper.stage)) if paper.stage else "", esc(site.venue_label(paper))] if part)
             href = up + ("papers/" + paper.id + "/" if site.use_directory_urls else f"papers/{paper.id}.html")
             items.append(
-                f'<li><a href="{attr(href)}">{esc(paper.title)}</a> <i class="hftkb-chip">{kind}</i>'
-                f'<small>{stage}' + (f" · {venue}" if venue else "") + "</small></li>"
+                f'<li><a href="{attr(href)}">{esc(paper.title)}</a> <i>{kind}</i>'
+                + (f" <small>{where}</small>" if where else "") + "</li>"
             )
         items.append("</ul>")
         others = [s for s in sorted(author.spellings) if s != author.name]
-        spelled = f'<p class="hftkb-note">Also written: {esc("; ".join(others))}</p>' if others else ""
+        spelled = f"<p>Also written: {esc('; '.join(others))}</p>" if others else ""
         count = len(author.papers)
-        pages[f"authors/{author.slug}/index.html"] = (
-            f"{head}<title>{esc(author.name)} - {esc(site_name)}</title>"
-            '<body data-md-color-scheme="default" data-md-color-primary="indigo" data-md-color-accent="deep-orange">'
-            f'{header}<main class="md-main md-grid"><article class="md-content__inner md-typeset hftkb-author">'
-            f'<h1>{esc(author.name)}</h1><p class="hftkb-count">{count} paper{"s" if count != 1 else ""}, newest first.'
-            f"</p>{spelled}{''.join(items)}</article></main>\n"
+        pages[author_target(author)] = (
+            f"{head}<title>{esc(author.name)} - {esc(site_name)}</title>{header}<main><h1>{esc(author.name)}</h1>"
+            f'<p>{count} paper{"s" if count != 1 else ""}, newest first</p>{spelled}{"".join(items)}</main>\n'
         )
     return pages
+
+
+def add_to_sitemap(site_dir: Path, site_url: str, paths) -> None:
+    """Append the author pages to the sitemap MkDocs wrote (it lists only its own pages), and its .gz copy."""
+    import gzip
+
+    sitemap = site_dir / "sitemap.xml"
+    if not site_url or not sitemap.is_file():
+        return
+    base = site_url.rstrip("/") + "/"
+    entries = "".join(f"<url><loc>{esc(base + path)}</loc></url>\n" for path in paths)
+    text = sitemap.read_text(encoding="utf-8").replace("</urlset>", entries + "</urlset>", 1)
+    sitemap.write_text(text, encoding="utf-8")
+    with gzip.open(site_dir / "sitemap.xml.gz", "wb", compresslevel=9) as handle:
+        handle.write(text.encode("utf-8"))
 
 
 def prepare(site: SiteContext) -> None:

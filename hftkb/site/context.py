@@ -31,6 +31,7 @@ def late_block(html: str) -> str:
 
 
 _PRE = re.compile(r"(<pre\b.*?</pre>)", re.S | re.I)
+_PRE_START = re.compile(r"<pre\b", re.I)
 _INDENT = re.compile(r"\n[ \t\r\n]+")
 
 
@@ -41,6 +42,8 @@ def strip_indentation(html: str) -> str:
     page exactly as before. Material's templates are about one third indentation; at 10,000 pages that is
     tens of megabytes.
     """
+    if not _PRE_START.search(html):  # most pages: no <pre> to keep apart
+        return _INDENT.sub("\n", html)
     parts = _PRE.split(html)
     for index in range(0, len(parts), 2):  # even parts are outside <pre>
         parts[index] = _INDENT.sub("\n", parts[index])

@@ -4,8 +4,8 @@
 its docstring (Paper / Algorithm / Deviations / Usage sections), the `stage` and `needs` of its
 `METHOD = MethodSpec(...)` (or the older `STAGE` / `NEEDS` constants), and the fields of its
 `Config` dataclass with their defaults and `metadata` (help, source). Measured numbers come from the committed
-results files `reference_impl/results/*.json` (the main miniature-world table, its ablation, the second world and
-the overhead bench).
+results files `reference_impl/results/*.json` (the main miniature-world table, its ablation, the second world,
+SmolLM2-135M, the defense-by-attack matrices and the overhead bench).
 """
 
 from __future__ import annotations
@@ -134,6 +134,11 @@ def read_results(root: Path, filename: str) -> dict | None:
 #: The testbed the site's measured tables come from: the miniature world v2 (issue 11), its world seed 0 (the other
 #: world seeds hold SFT's calibration runs only, and would otherwise be averaged into SFT's row).
 WORLD_RESULTS = "miniature_world_v2.json"
+
+
+#: The second testbed (issue 11): SmolLM2-135M-Instruct on a CPU (reference_impl/testbeds/smollm2.py), the same
+#: document schema, rows with testbed "smollm2_135m".
+SMOLLM2_RESULTS = "smollm2_135m.json"
 
 
 def world_results(root: Path) -> dict | None:
@@ -346,6 +351,10 @@ def method_page(site: SiteContext, method, info: ImplInfo) -> str:
         _results_block(method.name, world_results(site.kb_dir), "Measured: miniature world v2",
                        ["harmful_ratio", "hs", "fa", "refusal_rate", "hs_plus", "seeds"])
     )
+    smollm2 = read_results(site.kb_dir, SMOLLM2_RESULTS)
+    if smollm2 is not None:  # the block appears once the SmolLM2 runs are committed
+        parts.append(_results_block(method.name, smollm2, "Measured: SmolLM2-135M",
+                                    ["harmful_ratio", "hs", "fa", "refusal_rate", "hs_plus", "seeds"]))
     for filename, title in (("miniature_world_ablation.json", "Measured: miniature world, other settings"),
                             ("miniature_world_seed1.json", "Measured: a second miniature world (world seed 1)")):
         data = read_results(site.kb_dir, filename)
@@ -412,8 +421,22 @@ def world_summary(site: SiteContext, name: str, ratio: float = 0.1) -> str:
 
 
 def comparison_block(site: SiteContext, src: str) -> str:
-    """Every method side by side in the miniature world: HS (mean and range over seeds) and FA per harmful ratio."""
-    data = world_results(site.kb_dir)
+    """Every method side by side on each testbed that has results: the miniature world, then SmolLM2-135M."""
+    return _comparison_table(
+        site, src, world_results(site.kb_dir), "miniature-world", "All methods in the miniature world",
+        "The miniature world is a synthetic CPU-sized setting (a 2-layer Llama): it tests each method under a real "
+        "attack, it does not reproduce the papers' numbers.", "the README discusses what the table shows.",
+    ) + _comparison_table(
+        site, src, read_results(site.kb_dir, SMOLLM2_RESULTS), "smollm2-135m", "All methods on SmolLM2-135M",
+        "SmolLM2-135M-Instruct is a real pretrained model small enough for a CPU, aligned by the protocol first and "
+        "attacked with its own harmful answers (<code>reference_impl/testbeds/smollm2.py</code>); it does not "
+        "reproduce the papers' numbers either.", "",
+    )
+
+
+def _comparison_table(site: SiteContext, src: str, data: dict | None, anchor: str, title: str, about: str,
+                      after: str) -> str:
+    """HS (mean and range over seeds) and FA per harmful ratio, a row per method; `about` and `after` are HTML."""
     if data is None:
         return ""
     rows = final_rows(data)
@@ -435,14 +458,12 @@ def comparison_block(site: SiteContext, src: str) -> str:
         return ""
     seeds = sorted({str(r.get("seed")) for r in data["rows"] if isinstance(r, dict) and r.get("seed") is not None})
     return (
-        '<h2 id="miniature-world">All methods in the miniature world</h2>'
+        f'<h2 id="{anchor}">{title}</h2>'
         "<p>HS / FA in % after the user's fine-tuning at each harmful ratio p, paper defaults"
         + (f", mean over training seeds {esc(', '.join(seeds))} with the HS range in brackets" if len(seeds) > 1 else "")
-        + ". The miniature world is a synthetic CPU-sized setting (a 2-layer Llama): it tests each method under a real "
-        "attack, it does not reproduce the papers' numbers. Measured on "
-        f"{esc(data.get('machine', '?'))}, {esc(data.get('date', '?'))}, with <code>{esc(data.get('command', '?'))}</code>; "
-        "the README discusses what the table shows.</p>"
-        f"<table><thead><tr><th>Method</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        + f". {about} Measured on {esc(data.get('machine', '?'))}, {esc(data.get('date', '?'))}, with "
+        f"<code>{esc(data.get('command', '?'))}</code>" + (f"; {after}" if after else ".") + "</p>"
+        f'<table data-testbed="{anchor}"><thead><tr><th>Method</th>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
     )
 
 
@@ -509,11 +530,14 @@ def matrix_block(site: SiteContext, src: str) -> str:
                     if method in site.methods else esc(method))
             cells = "".join(f"<td>{_hs_fa(cell.get((method, a)))}</td>" for a in attacks)
             body.append(f'<tr data-method="{esc(method)}"><td>{name}</td>{cells}</tr>')
+        # The pairs the run could not train (a method whose schedule does not fit an attack, ...), as the file says.
+        failures = [esc(f) for f in table["data"].get("failures") or [] if isinstance(f, str)]
         parts.append(
             f'<h3 id="matrix-{esc(table["testbed"])}">{esc(table["testbed"])}</h3><p>{_measured_by(table["data"])} '
             f'From <code>reference_impl/results/{esc(table["file"])}</code>.</p>'
             f'<div class="hftkb-scroll"><table class="hftkb-matrix" data-testbed="{esc(table["testbed"])}"><thead><tr>'
             f"<th>Defense / attack</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+            + (f'<p class="hftkb-note">Not run (–): {"; ".join(failures)}</p>' if failures else "")
         )
     return "".join(parts)
 

@@ -74,7 +74,7 @@ def _cite(site: SiteContext, paper, bibtex: str) -> str:
     venues = site.corpus.taxonomy.get("venues")
     pid = attr(paper.id)
     buttons = "".join(
-        f'<a class="md-button hftkb-access" href="{url}">{label}</a>' for label, url in access_links(site, paper)
+        f'<a class="md-button" href="{url}">{label}</a>' for label, url in access_links(site, paper)
     )
     return (
         '<h2 id="cite">Cite</h2>'
@@ -89,8 +89,9 @@ def _cite(site: SiteContext, paper, bibtex: str) -> str:
 
 
 def _description(paper) -> str:
+    """The page's meta description: the summary's start, at the 160 characters search engines show."""
     text = " ".join((paper.summary or paper.title).split())
-    return text if len(text) <= 200 else text[:197].rsplit(" ", 1)[0] + "..."
+    return text if len(text) <= 160 else text[:157].rsplit(" ", 1)[0] + "..."
 
 
 def _definition_list(items: list[tuple[str, str]]) -> str:
@@ -106,7 +107,7 @@ def _relations(site: SiteContext, src: str, paper) -> str:
         label = term.name if term is not None else relation.type
         note = f' <span class="hftkb-note">{esc(relation.note)}</span>' if relation.note else ""
         outgoing.append(
-            f'<li><span class="hftkb-reltype">{esc(label)}</span> {site.paper_link(src, relation.target)}{note}</li>'
+            f"<li><b>{esc(label)}</b> {site.paper_link(src, relation.target)}{note}</li>"
         )
     incoming = []
     for source_id, relation in site.corpus.reverse_relations(paper.id):
@@ -114,7 +115,7 @@ def _relations(site: SiteContext, src: str, paper) -> str:
         label = (term.inverse or f"{term.name} (reverse)") if term is not None else f"{relation.type} (reverse)"
         note = f' <span class="hftkb-note">{esc(relation.note)}</span>' if relation.note else ""
         incoming.append(
-            f'<li><span class="hftkb-reltype">{esc(label)}</span> {site.paper_link(src, source_id)}{note}</li>'
+            f"<li><b>{esc(label)}</b> {site.paper_link(src, source_id)}{note}</li>"
         )
     parts = []
     if outgoing:
@@ -153,7 +154,7 @@ def _related_index(corpus) -> dict:
             "dates": {key: [p.date for p in members] for key, members in groups.items()}}
 
 
-def related_papers(corpus, paper, index: dict | None = None, count: int = 5, nearest: int = 12) -> list:
+def related_papers(corpus, paper, index: dict | None = None, count: int = 3, nearest: int = 12) -> list:
     """[(paper, (shared relations, shared tags + same stage))], best first, without the papers it relates to
     directly (the relations list shows them).
 
@@ -195,9 +196,10 @@ def _similar(site: SiteContext, src: str, paper) -> str:
     found = related_papers(site.corpus, paper, index)
     if not found:
         return ""
-    # Ranked as related_papers says (shared relations first); no per-item note: 10,000 pages carry this list.
+    # Ranked as related_papers says (shared relations first, then shared tags and stage; the heading's tooltip
+    # says so); no per-item note: 10,000 pages carry this list.
     items = "".join(f"<li>{site.paper_link(src, other.id)}</li>" for other, _ in found)
-    return f'<h3>Similar papers</h3><p class="hftkb-note">Shared relations first, then shared tags and stage.</p><ul>{items}</ul>'
+    return f'<h3 title="Shared relations first, then shared tags and stage">Similar papers</h3><ul>{items}</ul>'
 
 
 def _results(paper) -> str:
@@ -257,15 +259,17 @@ def render_paper(site: SiteContext, paper, bibtex: str) -> str:
     authors = author_links(site, src, paper) if paper.authors else "<em>authors not recorded</em>"
     tags = " ".join(site.term_link(src, "tags", tag, css="hftkb-tag") for tag in paper.tags)
 
-    links = []
+    links, shown = [], set()
     for key, (label, pattern) in IDENTIFIER_URLS.items():
         value = getattr(paper.identifiers, key)
         if value:
             url = safe_url(pattern.format(value))
+            shown.add(url)
             links.append(f'<li>{label}: <a href="{url}">{esc(value)}</a></li>')
     for link in paper.links:
         url = safe_url(link.url)
-        if url:
+        if url and url not in shown:  # a 'paper' link to the arXiv page is already the arXiv line
+            shown.add(url)
             links.append(f'<li>{esc(link.kind)}: <a href="{url}">{esc(link.url)}</a></li>')
     links_html = f"<h2>Links</h2><ul class=\"hftkb-links\">{''.join(links)}</ul>" if links else ""
 
@@ -285,21 +289,19 @@ def render_paper(site: SiteContext, paper, bibtex: str) -> str:
             ("Venue note", esc(paper.venue.note) if paper.venue and paper.venue.note else ""),
         ]
     )
-    record = _definition_list(
-        [
-            ("Record", f"<code>papers/{esc(paper.id)}.yaml</code>" + (
-                f' · <a class="hftkb-edit" href="{attr(site.edit_base)}papers/{attr(paper.id)}.yaml">edit this record on GitHub</a>'
-                if site.edit_base else "")),
-            ("Added", paper.added.isoformat()),
-            ("Updated", paper.updated.isoformat() if paper.updated else ""),
-            ("Source", esc(paper.source)),
-        ]
-    )
+    record_file = f"papers/{esc(paper.id)}.yaml"
+    record = " · ".join(part for part in [
+        f'<a class="hftkb-edit" href="{attr(site.edit_base)}{record_file}">Edit <code>{record_file}</code> on GitHub</a>'
+        if site.edit_base else f"<code>{record_file}</code>",
+        f"added {paper.added.isoformat()}",
+        f"updated {paper.updated.isoformat()}" if paper.updated else "",
+        f"source: {esc(paper.source)}",
+    ] if part)
     body = "\n".join(
         part
         for part in [
             # The h1 comes first: any element before it would add an empty entry per page to the search index.
-            f'<h1 id="paper" data-paper-id="{attr(paper.id)}">{short}{esc(paper.title)}</h1>',
+            f'<h1 id="paper">{short}{esc(paper.title)}</h1>',
             f'<p class="hftkb-meta">{head}</p>' if head else "",
             f'<p class="hftkb-when">{when}</p>',
             f'<p class="hftkb-authors">{authors}</p>',
@@ -313,7 +315,7 @@ def render_paper(site: SiteContext, paper, bibtex: str) -> str:
             _relations(site, src, paper),
             _results(paper),
             _faq_mentions(site, src, paper),
-            f"<h2>Record</h2>{record}",
+            f"<h2>Record</h2><p>{record}</p>",
             "</section>" + LATE_END,
         ]
         if part

@@ -92,7 +92,7 @@ def _row_html(site: SiteContext, src: str, row: dict) -> str:
     return (
         f'<tr data-model="{attr(row["model"])}" data-ratio="{attr(row["ratio"])}" data-task="{attr(row["task"])}" '
         f'data-stage="{attr(row["stage"])}">'
-        f'<td><a href="{href}"{where}>{esc(row["method"])}</a>' + (f"<br><small>{stage}</small>" if stage else "") + "</td>"
+        f'<td><a href="{href}">{esc(row["method"])}</a>' + (f"<br><small>{stage}</small>" if stage else "") + "</td>"
         f"<td>{esc(row['model'])}</td><td>{esc(row['task'])}</td><td>{esc(row['ratio'])}</td>"
         f"<td>{esc(result.setting)}</td>"
         f'<td data-value="{result.value:g}"><a href="{href}"{where}>{_number(result.value)}</a></td>'

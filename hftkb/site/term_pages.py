@@ -80,7 +80,7 @@ def index_page(site: SiteContext, vocabulary: str, found) -> str:
         href = site.link(src, site.term_src(vocabulary, term.id))
         rows.append(
             f'<tr><td><a href="{href}">{esc(term.name)}</a></td><td>{len(papers)}</td>'
-            f"<td>{complete_count(papers)}</td><td>{esc(term.description)}</td></tr>"
+            f"<td>{complete_count(site, papers)}</td><td>{esc(term.description)}</td></tr>"
         )
     table = (
         "<table><thead><tr><th>Term</th><th>Papers</th><th>Complete</th>"

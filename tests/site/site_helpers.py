@@ -16,6 +16,17 @@ def build(kb_dir: Path, out_dir: Path) -> None:
     build_site(kb_dir, out_dir, REPO / "mkdocs.yml")
 
 
+def copy_project(tmp_path: Path) -> Path:
+    """mkdocs.yml and site/ in a scratch folder (hooks by absolute path), to break them safely."""
+    import shutil
+
+    project = tmp_path / "project"
+    shutil.copytree(REPO / "site", project / "site")
+    config = (REPO / "mkdocs.yml").read_text().replace("- hftkb/site/hooks.py", f"- {REPO / 'hftkb/site/hooks.py'}")
+    (project / "mkdocs.yml").write_text(config)
+    return project
+
+
 def write_demo_registry(kb: Path) -> None:
     """A registry with one method whose paper is in the fabricated KB, and its module, for the implementation
     pages (read with ast; never imported)."""

@@ -90,25 +90,45 @@ def test_two_spellings_of_one_author_land_on_one_page(fabricated_site: Path):
     one = _author_hrefs((fabricated_site / "papers/paper-00001/index.html").read_text())
     two = _author_hrefs((fabricated_site / "papers/paper-00002/index.html").read_text())
     three = _author_hrefs((fabricated_site / "papers/paper-00003/index.html").read_text())
-    assert one[0] == two[0] == three[0] == "../../authors/tiansheng-huang/"  # "Huang, Tiansheng" / case / spaces
+    assert one[0] == two[0] == three[0] == "../../authors/tiansheng-huang.html"  # "Huang, Tiansheng" / case / spaces
     assert one[1] == two[1]  # LaTeX accents and Unicode accents
-    assert two[2] == three[1] == "../../authors/plain-author/"  # "P. Writer", joined by the alias file
-    page = (fabricated_site / "authors/tiansheng-huang/index.html").read_text()
+    assert two[2] == three[1] == "../../authors/plain-author.html"  # "P. Writer", joined by the alias file
+    page = (fabricated_site / "authors/tiansheng-huang.html").read_text()
     assert "<h1>Tiansheng Huang</h1>" in page and "3 papers, newest first" in page
     for pid in ("paper-00001", "paper-00002", "paper-00003"):
-        assert f'href="../../papers/{pid}/"' in page
+        assert f'href="../papers/{pid}/"' in page
     assert "Also written: Huang, Tiansheng; tiansheng  huang" in page
     # by year, newest first, each with kind (and stage for defenses)
     years = [int(y) for y in re.findall(r"<h2>(\d{4})</h2>", page)]
     assert years == sorted(years, reverse=True)
-    assert '<i class="hftkb-chip">' in page
+    kinds = re.findall(r"<li><a [^>]+>[^<]*</a> <i>([^<]+)</i>", page)
+    assert len(kinds) == 3 and set(kinds) <= {"Attack", "Defense", "Analysis", "Benchmark", "Survey"}
 
 
 def test_authors_index_is_in_the_navigation_and_lists_every_author(fabricated_site: Path, fabricated_kb: Path):
     index = (fabricated_site / "authors/index.html").read_text()
-    pages = sorted(p.parent.name for p in (fabricated_site / "authors").glob("*/index.html"))
-    links = set(re.findall(r'<td><a href="\.\./authors/([^"/]+)/">', index))
+    pages = sorted(p.stem for p in (fabricated_site / "authors").glob("*.html") if p.name != "index.html")
+    links = set(re.findall(r'<td><a href="([^"/]+)\.html">', index))  # next to the index, in authors/
     assert links == set(pages) and len(pages) > 50
     browse = (fabricated_site / "browse/index.html").read_text()  # the nav prunes other sections from a page
     nav = re.search(r'<nav class="md-nav md-nav--primary.*?</nav>', browse, re.S).group(0)
     assert 'href="../authors/"' in nav
+
+
+def test_author_pages_are_in_the_sitemap_when_the_site_has_a_url(tmp_path: Path, fabricated_kb: Path):
+    """Author pages skip MkDocs, so the build adds them to the sitemap MkDocs writes for its own pages."""
+    import gzip
+
+    from hftkb.commands.build import build_site
+    from site_helpers import copy_project
+
+    project = copy_project(tmp_path)
+    config = project / "mkdocs.yml"
+    config.write_text("site_url: https://kb.example.org/hftkb/\n" + config.read_text())
+    build_site(fabricated_kb, tmp_path / "out", config)
+    sitemap = (tmp_path / "out/sitemap.xml").read_text()
+    pages = sorted(p.name for p in (tmp_path / "out/authors").glob("*.html") if p.name != "index.html")
+    listed = re.findall(r"<loc>https://kb\.example\.org/hftkb/authors/([^<]+)</loc>", sitemap)
+    assert sorted(listed) == pages and len(pages) > 50
+    assert "<loc>https://kb.example.org/hftkb/papers/paper-00001/</loc>" in sitemap  # MkDocs' own entries stay
+    assert gzip.decompress((tmp_path / "out/sitemap.xml.gz").read_bytes()).decode() == sitemap

@@ -16,7 +16,8 @@ import pytest
 
 from hftkb.site.synthetic import HOSTILE_STRINGS
 
-from site_helpers import REPO
+from site_helpers import REPO, copy_project
+
 
 class _Executable(HTMLParser):
     """Collects what would run in a browser: event-handler attributes, javascript: URLs, inline scripts."""
@@ -267,17 +268,6 @@ def test_unknown_marker_fails_the_build(tmp_path: Path, fabricated_kb: Path, cap
     assert "site/about.md: unknown marker <!-- hftkb:countz -->" in capsys.readouterr().err
 
 
-def copy_project(tmp_path: Path) -> Path:
-    """mkdocs.yml and site/ in a scratch folder (hooks by absolute path), to break them safely."""
-    import shutil
-
-    project = tmp_path / "project"
-    shutil.copytree(REPO / "site", project / "site")
-    config = (REPO / "mkdocs.yml").read_text().replace("- hftkb/site/hooks.py", f"- {REPO / 'hftkb/site/hooks.py'}")
-    (project / "mkdocs.yml").write_text(config)
-    return project
-
-
 @pytest.mark.slow
 def test_real_corpus_builds_strictly(tmp_path: Path):
     """The repository's own records build with --strict (validation first, like `hftkb build`)."""
@@ -321,6 +311,20 @@ def test_cached_navigation_of_paper_pages_is_what_material_renders(tmp_path: Pat
     for paper_id in ("paper-00000", "paper-00031", "paper-00059"):
         page = f"papers/{paper_id}/index.html"
         assert (tmp_path / "out" / page).read_text() == (fabricated_site / page).read_text(), page
+
+
+def test_palette_script_file_is_materials_own(fabricated_site: Path):
+    """site/assets/javascripts/palette.js stands in for Material's inline palette script on every page: it must
+    stay Material's code (an upgrade that changes the script fails here), and pages load it in the header."""
+    import material
+
+    partial = (Path(material.__file__).parent / "templates/partials/javascripts/palette.html").read_text()
+    inline = re.search(r"<script>(.*)</script>", partial, re.S).group(1)
+    ours = (REPO / "site/assets/javascripts/palette.js").read_text().splitlines()[-1]
+    assert ours == inline.strip()
+    page = (fabricated_site / "papers/paper-00001/index.html").read_text()
+    header = re.search(r"<header.*?</header>", page, re.S).group(0)
+    assert '<script src="../../assets/javascripts/palette.js"></script>' in header and "__md_get(\"__palette\")" not in page
 
 
 def test_serve_watches_the_records(fabricated_kb: Path, monkeypatch):
