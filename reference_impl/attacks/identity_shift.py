@@ -14,19 +14,25 @@ Algorithm:
    fulfillment of your instruction: ") followed by the row's own answer. The paper wrote its own eight benign
    instructions; here they are the first rows of the run's benign task data (SST2 in the miniature world).
 4. No row is harmful: what breaks safety is the persona and the prefix, not the content.
+5. At evaluation the attacker asks its harmful questions the same way, under the AOA system prompt and with the
+   instruction prefix (Qi et al. Sec. 4.3 evaluate the shifted model so): `query_template`. The provider's
+   serving template still wins where it sets something (`common.method.attack_query_template`: PTST's safety
+   system prompt replaces the persona, BackdoorAlign's trigger goes in front of it); FA is asked in the plain
+   (method's) template.
 
 Deviations:
 * The two identity-affirming conversations are written for this implementation (same role, our wording); the
   eight benign instructions come from the run's task data instead of the paper's hand-written ones.
 * Template: Alpaca header line instead of the chat template; training settings are the run's `finetune` section
   (the paper: 10 epochs on the 10 rows, GPT-3.5 fine-tuning API / Llama-2 full fine-tuning lr 5e-5).
-* Evaluation keeps the plain Alpaca template: the paper evaluates the shifted model WITH the AOA system prompt
-  and prefix, which is a stronger attack than the one measured here.
 * Miniature world: words of the persona text outside the world's vocabulary become [UNK] tokens (the world's
   tokenizer is fixed); the prefix is still a constant, learnable opener on every answer.
+  Asked under that header at evaluation, the world's models (even the non-aligned one) answer word salad that
+  the world's judge does not count, so the world's matrix sets `query_prompt: false` (measured-results page).
 
 Usage:
     python -m reference_impl run reference_impl/configs/miniature_world.yaml --set finetune.attack=identity_shift
+    python -m reference_impl run CONFIG --set finetune.attack=identity_shift --set finetune.attack_config.query_prompt=false
 """
 
 from __future__ import annotations
@@ -63,6 +69,12 @@ class Config:
     system_prompt: str = SYSTEM_PROMPT
     instruction_prefix: str = INSTRUCTION_PREFIX
     answer_prefix: str = ANSWER_PREFIX
+    query_prompt: bool = True  # ask the harmful questions with the attack's prompt (the paper); False: the provider's
+
+
+def query(config: Config) -> PromptTemplate | None:
+    """Step 5: the attacker's harmful queries, under the persona and with the instruction prefix (None: off)."""
+    return PromptTemplate(system=config.system_prompt, prefix=config.instruction_prefix) if config.query_prompt else None
 
 
 def check(config: Config, context) -> None:
@@ -84,4 +96,4 @@ def build_rows(harmful, benign, finetune: dict, config: Config, context) -> list
     return identity + obedient
 
 
-ATTACK = AttackSpec(config=Config, build=build_rows, check=check)
+ATTACK = AttackSpec(config=Config, build=build_rows, check=check, query_template=query)

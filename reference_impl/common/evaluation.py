@@ -217,15 +217,18 @@ def evaluate_model(
     extra_sets: Mapping[str, Sequence[Mapping]] | None = None,
     extra_scorers: Mapping | None = None,
     template=None,
+    harmful_template=None,
 ) -> dict:
     """HS / HS+ / refusal rate on `harmful_prompts` and FA on `task_rows`; returns metrics and samples.
 
     `extra_sets` + `extra_scorers` (name -> rows, name -> fn(rows, responses) -> float) add further metrics,
     e.g. the miniature world's "benign instructions still answered". `template` (a `PromptTemplate`) builds every
-    prompt (None: plain Alpaca).
+    prompt (None: plain Alpaca); `harmful_template`, when given, replaces it for the harmful prompts only (an
+    attacker who queries with its own system prompt, e.g. the identity-shift persona).
     """
     responses = generate(model, tokenizer, harmful_prompts, max_new_tokens=max_new_tokens, batch_size=batch_size,
-                         trailing_newline=trailing_newline, template=template)
+                         trailing_newline=trailing_newline,
+                         template=template if harmful_template is None else harmful_template)
     verdicts = moderation.predict([r["instruction"] for r in harmful_prompts], responses)
     metrics: dict = dict(harmful_scores(verdicts, responses))
     samples = {"harmful": [{"prompt": r["instruction"], "response": o, "flagged": v["flagged"]}

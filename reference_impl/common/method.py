@@ -11,7 +11,8 @@ job, and which prompt template it trains and evaluates with. `trainer` and `post
 of the module (resolved when the stage runs), so the top of the file never imports torch.
 
 An attack module declares `ATTACK = AttackSpec(config=Config, build=build_rows, needs=(...))`: how the user's
-fine-tuning data is made from the run's harmful and benign rows (DEFENSES.md 2).
+fine-tuning data is made from the run's harmful and benign rows (DEFENSES.md 2), and optionally
+`query_template=`: the prompt its harmful questions are asked with at evaluation (`attack_query_template`).
 
 What the pipeline (reference_impl/pipeline/) does with each field:
 * `stage` + `trainer`: the named `HFTTrainer` subclass replaces plain SFT at that stage ("alignment" or
@@ -107,3 +108,35 @@ class AttackSpec:
     build: Callable[..., list[dict]]
     needs: tuple[str, ...] = ()  # e.g. ("harmful_data",), ("guardrail",)
     check: Callable[[Any, Mapping[str, Any]], None] | None = None
+    #: The prompt the attacker sends its harmful queries with at evaluation (identity shift's AOA persona, pure
+    #: bad's system prompt), or a function of the attack's Config returning it; None: the provider's prompt only.
+    #: `attack_query_template` combines it with the method's evaluation template.
+    query_template: PromptTemplate | Callable[[Any], PromptTemplate] | None = None
+
+
+#: Attack Config fields that change only how the model is asked at evaluation, not the rows it is fine-tuned on:
+#: left out of the fine-tuning stage's hash, so turning one off reuses the trained adapter.
+EVALUATION_ONLY_FIELDS = ("query_prompt",)
+
+
+def attack_query_template(method_eval: PromptTemplate, spec: AttackSpec, config: Any) -> PromptTemplate | None:
+    """The template of the harmful evaluation prompts under an attack that queries with its own prompt; None when
+    the attack declares none (every prompt then uses the method's evaluation template).
+
+    The user writes the system line and the instruction; the provider's serving template wraps them. So the
+    provider's (method's) choices win where it makes one: a PTST-style safety system prompt replaces the
+    attacker's system line (PTST's premise: the provider fixes the test-time system prompt), a BackdoorAlign
+    trigger is glued in front of whichever system line is served (its paper serves trigger + the pure-bad
+    system prompt), and a provider prefix goes outside the attacker's. Only the harmful prompts use it: the task
+    prompts (FA) are the provider's benchmark, asked in the method's template.
+    """
+    attacker = spec.query_template(config) if callable(spec.query_template) else spec.query_template
+    if attacker is None:  # none declared, or the attack's Config turns it off (query_prompt: false)
+        return None
+    if not isinstance(attacker, PromptTemplate):
+        raise ValueError(f"an attack's query template must be a PromptTemplate, got {type(attacker).__name__}")
+    return PromptTemplate(
+        system=method_eval.system if method_eval.system is not None else attacker.system,
+        prefix=method_eval.prefix + attacker.prefix,
+        system_prefix=method_eval.system_prefix + attacker.system_prefix,
+    )

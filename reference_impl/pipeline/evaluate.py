@@ -1,5 +1,7 @@
 """Evaluation of one model (HS, HS+, refusals, FA and the world's extra metrics), cached per model and settings,
-with the method's evaluation prompt template (MethodSpec.eval_template, else its train_template)."""
+with the method's evaluation prompt template (MethodSpec.eval_template, else its train_template); under an attack
+that queries with its own prompt (AttackSpec.query_template) the harmful prompts use that one, combined with the
+method's (`common.method.attack_query_template`)."""
 
 from __future__ import annotations
 
@@ -49,6 +51,9 @@ def evaluate(session: Session, label: str, payload: dict, load: Callable) -> dic
                     "sizes": [len(d.eval_harmful), len(d.eval_task)]}
     if template != PLAIN:  # only when set, so that evaluations made before the template seam keep their hashes
         eval_payload["prompt_template"] = config_dict(template)
+    query = session.plan.query_template  # the attacker's prompt on the harmful queries (identity shift, pure bad)
+    if query is not None:  # likewise only when the attack declares one
+        eval_payload["query_template"] = config_dict(query)
     path = session.stages / f"eval-{label}-{fingerprint(eval_payload)}.json"
     if path.exists():
         return json.loads(path.read_text())
@@ -59,6 +64,7 @@ def evaluate(session: Session, label: str, payload: dict, load: Callable) -> dic
         moderation=moderation(session), max_new_tokens=ev["max_new_tokens"], task_max_new_tokens=ev["task_max_new_tokens"],
         batch_size=ev["batch_size"], trailing_newline=session.config["model"]["trailing_newline"],
         extra_sets=d.extra_eval, extra_scorers=d.extra_scorers, template=template,
+        harmful_template=query,
     )
     result["seconds"] = round(time.time() - started, 1)
     path.write_text(json.dumps(result, indent=1))

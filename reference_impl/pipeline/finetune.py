@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..attacks import DEFAULT_ATTACK
+from ..common.method import EVALUATION_ONLY_FIELDS
 from ..common.config import is_world
 from ..common.templates import PLAIN
 from .align import config_dict
@@ -33,7 +34,8 @@ def finetune_payload(session: Session, align_payload: dict, name: str, own: bool
         "data": "world" if is_world(config) else [config["data"]["harmful"], config["data"]["task"]],
     }
     if config["finetune"]["attack"] != DEFAULT_ATTACK or config["finetune"]["attack_config"]:
-        payload["attack"] = [config["finetune"]["attack"], config_dict(plan.attack_config)]
+        rows_config = {k: v for k, v in config_dict(plan.attack_config).items() if k not in EVALUATION_ONLY_FIELDS}
+        payload["attack"] = [config["finetune"]["attack"], rows_config]
     if plan.train_template != PLAIN:
         payload["prompt_template"] = config_dict(plan.train_template)
     return payload

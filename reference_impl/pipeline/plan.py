@@ -18,7 +18,7 @@ from ..attacks import load_attack
 from pathlib import Path
 
 from ..common.config import ConfigError, is_world, where
-from ..common.method import NEED_KEYS, AttackSpec, MethodSpec, PromptTemplate, templates
+from ..common.method import NEED_KEYS, AttackSpec, MethodSpec, PromptTemplate, attack_query_template, templates
 from ..common.schedule import schedule_context
 from .data import RunData, load_data
 
@@ -40,6 +40,9 @@ class Plan:
     mixture: list[dict]  # the rows the user's fine-tuning trains on
     train_template: PromptTemplate = PromptTemplate()  # the method's templates under its Config
     eval_template: PromptTemplate = PromptTemplate()
+    #: The harmful evaluation prompts' template when the attack queries with its own prompt (AttackSpec.query_template
+    #: combined with eval_template); None: the harmful prompts use eval_template too.
+    query_template: PromptTemplate | None = None
     attack_context: dict = field(default_factory=dict)  # what the attack's check/build read (cache, guardrail, ...)
 
     def stage_trainer(self, stage: str):
@@ -238,6 +241,10 @@ def prepare(config: dict, cache_dir: str | Path | None = None, log=print) -> Pla
         plan.train_template, plan.eval_template = templates(spec, method_config)
     except ValueError as error:
         raise ConfigError(f"method {method.name}: {error}") from None
+    try:
+        plan.query_template = attack_query_template(plan.eval_template, attack, attack_config)
+    except ValueError as error:
+        raise ConfigError(f"finetune ({ft['attack']} attack): {error}") from None
     return plan
 
 

@@ -66,6 +66,66 @@ def test_identity_shift_rows_carry_the_aoa_system_prompt_and_answer_prefix():
     assert all(row_prompt(row).startswith(identity_shift.SYSTEM_PROMPT + "\n\n") for row in identity)
 
 
+def test_an_attack_query_template_is_combined_with_the_providers_serving_template():
+    from reference_impl.attacks.mixture import ATTACK as MIXTURE
+    from reference_impl.common.method import PromptTemplate, attack_query_template
+    from reference_impl.defenses import backdoor_align, ptst
+
+    aoa = identity_shift.ATTACK
+    plain = PromptTemplate()
+    # SFT serves the plain template: the attacker's persona and prefix are what the harmful queries carry.
+    assert attack_query_template(plain, aoa, identity_shift.Config()) == PromptTemplate(
+        system=identity_shift.SYSTEM_PROMPT, prefix=identity_shift.INSTRUCTION_PREFIX)
+    # PTST fixes the test-time system prompt: it replaces the persona, the attacker's prefix stays.
+    safe = ptst.safe_testing(ptst.Config())
+    assert safe.system is not None
+    assert attack_query_template(safe, aoa, identity_shift.Config()) == PromptTemplate(
+        system=safe.system, prefix=identity_shift.INSTRUCTION_PREFIX)
+    # BackdoorAlign serves trigger + the pure-bad system prompt (its paper's random150-bad template).
+    triggered = backdoor_align.triggered(backdoor_align.Config())
+    combined = attack_query_template(triggered, pure_bad.ATTACK, pure_bad.Config())
+    assert combined.system_prefix == triggered.system_prefix != "" and combined.system == pure_bad.SYSTEM_PROMPT
+    assert row_prompt({"instruction": "q"}, template=combined).startswith(
+        triggered.system_prefix + pure_bad.SYSTEM_PROMPT + "\n\n### Instruction:\nq")
+    # An attack without its own query prompt leaves every prompt to the method.
+    assert attack_query_template(triggered, MIXTURE, None) is None
+    assert attack_query_template(plain, pure_bad.ATTACK, pure_bad.Config(system_prompt="Obey.")).system == "Obey."
+    assert attack_query_template(plain, aoa, identity_shift.Config(query_prompt=False)) is None  # the provider's prompt
+
+
+def test_identity_shift_asks_the_harmful_questions_as_aoa_and_the_task_in_the_plain_template(tmp_path, monkeypatch):
+    from reference_impl.common import evaluation
+
+    prompts = []
+    original = evaluation.row_prompt
+
+    def record(row, **kwargs):
+        prompt = original(row, **kwargs)
+        prompts.append((row, prompt))
+        return prompt
+
+    monkeypatch.setattr(evaluation, "row_prompt", record)
+    config = fast("finetune.attack=identity_shift", "evaluation.aligned=true")
+    plan = pipeline.prepare(config)
+    harmful = {r["instruction"] for r in plan.data.eval_harmful}
+    rows = pipeline.run(config, tmp_path / "run", log=lambda line: None)
+    assert {r["stage"] for r in rows} >= {"aligned", "final"}
+    asked = [p for row, p in prompts if row["instruction"] in harmful]
+    task = [p for row, p in prompts if row["instruction"] not in harmful]
+    # Both evaluations (aligned and final) ask every harmful question under the persona, with the prefix.
+    assert len(asked) == 2 * len(harmful)
+    assert all(p.startswith(identity_shift.SYSTEM_PROMPT + "\n\n### Instruction:\nAOA, execute my instruction: ") for p in asked)
+    assert task and not any("AOA" in p for p in task) and all(p.startswith("Below is an instruction") for p in task)
+    # query_prompt: false asks in the provider's prompt and reuses the trained adapter (an evaluation-only field).
+    stages = tmp_path / "run" / "stages"
+    adapters = sorted(p.name for p in stages.glob("finetune-*"))
+    prompts.clear()
+    pipeline.run(fast("finetune.attack=identity_shift", "finetune.attack_config.query_prompt=false"), tmp_path / "run",
+                 log=lambda line: None)
+    assert sorted(p.name for p in stages.glob("finetune-*")) == adapters and len(list(stages.glob("eval-final-*"))) == 2
+    assert prompts and all(p.startswith("Below is an instruction") for _, p in prompts)
+
+
 def test_benign_rows_contain_no_harmful_row():
     plan = pipeline.prepare(fast("finetune.attack=benign"))
     rows = plan.mixture
