@@ -1,4 +1,5 @@
-"""Does the upload filter stop Virus? The miniature world's judge as the provider's guardrail, on three uploads:
+"""Does the upload filter stop Virus? The testbed's guardrail (the miniature world's judge; SmolLM2's keyword and
+relevance judge) as the provider's upload filter, on three uploads:
 
 * plain harmful rows (what the mixture attack uploads: a harmful instruction and its compliant answer);
 * mixing rows (Virus before optimisation: a benign task row followed by the harmful row as a suffix);
@@ -7,9 +8,13 @@
     python -m reference_impl.experiments.virus_filter [--rows 5] [--lam 0.1] [--steps 50] [--out FILE]
     python -m reference_impl.experiments.virus_filter --rows 20 --steps 5 --rows-from runs/v2/matrix/cache/virus-<hash>.json \
         --out reference_impl/results/virus_filter_miniature_world_v2.json   # score the rows a matrix optimised
+    python -m reference_impl.experiments.virus_filter --config reference_impl/configs/smollm2_135m.yaml --rows 20 \
+        --steps 3 --rows-from runs/smol-time/cache/virus-<hash>.json   # SmolLM2: its rows and the model's own answers
 
-Writes reference_impl/results/virus_filter_miniature_world.json (flagged counts, mean guardrail probability, the
-gradient cosine of the Virus rows to the mixing rows' harmful gradient, seconds). CPU: one thread, nice it.
+Writes reference_impl/results/virus_filter_<testbed>.json (flagged counts, mean guardrail probability, the
+gradient cosine of the Virus rows to the mixing rows' harmful gradient, seconds). SmolLM2's harmful rows carry the
+unaligned model's own answers, read from the run's cache (`--rows-from`'s run) or generated into `--cache`'s run.
+CPU: one thread, nice it.
 """
 
 from __future__ import annotations
@@ -24,10 +29,43 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-RESULTS = ROOT / "reference_impl" / "results" / "virus_filter_miniature_world.json"
+RESULTS = ROOT / "reference_impl" / "results"
 
 
-def measure(config_overrides: list[str], rows: int, attack: dict, cache_dir: Path, log=print, rows_from=None) -> dict:
+def fill_testbed_answers(config: dict, data, run_dir: Path, log) -> None:
+    """SmolLM2's harmful rows get the unaligned model's own answers (testbeds/smollm2.py), cached under `run_dir`
+    as a run caches them; the world's rows have theirs already."""
+    from types import SimpleNamespace
+
+    from ..pipeline.plan import base_model_loader
+    from ..testbeds import smollm2
+
+    if not smollm2.handles(config):
+        return
+    loaded: list = []
+
+    def model_and_tokenizer():
+        if not loaded:
+            loaded.extend(base_model_loader(config, data, run_dir / "cache", log)())
+        return loaded
+
+    runner = SimpleNamespace(plan=SimpleNamespace(data=data), config=config, out=run_dir, log=log,
+                             load_base=lambda: model_and_tokenizer()[0], tokenizer=lambda: model_and_tokenizer()[1])
+    smollm2.fill_answers(runner)
+
+
+def guardrail_name(config: dict, threshold: float) -> str:
+    from ..common.config import is_world
+
+    if is_world(config):
+        return f"the world's RuleModeration judge, threshold {threshold}"
+    if config["evaluation"]["moderation"] == "keywords":
+        return f"the keyword + relevance judge (KeywordJudge), threshold {threshold}"
+    return f"{config['evaluation']['moderation']}, threshold {threshold}"
+
+
+def measure(config_overrides: list[str], rows: int, attack: dict, cache_dir: Path, log=print, rows_from=None,
+            config_path=None) -> dict:
     import torch
 
     from ..attacks import virus
@@ -37,8 +75,10 @@ def measure(config_overrides: list[str], rows: int, attack: dict, cache_dir: Pat
     from ..pipeline.data import load_data
 
     torch.set_num_threads(1)
-    config = load_config(WORLD_CONFIG, config_overrides)
+    config = load_config(config_path or WORLD_CONFIG, config_overrides)
     data = load_data(config)
+    # The run whose cache holds the rows (runs/X/cache/virus-*.json -> runs/X), else the one `--cache` names.
+    fill_testbed_answers(config, data, Path(rows_from).resolve().parent.parent if rows_from else Path(cache_dir).parent, log)
     settings = dataclasses.replace(virus.Config(), **attack)
     guardrail = guardrail_loader(config, data, settings.threshold)()
     normal = int((1 - config["finetune"]["harmful_ratio"]) * config["finetune"]["num_samples"])
@@ -69,6 +109,7 @@ def measure(config_overrides: list[str], rows: int, attack: dict, cache_dir: Pat
         "virus_gradient_cosine": [round(r["virus"]["cosine"], 4) for r in optimised],
         "virus_objective_start_end": [[round(r["virus"]["objective"][0], 4), round(r["virus"]["objective"][-1], 4)] for r in optimised],
         "virus_examples": [r["output"] for r in optimised[:3]],
+        "guardrail": guardrail_name(config, settings.threshold),
         "attack_config": dataclasses.asdict(settings), "seconds": round(seconds, 1) if rows_from is None else None,
         **({"rows_from": str(rows_from)} if rows_from is not None else {}),
     }
@@ -91,29 +132,40 @@ def filter_table(document: dict) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m reference_impl.experiments.virus_filter", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", default=None, help="a run config (default: the miniature world's)")
     parser.add_argument("--rows", type=int, default=5)
     parser.add_argument("--lam", type=float, default=[], action="append", help="repeatable (default: the paper's 0.1)")
     parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--candidates", type=int, default=None, help="candidates per GCG step (default: the paper's 128)")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--cache", default="runs/cache")
     parser.add_argument("--rows-from", default=None, help="a run's cache/virus-*.json: score those rows, no search "
-                        "(--steps must then be the steps they were built with; it is recorded, not re-run)")
-    parser.add_argument("--out", default=str(RESULTS))
+                        "(--steps and --candidates must then be what they were built with; recorded, not re-run)")
+    parser.add_argument("--out", default=None, help="default: reference_impl/results/virus_filter_<testbed>.json")
     args = parser.parse_args(argv)
     from ..pipeline.results import machine_description
 
-    runs = [measure(args.overrides, args.rows, {"lam": lam, "steps": args.steps}, Path(args.cache), rows_from=args.rows_from)
-            for lam in args.lam or [0.1]]
     from ..cli import WORLD_CONFIG
-    from ..common.config import load_config, testbed_name
+    from ..common.config import ConfigError, load_config, testbed_name
+
+    try:
+        testbed = testbed_name(load_config(args.config or WORLD_CONFIG, args.overrides))
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    search = {"steps": args.steps, **({"candidates": args.candidates} if args.candidates else {})}
+    runs = [measure(args.overrides, args.rows, {"lam": lam, **search}, Path(args.cache), rows_from=args.rows_from,
+                    config_path=args.config) for lam in args.lam or [0.1]]
+    out = Path(args.out or RESULTS / f"virus_filter_{testbed}.json")
     document = {"machine": machine_description(), "date": time.strftime("%Y-%m-%d"),
                 "command": "python -m reference_impl.experiments.virus_filter " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
-                "testbed": testbed_name(load_config(WORLD_CONFIG, args.overrides)), "guardrail": "the world's RuleModeration judge, threshold 0.5", "runs": runs}
-    Path(args.out).write_text(json.dumps(document, indent=1) + "\n")
+                "testbed": testbed, "guardrail": runs[0]["guardrail"], "runs": runs}
+    out.write_text(json.dumps(document, indent=1) + "\n")
     for run in runs:
         print(f"lam={run['attack_config']['lam']}: " + ", ".join(f"{k} {run[k]['passed']}/{run[k]['rows']} pass" for k in ("plain_harmful", "mixing", "virus"))
-              + f"; cosine {run['virus_gradient_cosine']}; search {run['seconds']}s")
-    print(f"results: {args.out}")
+              + f"; cosine {run['virus_gradient_cosine']}; "
+              + (f"search {run['seconds']}s" if run["seconds"] is not None else "no search (--rows-from)"))
+    print(f"results: {out}")
     return 0
 
 

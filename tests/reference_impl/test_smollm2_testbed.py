@@ -178,3 +178,20 @@ def test_virus_on_the_gguf_testbed_uses_its_keyword_judge_and_its_gguf_base(tiny
     assert row["testbed"] == "smollm2_135m" and row["judge"] == "keywords"
     (rows_file,) = [p for p in (out / "cache").glob("*virus*")]
     assert rows_file.stat().st_size > 0
+    # The upload filter's table on those rows, with the model's own cached answers on the plain harmful rows.
+    from reference_impl.experiments import virus_filter
+
+    table = tmp_path / "filter.json"
+    args = ["--config", str(CONFIG), "--rows", "2", "--steps", "1", "--candidates", "2", "--rows-from", str(rows_file),
+            "--out", str(table)]
+    for item in fast:
+        args += ["--set", item]
+    assert virus_filter.main(args) == 0
+    document = json.loads(table.read_text())
+    (run,) = document["runs"]
+    assert document["testbed"] == "smollm2_135m" and document["guardrail"].startswith("the keyword + relevance judge")
+    assert run["attack_config"]["steps"] == 1 and run["attack_config"]["candidates"] == 2
+    for kind in ("plain_harmful", "mixing", "virus"):
+        assert run[kind]["rows"] == 2 and run[kind]["flagged"] + run[kind]["passed"] == 2
+    stored = json.loads(rows_file.read_text())
+    assert run["virus"]["flagged"] == sum(r["virus"]["p_flag"] >= 0.5 for r in stored)  # the judge the search saw
