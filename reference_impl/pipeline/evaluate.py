@@ -99,4 +99,6 @@ def result_row(session: Session, stage: str, ratio, result: dict) -> dict:
         # What reached fine-tuning: after Virus's upload filter, how many poisoned rows the guardrail let through.
         row["trained_rows"] = len(plan.mixture)
         row["trained_harmful"] = sum(1 for r in plan.mixture if r.get("harmful"))
+        if plan.query_template is not None:  # the harmful questions were asked with the attack's own prompt
+            row["query_prompt"] = True
     return row

@@ -110,6 +110,7 @@ def test_identity_shift_asks_the_harmful_questions_as_aoa_and_the_task_in_the_pl
     harmful = {r["instruction"] for r in plan.data.eval_harmful}
     rows = pipeline.run(config, tmp_path / "run", log=lambda line: None)
     assert {r["stage"] for r in rows} >= {"aligned", "final"}
+    assert all(r["query_prompt"] is True for r in rows)  # the rows say how the questions were asked
     asked = [p for row, p in prompts if row["instruction"] in harmful]
     task = [p for row, p in prompts if row["instruction"] not in harmful]
     # Both evaluations (aligned and final) ask every harmful question under the persona, with the prefix.
@@ -120,8 +121,9 @@ def test_identity_shift_asks_the_harmful_questions_as_aoa_and_the_task_in_the_pl
     stages = tmp_path / "run" / "stages"
     adapters = sorted(p.name for p in stages.glob("finetune-*"))
     prompts.clear()
-    pipeline.run(fast("finetune.attack=identity_shift", "finetune.attack_config.query_prompt=false"), tmp_path / "run",
-                 log=lambda line: None)
+    plain = pipeline.run(fast("finetune.attack=identity_shift", "finetune.attack_config.query_prompt=false"),
+                         tmp_path / "run", log=lambda line: None)
+    assert "query_prompt" not in plain[-1]
     assert sorted(p.name for p in stages.glob("finetune-*")) == adapters and len(list(stages.glob("eval-final-*"))) == 2
     assert prompts and all(p.startswith("Below is an instruction") for _, p in prompts)
 
