@@ -152,14 +152,17 @@ def check_schedule_fits(config: Config, total_steps: int) -> None:
     """Refuse, before training, a schedule the run is too short for (issue 11: the paper's 100/900 split in a
     104-step run left 4 steps on the user's data and gave HS 0, a result that says nothing about Lisa)."""
     cycle = config.alignment_steps + config.finetune_steps
+    if config.alignment_steps > 0 and cycle > total_steps and total_steps < 2:
+        raise ValueError(f"this run has {total_steps} fine-tuning step(s); Lisa needs at least 2 (one alignment, one "
+                         "fine-tuning step), so add data or epochs, or set method_config.alignment_steps=0")
     if config.alignment_steps > 0 and cycle > total_steps:
-        ratio = config.finetune_steps / cycle
-        aligned = max(1, round(total_steps / 5 * (1 - ratio)))
+        aligned, finetuned = fitting_split(config, total_steps)
         raise ValueError(
             f"alignment_steps + finetune_steps = {config.alignment_steps} + {config.finetune_steps} = {cycle} is longer "
             f"than this run's {total_steps} fine-tuning steps, so not even one alignment/fine-tuning cycle fits; set "
             f"method_config.alignment_steps and method_config.finetune_steps to a split whose sum is at most "
-            f"{total_steps} (e.g. {aligned} and {max(1, total_steps // 5 - aligned)}, five cycles at the same ratio)"
+            f"{total_steps} (e.g. {aligned} and {finetuned}: {total_steps // (aligned + finetuned)} cycle(s), "
+            f"{finetuned / (aligned + finetuned):.0%} of each on the user's data; yours: {config.finetune_steps / cycle:.0%})"
         )
     if config.rho > 0 and config.warmup_fraction * total_steps >= total_steps - 1:
         raise ValueError(
@@ -167,6 +170,16 @@ def check_schedule_fits(config: Config, total_steps: int) -> None:
             "run, so the proximal term is never used; set method_config.warmup_fraction below 1 (paper: 0.1) or "
             "method_config.rho=0 for plain Bi-State Optimisation"
         )
+
+
+def fitting_split(config: Config, total_steps: int) -> tuple[int, int]:
+    """A split for a run of ``total_steps`` that keeps the configured share of fine-tuning steps as closely as
+    whole steps allow: five cycles when the run is long enough for them at that share, else as few as it takes."""
+    share = config.finetune_steps / (config.alignment_steps + config.finetune_steps)
+    shortest = round(1 / (1 - share)) if share < 1 else total_steps  # one alignment step per cycle at this share
+    cycle = max(2, min(total_steps, max(total_steps // 5, shortest)))
+    aligned = max(1, round(cycle * (1 - share)))
+    return aligned, max(1, cycle - aligned)
 
 
 METHOD = MethodSpec(stage="fine_tuning", config=Config, needs=("alignment_data",), check=check_config, trainer="Trainer")

@@ -36,7 +36,33 @@ def test_a_run_too_short_for_the_paper_split_is_refused_before_training(tmp_path
     assert error.startswith("error: method lisa: alignment_steps + finetune_steps = 100 + 900 = 1000 is longer than "
                             "this run's 4 fine-tuning steps")
     assert "set method_config.alignment_steps and method_config.finetune_steps" in error
+    assert error.endswith("(e.g. 1 and 3: 1 cycle(s), 75% of each on the user's data; yours: 90%)")
     assert not (tmp_path / "stages").exists() and not (tmp_path / "cache").exists()  # nothing trained
+
+
+@pytest.mark.parametrize("alignment_steps, finetune_steps, total", [
+    (100, 900, 104), (2, 18, 8), (2, 18, 4), (5, 5, 9), (1, 9, 50), (100, 900, 2), (3, 1, 3), (100, 900, 1000)])
+def test_the_suggested_split_fits_the_run_and_keeps_the_share(alignment_steps, finetune_steps, total):
+    """The split the refusal suggests passes the same check, and keeps the share of fine-tuning steps as closely as
+    whole steps allow (the paper's 1:9 becomes 2/18 in the miniature world's 104 steps, as its config sets)."""
+    from reference_impl.defenses import lisa
+
+    config = lisa.Config(alignment_steps=alignment_steps, finetune_steps=finetune_steps)
+    aligned, finetuned = lisa.fitting_split(config, total)
+    assert aligned >= 1 and finetuned >= 1 and aligned + finetuned <= total
+    lisa.check_schedule_fits(lisa.Config(alignment_steps=aligned, finetune_steps=finetuned, rho=0), total)
+    share = finetune_steps / (alignment_steps + finetune_steps)
+    best = min(abs(f / (a + f) - share) for a in range(1, total) for f in range(1, total - a + 1))
+    assert abs(finetuned / (aligned + finetuned) - share) <= best + 0.1
+    if (alignment_steps, finetune_steps, total) == (100, 900, 104):
+        assert (aligned, finetuned) == (2, 18)
+
+
+def test_a_one_step_run_is_refused_with_what_to_change():
+    from reference_impl.defenses import lisa
+
+    with pytest.raises(ValueError, match="this run has 1 fine-tuning step"):
+        lisa.check_schedule_fits(lisa.Config(alignment_steps=1, finetune_steps=1), 1)
 
 
 def test_a_proximal_warm_up_covering_the_run_is_refused_before_training(tmp_path, capsys):

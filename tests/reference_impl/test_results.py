@@ -92,14 +92,16 @@ def test_readme_overhead_block_is_the_published_figures():
 
 def test_readme_results_tables_are_the_table_command_output(capsys):
     """Every block between `<!-- results:NAME -->` markers in the README and the measured-results page is exactly
-    `python -m reference_impl table reference_impl/results/NAME.json`; the world v2 table is in the README."""
+    `python -m reference_impl table reference_impl/results/NAME.json`; the README holds the world v2 table, SmolLM2's
+    and both defense-by-attack matrices (issues 13 and 15)."""
     import re
 
     from reference_impl import cli
     from reference_impl.pipeline.results import marked_block
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert "<!-- results:miniature_world_v2 -->" in readme, "README.md lacks the <!-- results:miniature_world_v2 --> markers"
+    for name in ("miniature_world_v2", "smollm2_135m", "matrix_miniature_world_v2", "matrix_smollm2_135m"):
+        assert f"<!-- results:{name} -->" in readme, f"README.md lacks the <!-- results:{name} --> markers"
     for page in ("README.md", "site/reference/measured-results.md"):
         text = (ROOT / page).read_text(encoding="utf-8")
         for name in re.findall(r"<!-- results:([\w.-]+) -->", text):
