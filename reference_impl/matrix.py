@@ -10,6 +10,10 @@ before anything trains. The runs share one run directory, so the stage hashes re
 method's alignment stage is trained once for all attacks, an attack's rows (Virus's optimisation) are built once
 for all methods, and plain-SFT fine-tuning on one attack's rows is shared by the methods that do not change it.
 One results file: a row per pair (its final model) naming `method`, `attack`, `testbed`, `seed`, with HS and FA.
+With `--set evaluation.aligned=true` it also keeps the model before fine-tuning, asked the same way (the control an
+attack's own query prompt needs: the prompt alone may raise HS), once per distinct model: the rows of `sft` (the
+aligned model every non-alignment-stage defense starts from), `non_aligned` (the base model) and each
+alignment-stage defense (its own aligned model), with `stage` "aligned" or "base".
 """
 
 from __future__ import annotations
@@ -77,6 +81,8 @@ def cmd_matrix(args) -> int:
                 failures.append(f"{method} x {attack}: {problem}")
                 print(failures[-1], file=sys.stderr)
                 continue
+            if owns_model_before_fine_tuning(METHODS[method]):
+                rows += [{**r, "method": method, "attack": attack} for r in result if r["stage"] != "final"]
             final = next(r for r in result if r["stage"] == "final")
             rows.append({**final, "method": method, "attack": attack, "seed": config["seed"]})  # final names its testbed
     except KeyboardInterrupt:  # Ctrl-C (SIGINT): keep what finished, name the pairs that did not run
@@ -91,11 +97,23 @@ def cmd_matrix(args) -> int:
     return 1 if failures else 0
 
 
+def owns_model_before_fine_tuning(method) -> bool:
+    """Whether this method's model before fine-tuning is one no other method in the matrix shares: the defenses of
+    the fine-tuning and post-fine-tuning stages start from plain SFT's aligned model, so `sft`'s row stands for it."""
+    return method.name in ("sft", "non_aligned") or method.stage == "alignment"
+
+
+def row_label(row: dict) -> str:
+    """The table's row name: the method, or the method's model before fine-tuning (`evaluation.aligned`)."""
+    stage = row.get("stage", "final")
+    return row["method"] if stage == "final" else f"{row['method']}, {stage} (not fine-tuned)"
+
+
 def matrix_table(rows: list[dict]) -> str:
     """Defense rows, attack columns, "HS / FA" cells."""
-    methods = list(dict.fromkeys(r["method"] for r in rows))
+    methods = list(dict.fromkeys(row_label(r) for r in rows))
     attacks = list(dict.fromkeys(r["attack"] for r in rows))
-    cell = {(r["method"], r["attack"]): f"{r['hs']} / {r['fa']}" for r in rows}
+    cell = {(row_label(r), r["attack"]): f"{r['hs']} / {r['fa']}" for r in rows}
     lines = ["| method | " + " | ".join(f"{a} HS / FA" for a in attacks) + " |", "|---" * (len(attacks) + 1) + "|"]
     for m in methods:
         lines.append(f"| {m} | " + " | ".join(cell.get((m, a), "") for a in attacks) + " |")

@@ -299,6 +299,30 @@ def test_matrix_cli_runs_every_pair_shares_alignment_and_names_method_and_attack
     assert "unknown nope (known: mixture, pure_bad" in capsys.readouterr().err
 
 
+def test_matrix_keeps_each_distinct_model_before_fine_tuning_when_asked(tmp_path, capsys):
+    """`--set evaluation.aligned=true`: one row per model before fine-tuning and attack (SFT's aligned model, which
+    Lisa shares and so gets no row of its own; the base model of non_aligned), evaluated as the final rows are."""
+    from reference_impl import cli
+
+    args = ["matrix", str(cli.WORLD_CONFIG), "--methods", "sft,lisa,non_aligned", "--attacks", "mixture,pure_bad",
+            "--attack-set", "pure_bad.n=4", "--set", "evaluation.aligned=true", "--out", str(tmp_path / "m"),
+            "--results", str(tmp_path / "matrix_test.json"), "--set", "method_configs.lisa.alignment_steps=1",
+            "--set", "method_configs.lisa.finetune_steps=1"]
+    for item in FAST:
+        args += ["--set", item]
+    assert cli.main(args) == 0
+    rows = json.loads((tmp_path / "matrix_test.json").read_text())["rows"]
+    before = sorted((r["method"], r["attack"], r["stage"]) for r in rows if r["stage"] != "final")
+    assert before == [("non_aligned", "mixture", "base"), ("non_aligned", "pure_bad", "base"),
+                      ("sft", "mixture", "aligned"), ("sft", "pure_bad", "aligned")]
+    assert sum(r["stage"] == "final" for r in rows) == 6
+    aligned = {r["attack"]: r for r in rows if r["stage"] == "aligned"}
+    assert aligned["mixture"]["harmful_ratio"] is None and aligned["pure_bad"].get("query_prompt") is True
+    table = capsys.readouterr().out
+    assert "| sft, aligned (not fine-tuned) |" in table and "| non_aligned, base (not fine-tuned) |" in table
+    assert table.index("| sft, aligned (not fine-tuned) |") < table.index("| sft |")
+
+
 def test_virus_filter_scores_rows_a_run_optimised_and_refuses_rows_of_other_data(tmp_path):
     """`virus_filter --rows-from`: the filter's counts on rows already optimised (here: hand-made stand-ins, the benign
     answer unchanged for one and the harmful row appended for the other), no search; rows of other data are refused."""
