@@ -176,9 +176,9 @@ def fitting_split(config: Config, total_steps: int) -> tuple[int, int]:
     """A split for a run of ``total_steps`` that keeps the configured share of fine-tuning steps as closely as
     whole steps allow: five cycles when the run is long enough for them at that share, else as few as it takes."""
     share = config.finetune_steps / (config.alignment_steps + config.finetune_steps)
-    shortest = round(1 / (1 - share)) if share < 1 else total_steps  # one alignment step per cycle at this share
+    shortest = round(1 / min(share, 1 - share))  # the shortest cycle at this share: one step of the smaller state
     cycle = max(2, min(total_steps, max(total_steps // 5, shortest)))
-    aligned = max(1, round(cycle * (1 - share)))
+    aligned = min(cycle - 1, max(1, round(cycle * (1 - share))))  # at least one step of each state
     return aligned, max(1, cycle - aligned)
 
 

@@ -41,7 +41,8 @@ def test_a_run_too_short_for_the_paper_split_is_refused_before_training(tmp_path
 
 
 @pytest.mark.parametrize("alignment_steps, finetune_steps, total", [
-    (100, 900, 104), (2, 18, 8), (2, 18, 4), (5, 5, 9), (1, 9, 50), (100, 900, 2), (3, 1, 3), (100, 900, 1000)])
+    (100, 900, 104), (2, 18, 8), (2, 18, 4), (5, 5, 9), (1, 9, 50), (100, 900, 2), (3, 1, 3), (100, 900, 1000),
+    (9, 1, 2), (9, 1, 8)])
 def test_the_suggested_split_fits_the_run_and_keeps_the_share(alignment_steps, finetune_steps, total):
     """The split the refusal suggests passes the same check, and keeps the share of fine-tuning steps as closely as
     whole steps allow (the paper's 1:9 becomes 2/18 in the miniature world's 104 steps, as its config sets)."""
