@@ -68,7 +68,9 @@ def table(document: dict) -> str:
     for r in rows:
         p = "" if r["stage"] == "aligned" else r["harmful_ratio"]
         lines.append(f"| {r['method']} | {r['stage']} | {p} | {r['hs']} | {r['fa']} |")
-    return "\n".join(lines) + f"\n\nSmolLM2-135M-Instruct, seed 43; {document['machine']}, {document['date']}; " \
+    seeds = sorted({r["seed"] for r in rows if r.get("seed") is not None})
+    seed_text = f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}" if seeds else "seed not recorded"
+    return "\n".join(lines) + f"\n\nSmolLM2-135M-Instruct, {seed_text}; {document['machine']}, {document['date']}; " \
                               f"`{document['command']}`\n"
 
 

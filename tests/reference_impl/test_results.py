@@ -188,3 +188,8 @@ def test_table_command_gives_the_matrix_and_the_smollm2_tables(tmp_path, capsys)
     assert cli.main(["table", str(tmp_path / "smollm2_135m.json")]) == 0
     out = capsys.readouterr().out
     assert out.index("| sft | final | 0.1 | 80.0 | 91.0 |") < out.index("| ewc | final | 0.1 | 70.0 | 90.0 |")
+    assert "SmolLM2-135M-Instruct, seed 43;" in out
+    document["rows"][1]["seed"] = 44  # the table names the seeds its rows hold, not a fixed one
+    (tmp_path / "smollm2_135m.json").write_text(json.dumps(document))
+    assert cli.main(["table", str(tmp_path / "smollm2_135m.json")]) == 0
+    assert "SmolLM2-135M-Instruct, seeds 43, 44;" in capsys.readouterr().out
