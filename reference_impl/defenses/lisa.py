@@ -152,10 +152,10 @@ def check_schedule_fits(config: Config, total_steps: int) -> None:
     """Refuse, before training, a schedule the run is too short for (issue 11: the paper's 100/900 split in a
     104-step run left 4 steps on the user's data and gave HS 0, a result that says nothing about Lisa)."""
     cycle = config.alignment_steps + config.finetune_steps
-    if config.alignment_steps > 0 and cycle > total_steps and total_steps < 2:
-        raise ValueError(f"this run has {total_steps} fine-tuning step(s); Lisa needs at least 2 (one alignment, one "
-                         "fine-tuning step), so add data or epochs, or set method_config.alignment_steps=0")
     if config.alignment_steps > 0 and cycle > total_steps:
+        if total_steps < 2:
+            raise ValueError(f"this run has {total_steps} fine-tuning step(s); Lisa needs at least 2 (one alignment, "
+                             "one fine-tuning step), so add data or epochs, or set method_config.alignment_steps=0")
         aligned, finetuned = fitting_split(config, total_steps)
         raise ValueError(
             f"alignment_steps + finetune_steps = {config.alignment_steps} + {config.finetune_steps} = {cycle} is longer "
@@ -179,7 +179,7 @@ def fitting_split(config: Config, total_steps: int) -> tuple[int, int]:
     shortest = round(1 / min(share, 1 - share))  # the shortest cycle at this share: one step of the smaller state
     cycle = max(2, min(total_steps, max(total_steps // 5, shortest)))
     aligned = min(cycle - 1, max(1, round(cycle * (1 - share))))  # at least one step of each state
-    return aligned, max(1, cycle - aligned)
+    return aligned, cycle - aligned
 
 
 METHOD = MethodSpec(stage="fine_tuning", config=Config, needs=("alignment_data",), check=check_config, trainer="Trainer")

@@ -9,8 +9,9 @@ Every method runs at p = 0.1 (the config's `finetune.harmful_ratio`); SFT's run 
 SFT runs at p = 0 too (the dose-response anchor; `--no-clean` leaves it out). One training seed (43): a run costs minutes on the 2-core CPU (one LoRA step at batch 8 is
 ~2.6 s with both cores), so three seeds of every method do not fit a session. A second seed for SFT and the five
 first defenses is a plain sweep (`python -m reference_impl sweep reference_impl/configs/smollm2_135m.yaml --methods
-sft,antidote,safe_lora,lisa,vaccine,booster --ratios 0.1 --set seed=44`; results/smollm2_135m_seed44.json). The runs share one run directory, so a
-method that keeps SFT's alignment (every fine-tuning-stage and post-fine-tuning defense) reuses it.
+sft,antidote,safe_lora,lisa,vaccine,booster --ratios 0.1 --set seed=44`; results/smollm2_135m_seed44.json). The
+runs share one run directory, so a method that keeps SFT's alignment (every fine-tuning-stage and post-fine-tuning
+defense) reuses it.
 """
 
 from __future__ import annotations
