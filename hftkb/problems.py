@@ -31,6 +31,7 @@ CODES: dict[str, str] = {
     "E111": "impossible date (e.g. 2024-02-30)",
     "E112": "more than one YAML document in the file",
     "E113": "record file not read: its extension is not .yaml (e.g. .yml)",
+    "E114": "lists and mappings nested too deep (more than hftkb.yamlio.MAX_DEPTH levels)",
     # -- one record against the schema
     "E201": "missing required field",
     "E202": "unknown key",

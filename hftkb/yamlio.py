@@ -6,7 +6,8 @@ unquoted `2310.03690` into the float 2310.0369. So this module builds the data i
 stream (libyaml's C parser when available, for speed) and
 
 * rejects anchors, aliases, tags, duplicate keys, several documents, empty files, files over 1 MiB, non-UTF-8
-  bytes, directories and symlinks that leave the knowledge base, each with its line;
+  bytes, directories, symlinks that leave the knowledge base and nesting deeper than `MAX_DEPTH`, each with
+  its line;
 * resolves plain scalars with YAML 1.1's usual rules (so a date is a `datetime.date`, `42` an int), but remembers
   the source text of every plain scalar that did not become a string, so that a schema error on it can say
   "quote it" and show exactly what was written;
@@ -38,6 +39,10 @@ import yaml
 from hftkb.problems import Problem
 
 MAX_BYTES = 1024 * 1024  # 1 MiB: the biggest real record is a few kB; anything larger is a mistake or an attack.
+#: Deepest nesting of lists and mappings a file may have. Real records nest four levels at most (results ->
+#: a row -> metrics -> a value); a hostile `notes: [[[[...]]]]` 1,200 levels deep would otherwise exhaust
+#: Python's recursion limit in the builders below (and in pydantic after them). Checked while parsing (E114).
+MAX_DEPTH = 64
 
 SCHEMA_HEADER = "# yaml-language-server: $schema=_schema.json"
 
@@ -335,6 +340,11 @@ def parse_yaml(text: str, where: str = "<string>") -> tuple[Any, Positions]:
     parser = _Parser(text)
     try:
         data = builder.build(parser.get_event)
+    except _TooDeep as err:
+        mark = err.event.start_mark
+        raise LoadError(builder.problems + [Problem(where, mark.line + 1, "E114", f"lists and mappings nested more than {MAX_DEPTH} "
+                                 "levels deep (records nest a few levels at most); the rest of the file was not read",
+                                 mark.column + 1)]) from None  # the problems before it are kept
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark else 0
@@ -373,7 +383,7 @@ def _quick_parse(text: str) -> Any:
         get_event()  # StreamStartEvent
         if type(get_event()) is not _DOC_START:
             raise _NeedsFullParse  # an empty document: reported by the full parse
-        data = _quick_node(get_event(), get_event)
+        data = _quick_node(get_event(), get_event, 1)
         get_event()  # DocumentEndEvent
         if type(get_event()) is not _STREAM_END:
             raise _NeedsFullParse  # a second document
@@ -384,10 +394,12 @@ def _quick_parse(text: str) -> Any:
         parser.dispose()
 
 
-def _quick_node(event: Any, get_event: Any) -> Any:
+def _quick_node(event: Any, get_event: Any, depth: int) -> Any:
     kind = type(event)
     if kind is _ALIAS or event.anchor is not None or event.tag is not None:
         raise _NeedsFullParse
+    if depth > MAX_DEPTH and kind is not _SCALAR:
+        raise _NeedsFullParse  # too deep: the full parse reports it (E114)
     if kind is _SCALAR:
         value = event.value
         if not event.implicit[0]:
@@ -410,7 +422,7 @@ def _quick_node(event: Any, get_event: Any) -> Any:
         items = []
         event = get_event()
         while type(event) is not _SEQ_END:
-            items.append(_quick_node(event, get_event))
+            items.append(_quick_node(event, get_event, depth + 1))
             event = get_event()
         return items
     mapping: dict[str, Any] = {}
@@ -418,7 +430,7 @@ def _quick_node(event: Any, get_event: Any) -> Any:
     while type(event) is not _MAP_END:
         if type(event) is not _SCALAR or event.anchor is not None or event.tag is not None or event.value in mapping:
             raise _NeedsFullParse
-        mapping[event.value] = _quick_node(get_event(), get_event)
+        mapping[event.value] = _quick_node(get_event(), get_event, depth + 1)
         event = get_event()
     return mapping
 
@@ -429,6 +441,14 @@ _SCALAR, _ALIAS = yaml.ScalarEvent, yaml.AliasEvent
 _SEQ_START, _SEQ_END = yaml.SequenceStartEvent, yaml.SequenceEndEvent
 _MAP_START, _MAP_END = yaml.MappingStartEvent, yaml.MappingEndEvent
 _DOC_START, _STREAM_END = yaml.DocumentStartEvent, yaml.StreamEndEvent
+
+
+class _TooDeep(Exception):
+    """A list or mapping nested deeper than MAX_DEPTH starts at this event (reported as E114)."""
+
+    def __init__(self, event: Any):
+        super().__init__()
+        self.event = event
 
 
 class _Builder:
@@ -450,17 +470,21 @@ class _Builder:
         if isinstance(event, yaml.StreamEndEvent):
             self.problems.append(Problem(self.where, 0, "E104", "no YAML content (only comments or blank lines)"))
             return None
-        data = self._node(get_event(), get_event, ())  # after DocumentStartEvent
+        data = self._node(get_event(), get_event, (), 1)  # after DocumentStartEvent
         get_event()  # DocumentEndEvent
         event = get_event()
         if isinstance(event, yaml.DocumentStartEvent):
             self._problem(event, "E112", "a second YAML document ('---'): one record per file")
         return data
 
-    def _node(self, event: Any, get_event: Any, loc: Loc) -> Any:
+    def _node(self, event: Any, get_event: Any, loc: Loc, depth: int) -> Any:
         mark = event.start_mark
         self.positions.values[loc] = (mark.line + 1, mark.column + 1)
         kind = type(event)
+        if depth > MAX_DEPTH and kind in (_SEQ_START, _MAP_START):
+            # Stop reading here: parsing the rest of a deeply nested flow collection takes libyaml time that grows
+            # with the square of the depth (minutes for a 1 MB file), and what follows would only add noise.
+            raise _TooDeep(event)
         if kind is _ALIAS:
             self._report_anchor(event, f"alias '*{event.anchor}'")
             return None
@@ -474,7 +498,7 @@ class _Builder:
             items: list[Any] = []
             event = get_event()
             while type(event) is not _SEQ_END:
-                items.append(self._node(event, get_event, loc + (len(items),)))
+                items.append(self._node(event, get_event, loc + (len(items),), depth + 1))
                 event = get_event()
             return items
         # MappingStartEvent
@@ -484,8 +508,8 @@ class _Builder:
         while type(event) is not _MAP_END:
             if type(event) is not _SCALAR:
                 self._problem(event, "E105", "malformed YAML: a mapping key must be plain text")
-                self._node(event, get_event, loc + ("?",))  # consume the complex key and its value
-                self._node(get_event(), get_event, loc + ("?",))
+                self._node(event, get_event, loc + ("?",), depth + 1)  # consume the complex key and its value
+                self._node(get_event(), get_event, loc + ("?",), depth + 1)
                 event = get_event()
                 continue
             key = event.value
@@ -496,12 +520,12 @@ class _Builder:
             child = loc + (key,)
             if key in mapping:
                 self._problem(event, "E106", f"duplicate key '{key}' (first on line {keys[child][0]})")
-                self._node(get_event(), get_event, loc + (key, "duplicate"))  # read and drop the second value
+                self._node(get_event(), get_event, loc + (key, "duplicate"), depth + 1)  # read and drop the second value
                 event = get_event()
                 continue
             key_mark = event.start_mark
             keys[child] = (key_mark.line + 1, key_mark.column + 1)
-            mapping[key] = self._node(get_event(), get_event, child)
+            mapping[key] = self._node(get_event(), get_event, child, depth + 1)
             event = get_event()
         return mapping
 

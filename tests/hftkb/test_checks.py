@@ -92,6 +92,14 @@ def _too_big(kb: Path):
     return "papers/big-2024.yaml", 0
 
 
+def _nested_too_deep(kb: Path):
+    # The hostile record of issue 24: 2.4 KB, nested 1,200 levels deep (it used to stop `validate` with a
+    # RecursionError and nothing else reported).
+    text = VALID.format(id="deep-2024", title="Deep") + "notes: " + "[" * 1200 + "]" * 1200 + "\n"
+    (kb / "papers" / "deep-2024.yaml").write_text(text)
+    return "papers/deep-2024.yaml", 6
+
+
 def _not_utf8(kb: Path):
     text = VALID.format(id="latin-2024", title="Caf\xe9").encode("latin-1")
     (kb / "papers" / "latin-2024.yaml").write_bytes(text)
@@ -199,6 +207,7 @@ BUILT = {
     "E104": _empty,
     "E109": _symlink_outside,
     "E113": _yml_extension,
+    "E114": _nested_too_deep,
     "E302": _duplicate_id,
     "E305": _same_arxiv,
     "E306": _same_title,
