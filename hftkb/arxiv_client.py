@@ -6,6 +6,9 @@
 * `fetch_arxiv` answers ``{id: ArxivPaper | None}`` (None: arXiv has no such paper). Answers are cached as
   JSON in ``$HFTKB_ARXIV_CACHE`` (default ``~/.cache/hftkb/arxiv``), so a second ``hftkb add`` of the same id
   needs no network.
+* `search_arxiv` runs one search query (``hftkb discover``) and answers its papers, newest first; each paper it
+  finds is cached like a `fetch_arxiv` answer, so adding it afterwards needs no request. Searches themselves
+  are not cached: their answer changes every day.
 * The `arxiv` package (4.x) retries a failed request right away and then raises ``arxiv.HTTPError``
   (with ``.status``); it does not wait longer after a 429 "slow down" or a 503. So its own retries are off
   (``num_retries=0``) and this module retries 429/5xx itself with exponential back-off. A connection error
@@ -179,24 +182,42 @@ def _to_paper(result, arxiv_id: str) -> ArxivPaper:
     )
 
 
-def _query(client, ids: list[str], sleep) -> list:
-    """One API request for `ids`, retried with back-off on 429/5xx; returns the package's Result objects."""
+def new_client():
+    """An `arxiv.Client` with this module's settings: no own retries (see `_query`), a timeout on each request."""
+    import arxiv
+
+    client = arxiv.Client(page_size=BATCH, delay_seconds=REQUEST_DELAY_S, num_retries=0)
+    client._session = _session()  # the package's only hook for transport settings (timeout)
+    return client
+
+
+def _query(client, ids: list[str], sleep, search=None, what: str | None = None) -> list:
+    """One API request for `ids` (or for `search`, described as `what` in messages), retried with back-off on
+    429/5xx; returns the package's Result objects."""
     import arxiv
     import requests
 
-    search = arxiv.Search(id_list=ids, max_results=len(ids))
+    if search is None:
+        search = arxiv.Search(id_list=ids, max_results=len(ids))
+    what = what or ", ".join(ids)
     wait = BACKOFF_S
     for attempt in range(1, ATTEMPTS + 1):
         try:
             return list(client.results(search))
         except arxiv.HTTPError as err:
             if err.status not in RETRYABLE_STATUS:
-                raise ArxivUnavailable(f"arXiv API answered HTTP {err.status} for {', '.join(ids)}") from None
+                raise ArxivUnavailable(f"arXiv API answered HTTP {err.status} for {what}") from None
             if attempt == ATTEMPTS:
                 why = "rate limited: too many requests" if err.status == 429 else "service unavailable"
                 raise ArxivUnavailable(
                     f"arXiv API answered HTTP {err.status} ({why}) {ATTEMPTS} times; try again in a few minutes"
                 ) from None
+            sleep(wait)
+            wait *= 2
+        except arxiv.UnexpectedEmptyPageError:
+            # A later page of a search came back empty: arXiv's known hiccup; asking again usually works.
+            if attempt == ATTEMPTS:
+                raise ArxivUnavailable(f"arXiv API sent empty pages for {what} {ATTEMPTS} times; try again later") from None
             sleep(wait)
             wait *= 2
         except (requests.ConnectionError, requests.Timeout) as err:
@@ -213,8 +234,6 @@ def fetch_arxiv(ids: list[str], *, use_cache: bool = True, sleep=time.sleep) -> 
 
     Raises ArxivUnavailable when the API cannot be reached or keeps refusing.
     """
-    import arxiv
-
     directory = cache_dir()
     answers: dict[str, ArxivPaper | None] = {}
     missing = []
@@ -227,8 +246,7 @@ def fetch_arxiv(ids: list[str], *, use_cache: bool = True, sleep=time.sleep) -> 
     if not missing:
         return answers
 
-    client = arxiv.Client(page_size=BATCH, delay_seconds=REQUEST_DELAY_S, num_retries=0)
-    client._session = _session()  # the package's only hook for transport settings (timeout)
+    client = new_client()
     for start in range(0, len(missing), BATCH):
         batch = missing[start : start + BATCH]
         for result in _query(client, batch, sleep):
@@ -239,3 +257,27 @@ def fetch_arxiv(ids: list[str], *, use_cache: bool = True, sleep=time.sleep) -> 
                 if paper.title:
                     _write_cache(directory, paper)
     return {arxiv_id: answers.get(arxiv_id) for arxiv_id in dict.fromkeys(ids)}
+
+
+def search_arxiv(query: str, *, max_results: int, sleep=time.sleep, client=None) -> list[ArxivPaper]:
+    """The papers matching an arXiv API `search_query` (e.g. ``abs:"harmful fine-tuning" AND cat:cs.CL``),
+    newest submission first, at most `max_results`. Each is cached for a later `fetch_arxiv`.
+
+    Raises ArxivUnavailable when the API cannot be reached or keeps refusing. Pass one `client` to several
+    calls so that the package keeps its three seconds between them.
+    """
+    import arxiv
+
+    search = arxiv.Search(
+        query=query, max_results=max_results,
+        sort_by=arxiv.SortCriterion.SubmittedDate, sort_order=arxiv.SortOrder.Descending,
+    )
+    directory = cache_dir()
+    papers = []
+    for result in _query(client or new_client(), [], sleep, search=search, what=f"the search {query!r}"):
+        arxiv_id = re.sub(r"v\d+$", "", result.get_short_id())
+        paper = _to_paper(result, arxiv_id)
+        if paper.title:
+            _write_cache(directory, paper)
+            papers.append(paper)
+    return papers

@@ -69,6 +69,10 @@ CODES: dict[str, str] = {
     "W603": "summary copies a long run of words from the arXiv abstract",
     "E604": "absent lists a field the record has (an error, reported by --strict)",
     "E605": "absent names something that is not a field it may list (an error, reported by --strict)",
+    # -- triage files (hftkb add --from-triage; hftkb.triage)
+    "E701": "malformed triage entry (not a mapping, unknown key, bad decision, arXiv id, title, authors, date or kind)",
+    "E702": "triage entry for a paper the knowledge base already has, or listed twice in the file",
+    "E703": "triage entry names an unknown kind, stage, venue or other taxonomy term",
     # -- formatting and generated files
     "E401": "record is not in canonical format (run `hftkb fmt`)",
     "E402": "generated JSON Schema is stale (run `hftkb schema`)",

@@ -4,6 +4,7 @@ and a replay of recorded arXiv API answers at the HTTP layer."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import textwrap
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -127,7 +128,8 @@ def make_kb(root: Path, papers: dict[str, str] | None = None) -> Path:
 
 
 class ArxivReplay(requests.adapters.BaseAdapter):
-    """A requests transport that answers arXiv API queries from tests/fixtures/arxiv/<id_list>.xml.
+    """A requests transport that answers arXiv API queries from tests/fixtures/arxiv/<id_list>.xml, and
+    searches from tests/fixtures/arxiv/search/<title terms>.xml.
 
     `statuses` queues HTTP statuses to answer first (e.g. [429, 503] then the recorded feed);
     `offline=True` raises the ConnectionError a machine without network gets. Every request is in `urls`.
@@ -138,6 +140,7 @@ class ArxivReplay(requests.adapters.BaseAdapter):
         self.statuses = list(statuses or [])
         self.offline = offline
         self.urls: list[str] = []
+        self.searches: list[str] = []  # the search_query of each search request
 
     def send(self, request, **kwargs):
         self.urls.append(request.url)
@@ -152,9 +155,20 @@ class ArxivReplay(requests.adapters.BaseAdapter):
             response.status_code = self.statuses.pop(0)
             response._content = b"Rate exceeded."
             return response
-        id_list = parse_qs(url.query)["id_list"][0]
-        path = ARXIV_FIXTURES / f"{id_list}.xml"
-        assert path.is_file(), f"no recorded arXiv answer for id_list={id_list}"
+        params = parse_qs(url.query)
+        if params.get("search_query"):
+            # A search (`hftkb discover`): search/<its title terms joined by dashes>.xml, else the empty feed
+            # arXiv sends when nothing matches.
+            terms = re.findall(r'ti:(?:"([^"]+)"|(\S+))', params["search_query"][0])
+            slug = "-".join((phrase or word).replace(" ", "-") for phrase, word in terms)
+            self.searches.append(params["search_query"][0])
+            path = ARXIV_FIXTURES / "search" / f"{slug}.xml"
+            if not path.is_file():
+                path = ARXIV_FIXTURES / "2501.99999.xml"
+        else:
+            id_list = params["id_list"][0]
+            path = ARXIV_FIXTURES / f"{id_list}.xml"
+            assert path.is_file(), f"no recorded arXiv answer for id_list={id_list}"
         response.status_code = 200
         response.headers["Content-Type"] = "application/atom+xml; charset=utf-8"
         response._content = path.read_bytes()

@@ -12,7 +12,7 @@ import pytest
 from hftkb.cli import build_parser
 
 REPO = Path(__file__).resolve().parents[2]
-COMMANDS = ("add", "import-bib", "export-bib", "sync-awesome", "validate")
+COMMANDS = ("add", "discover", "import-bib", "export-bib", "sync-awesome", "validate")
 
 
 def _docs() -> str:

@@ -254,6 +254,7 @@ TESTED_ELSEWHERE = {
     "E503": "test_import_awesome.py", "E504": "test_import_awesome.py",
     "W601": "test_strict.py", "W602": "test_strict.py", "W603": "test_strict.py",
     "E604": "test_strict.py", "E605": "test_strict.py",
+    "E701": "test_discover.py", "E702": "test_discover.py", "E703": "test_discover.py",
 }
 
 
