@@ -15,6 +15,14 @@ Entry type from the venue:
 * every other track -> ``@inproceedings`` with a ``booktitle`` built from the venue's display name
   (see `booktitle_for` / `parse_booktitle`, which are exact inverses of each other).
 
+Full names (ACL Anthology / DBLP style). When taxonomy/venues.yaml gives the venue's `proceedings` for the year,
+the main track's booktitle is that full name ("The Thirteenth International Conference on Learning
+Representations"), a Findings paper's is the ACL Anthology's "Findings of the Association for Computational
+Linguistics: ACL 2024", and the short name with the year stays in ``eventtitle`` (biblatex's field for the
+event: "ICLR 2025"). Without proceedings for the year, the venue's `full_name` is used, else its display name.
+A journal's ``journal`` is its `full_name` when there is one, with the display name in ``shortjournal``.
+`venue_of_proceedings` maps a full name back to its venue, for the BibTeX importer.
+
 So every entry can be cited: author (when the record has authors: `validate --strict` flags a record without),
 title, year, and a booktitle, journal, eprint or (for @misc without an arXiv id) howpublished.
 
@@ -38,7 +46,9 @@ FIELD_ORDER = (
     "author",
     "title",
     "booktitle",
+    "eventtitle",
     "journal",
+    "shortjournal",
     "institution",
     "howpublished",
     "year",
@@ -70,6 +80,7 @@ _ASCII_SPECIALS = {
 
 # Suffixes that make the booktitle of a non-main track (ACL Anthology conventions where there is one).
 _FINDINGS_PREFIX = "Findings of "
+_ACL_FINDINGS = "Findings of the Association for Computational Linguistics: "
 _WORKSHOP_SUFFIX = " Workshop"
 _SHORT_SUFFIX = " (Short Papers)"
 _DEMO_SUFFIX = " (Demonstrations)"
@@ -170,6 +181,44 @@ def venue_display_name(venue_key: str, venues: Mapping[str, Any] | None) -> str:
     return venue_key
 
 
+def _term(venue_key: str, venues: Mapping[str, Any] | None) -> Any:
+    term = venues.get(venue_key) if venues else None
+    return None if term is None or isinstance(term, str) else term
+
+
+def citation_name(venue_key: str, year: int | None, venues: Mapping[str, Any] | None) -> str:
+    """The full name a citation gives the venue: that year's proceedings, else its full name, else its display name."""
+    term = _term(venue_key, venues)
+    if term is not None:
+        proceedings = getattr(term, "proceedings", None) or {}
+        if year is not None and str(year) in proceedings:
+            return proceedings[str(year)]
+        if getattr(term, "full_name", None):
+            return term.full_name
+    return venue_display_name(venue_key, venues)
+
+
+def findings_booktitle(name: str, year: int | None) -> str:
+    """The ACL Anthology's name of a Findings volume: 'Findings of the Association for Computational Linguistics: ACL 2024'."""
+    return f"{_ACL_FINDINGS}{name}" + (f" {year}" if year else "")
+
+
+def venue_of_proceedings(booktitle: str, venues: Mapping[str, Any] | None) -> tuple[str, str] | None:
+    """(venue id, track) of a booktitle that is one of the taxonomy's full proceedings names, else None."""
+    from hftkb.corpus import venue_key as spelling_key
+
+    wanted = spelling_key(booktitle)
+    for venue_id, term in (venues or {}).items():
+        if isinstance(term, str):
+            continue
+        names = list((getattr(term, "proceedings", None) or {}).values())
+        if getattr(term, "full_name", None):
+            names.append(term.full_name)
+        if any(spelling_key(name) == wanted for name in names):
+            return venue_id, "main"
+    return None
+
+
 def booktitle_for(name: str, track: str, note: str | None) -> str:
     """The booktitle of an @inproceedings entry for a venue display name and track."""
     if track == "findings":
@@ -190,6 +239,9 @@ def parse_booktitle(booktitle: str) -> tuple[str, str, str | None]:
     booktitle from another tool still yields its venue name for the taxonomy lookup.
     """
     text = booktitle.strip()
+    match = re.match(re.escape(_ACL_FINDINGS) + r"(.+?)(?: (?:19|20)\d{2})?$", text)
+    if match:
+        return match.group(1).strip(), "findings", None
     if text.startswith(_FINDINGS_PREFIX):
         return text[len(_FINDINGS_PREFIX) :].strip(), "findings", None
     match = re.match(r"^(.*?)" + re.escape(_WORKSHOP_SUFFIX) + r"(?:: (.+))?$", text)
@@ -253,11 +305,22 @@ def paper_fields(paper: Paper, venues: Mapping[str, Any] | None = None) -> tuple
     note = venue.note if venue is not None and venue.track != "workshop" else None
     if venue is not None and entry_type in ("article", "inproceedings"):
         name = venue_display_name(venue.name, venues)
+        year = venue.year or year
+        full = citation_name(venue.name, year, venues)
         if entry_type == "article":
-            fields["journal"] = encode_latex(name)
+            fields["journal"] = encode_latex(full)
+            if full != name:
+                fields["shortjournal"] = encode_latex(name)
+        elif full != name and venue.track in ("main", "findings"):
+            # The full proceedings name, the short one kept for styles that print the event (biblatex).
+            has_year = str(year) in (getattr(_term(venue.name, venues), "proceedings", None) or {})
+            if venue.track == "findings":
+                fields["booktitle"] = encode_latex(findings_booktitle(name, year) if has_year else _FINDINGS_PREFIX + full)
+            else:
+                fields["booktitle"] = encode_latex(full)
+            fields["eventtitle"] = encode_latex(f"{name} {year}")
         else:
             fields["booktitle"] = encode_latex(booktitle_for(name, venue.track, venue.note))
-        year = venue.year or year
     elif entry_type == "techreport" and note:
         fields["institution"] = encode_latex(note)
         note = None

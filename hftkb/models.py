@@ -189,6 +189,15 @@ class Term(Strict):
     parent: TermKey | None = Field(None, description="For sub-families: the stage they belong to.")
     aliases: list[str] = Field(default_factory=list, description="Other spellings (venues above all).")
     inverse: str | None = Field(None, description="For relation types: the name of the reverse direction.")
+    full_name: str | None = Field(
+        None, description="For venues: the full name citations use when the year's proceedings are not listed, "
+        "e.g. a journal's title ('Transactions on Machine Learning Research')."
+    )
+    proceedings: dict[Annotated[str, StringConstraints(pattern=r"^(19|20)[0-9]{2}$")], NonEmptyStr] = Field(
+        default_factory=dict,
+        description="For venues: year -> the full name of that year's proceedings, the BibTeX booktitle in ACL "
+        "Anthology / DBLP style ('The Thirteenth International Conference on Learning Representations').",
+    )
 
 
 VOCABULARIES = ("kinds", "stages", "sub_families", "attack_types", "relation_types", "venues", "tags", "needs")

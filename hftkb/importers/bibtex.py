@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from hftkb.bibtex import MONTHS, PREPRINT_VENUES, TECH_REPORT_VENUE, decode_latex, parse_booktitle
+from hftkb.bibtex import MONTHS, PREPRINT_VENUES, TECH_REPORT_VENUE, decode_latex, parse_booktitle, venue_of_proceedings
 from hftkb.ids import make_paper_id, title_short_name
 from hftkb.problems import Problem
 
@@ -256,7 +256,9 @@ def bib_venue(entry: Any, corpus: Any, arxiv_id: str | None) -> tuple[dict[str, 
         if not booktitle:
             return None, None
         name, track, workshop_note = parse_booktitle(booktitle)
-        venue_id = _venue_id(corpus, name)
+        # A full proceedings name of taxonomy/venues.yaml ("The Thirteenth International Conference on ...").
+        full = venue_of_proceedings(booktitle, corpus.taxonomy.get("venues", {}))
+        venue_id = full[0] if full else _venue_id(corpus, name)
         if track == "main" and "workshop" in booktitle.lower():
             track, workshop_note = "workshop", booktitle
         if venue_id is None:
@@ -268,7 +270,8 @@ def bib_venue(entry: Any, corpus: Any, arxiv_id: str | None) -> tuple[dict[str, 
         journal = _text(entry, "journal") or ""
         if "arxiv" in journal.lower() or not journal:
             return ({"name": "arxiv", "track": "preprint", "note": note} if arxiv_id else None), None
-        venue_id = _venue_id(corpus, journal)
+        full = venue_of_proceedings(journal, corpus.taxonomy.get("venues", {}))
+        venue_id = full[0] if full else _venue_id(corpus, journal)
         if venue_id is None:
             return None, f"journal '{journal}' is not in taxonomy/venues.yaml; left out (add it, or the spelling as an alias)"
         return {"name": venue_id, "year": year, "track": "journal", "note": note}, None
