@@ -8,6 +8,7 @@ Writing. The file's first lines are comments, one of them the digest of everythi
 overwrites an existing file only when that digest still matches, i.e. the file is one `hftkb discover` wrote
 and nobody has edited since; anything else (a curator's edits, a hand-written file) is never overwritten.
 The text goes to a temporary file first and is then renamed, so a failed run leaves nothing half-written.
+`decided_elsewhere` lists the papers earlier triage files already kept or dropped, which discover leaves out.
 
 Reading. `read_triage` loads the file with the knowledge base's strict loader and checks every entry before
 anything is added: a malformed entry (E701), a paper the knowledge base already has, or one listed twice
@@ -35,6 +36,28 @@ ENTRY_KEYS = ("arxiv", "decision", "kind", "stage", "title", "authors", "date", 
 #: Entry field -> the vocabulary (taxonomy/<name>.yaml) its terms come from.
 VOCABULARY_OF = {"kind": "kinds", "stage": "stages", "sub_family": "sub_families", "attack_type": "attack_types",
                  "tags": "tags", "needs": "needs"}
+
+
+def decided_elsewhere(directory: Path, skip: Path | None = None) -> dict[str, Path]:
+    """arXiv id -> the earlier triage file in `directory` where a curator kept or dropped it.
+
+    Files that cannot be read are passed over: this only saves the curator a second look, it never blocks a run.
+    """
+    from hftkb.yamlio import LoadError, load_yaml
+
+    decided: dict[str, Path] = {}
+    for path in sorted(directory.glob("*.yaml")) if directory.is_dir() else []:
+        if skip is not None and path.resolve() == skip.resolve():
+            continue
+        try:
+            data, _ = load_yaml(path)
+        except LoadError:
+            continue
+        entries = data.get("candidates") if isinstance(data, dict) else None
+        for entry in entries if isinstance(entries, list) else []:
+            if isinstance(entry, dict) and entry.get("decision") in ("keep", "drop") and entry.get("arxiv"):
+                decided.setdefault(str(entry["arxiv"]), path)
+    return decided
 
 
 class TriageExists(RuntimeError):

@@ -2,7 +2,8 @@
 
 Steps: read the query set (taxonomy/discover.yaml), ask arXiv for each query's papers submitted since the date
 (hftkb.arxiv_client.search_arxiv: three seconds between requests, back-off on 429/5xx, each paper cached),
-drop the papers the knowledge base has (any identifier, or the same normalised title, as `hftkb add` does),
+drop the papers the knowledge base has (any identifier, or the same normalised title, as `hftkb add` does) and
+those an earlier triage file in discover/ already kept or dropped,
 rank the rest by likeness to the records (hftkb.relevance: scikit-learn TF-IDF), and write the triage file
 discover/YYYY-MM-DD.yaml (hftkb.triage). The curator marks each candidate keep or drop, then runs
 `hftkb add --from-triage discover/YYYY-MM-DD.yaml`.
@@ -98,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     from hftkb.arxiv_client import ArxivUnavailable, new_client, search_arxiv
     from hftkb.importers.staging import DuplicateIndex
     from hftkb.relevance import MissingRanker, rank
-    from hftkb.triage import TriageExists, render_triage, write_triage
+    from hftkb.triage import TriageExists, decided_elsewhere, render_triage, write_triage
     from hftkb.validate import load_corpus
 
     kb = Path(args.kb)
@@ -133,12 +134,15 @@ def run(args: argparse.Namespace) -> int:
     except ArxivUnavailable as err:
         return _fail(f"{err}; nothing written", 1)
 
-    # 2. What the knowledge base has already.
+    # 2. What the knowledge base has already, and what a curator decided on in an earlier triage file.
     index = DuplicateIndex(papers)
-    new, known = [], 0
+    decided = decided_elsewhere(kb / "discover", skip=out)
+    new, known, triaged = [], 0, 0
     for paper, queries in found.values():
         if index.find(paper.title, {"arxiv": paper.arxiv_id, "doi": paper.doi}):
             known += 1
+        elif paper.arxiv_id in decided:
+            triaged += 1
         else:
             new.append((paper, queries))
 
@@ -157,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
                  "categories": paper.categories, "found_by": queries, "abstract": paper.summary}
         candidates.append({key: value for key, value in entry.items() if value not in (None, [])})
     header = {"generated": today, "since": since, "query_set": QUERY_SET.as_posix(),
-              "found": len(found), "already_in_kb": known}
+              "found": len(found), "already_in_kb": known, "already_triaged": triaged}
     try:
         shown = out.relative_to(kb).as_posix()
     except ValueError:
@@ -178,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as err:
         return _fail(f"cannot write {out}: {err.strerror or err}", 1)
     print(f"wrote {out}: {len(candidates)} candidate(s) since {since} ({len(found)} found by "
-          f"{len(query_set.queries)} queries, {known} already in the knowledge base)")
+          f"{len(query_set.queries)} queries, {known} already in the knowledge base, {triaged} kept or dropped before)")
     return 0
 
 

@@ -117,6 +117,32 @@ def test_default_since_is_the_newest_added_date(monkeypatch, tmp_path, kb, capsy
     assert ids == ["2607.90006"]  # the only paper of the recorded answers submitted since then
 
 
+def test_papers_kept_or_dropped_in_an_earlier_triage_file_are_left_out(monkeypatch, tmp_path, kb, capsys):
+    install_replay(monkeypatch, tmp_path)
+    earlier = kb / "discover" / "2026-06-02.yaml"
+    earlier.parent.mkdir()
+    earlier.write_text("generated: 2026-06-02\ncandidates:\n"
+                       "  - arxiv: '2606.90002'\n    decision: drop\n"
+                       "  - arxiv: '2606.90005'\n    decision: undecided\n", encoding="utf-8")
+    assert discover(kb, "--since", "2026-05-01") == 0
+    assert "1 kept or dropped before" in capsys.readouterr().out
+    data, _ = load_yaml(triage_path(kb))
+    ids = [entry["arxiv"] for entry in data["candidates"]]
+    assert "2606.90002" not in ids and "2606.90005" in ids  # an undecided one comes back
+    assert data["already_triaged"] == 1
+
+
+def test_the_committed_query_set_loads():
+    from pathlib import Path
+
+    from hftkb.commands.discover import load_query_set
+
+    query_set = load_query_set(Path(__file__).resolve().parents[2] / "taxonomy" / "discover.yaml")
+    assert len(query_set.queries) >= 10 and {"cs.CL", "cs.LG", "cs.CR", "cs.AI"} <= set(query_set.categories)
+    for query in query_set.queries:  # every query makes a well-formed search
+        assert arxiv_query(query, query_set.categories, dt.date(2026, 5, 1), dt.date(2026, 6, 1)).count("(ti:") >= 1
+
+
 def test_arxiv_query_words_phrases_and_hyphens():
     query = arxiv_query('"fine-tuning as a service" harmful', ["cs.CL"], dt.date(2026, 5, 1), dt.date(2026, 6, 1))
     assert query == ('(ti:"fine tuning as a service" OR abs:"fine tuning as a service") AND (ti:harmful OR abs:harmful)'
