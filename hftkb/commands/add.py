@@ -216,8 +216,6 @@ def _write(args, corpus, papers, missing) -> None:
 
 def _run_triage(args: argparse.Namespace) -> int:
     """`hftkb add --from-triage FILE`: the kept entries of a triage file, all or nothing."""
-    import argparse as _argparse
-
     from hftkb.arxiv_client import ArxivPaper, cached_paper
     from hftkb.importers.staging import DuplicateIndex
     from hftkb.triage import read_triage
@@ -242,7 +240,7 @@ def _run_triage(args: argparse.Namespace) -> int:
         options = dict(entry.options)
         venue = None
         if "venue" in options:
-            venue = _venue(_argparse.Namespace(venue=str(options.pop("venue")), venue_year=None, track=None), corpus)
+            venue = _venue(argparse.Namespace(venue=str(options.pop("venue")), venue_year=None, track=None), corpus)
             if isinstance(venue, str):
                 problems.append(_triage_problem(path, entry.line, "E703", venue.replace("--venue ", "venue: ")))
                 continue

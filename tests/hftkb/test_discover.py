@@ -361,3 +361,15 @@ def test_workflow_runs_discover_monthly_and_opens_a_pull_request():
     [pull_request] = [step for step in steps if str(step.get("uses", "")).startswith("peter-evans/create-pull-request@")]
     assert pull_request["with"]["add-paths"] == "${{ steps.discover.outputs.file }}"
     assert workflow["permissions"] == {"contents": "write", "pull-requests": "write"}
+
+
+def test_an_unknown_venue_in_a_kept_entry_is_located(monkeypatch, tmp_path, kb, capsys):
+    path = _triage(monkeypatch, tmp_path, kb)
+    text = _set(path.read_text(), "2606.90005", decision="keep", venue="'Imaginary Conf 2026'")
+    path.write_text(text)
+    capsys.readouterr()
+    before = sorted(p.name for p in (kb / "papers").iterdir())
+    assert main(["add", "--kb", str(kb), "--from-triage", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}:{_line_of(text, 'venue:') - 1}: E703 venue: 'Imaginary Conf 2026' is not in taxonomy/venues.yaml" in err
+    assert sorted(p.name for p in (kb / "papers").iterdir()) == before
