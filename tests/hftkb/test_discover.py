@@ -358,6 +358,7 @@ def test_workflow_runs_discover_monthly_and_opens_a_pull_request():
     commands = "\n".join(step.get("run", "") for step in steps)
     assert ".[discover]" in commands and "hftkb discover" in commands and '--out "$file"' in commands
     assert 'file="discover/$(date -u +%F).yaml"' in commands  # the name `hftkb discover` uses by default
+    assert "set -o pipefail" in commands  # `hftkb discover | tee` must fail the job when discover fails
     [pull_request] = [step for step in steps if str(step.get("uses", "")).startswith("peter-evans/create-pull-request@")]
     assert pull_request["with"]["add-paths"] == "${{ steps.discover.outputs.file }}"
     assert workflow["permissions"] == {"contents": "write", "pull-requests": "write"}
