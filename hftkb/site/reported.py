@@ -111,8 +111,9 @@ def slug(text: str) -> str:
 
 
 def table_src(paper_id: str, table: str) -> str:
-    """Where the page of one source table lives: results/tables/<paper>-<table>.md."""
-    return f"results/tables/{paper_id}--{slug(table)}.md"
+    """Where the page of one source table lives: results/tables/<paper>--<table>.html, a light static page
+    (hftkb.site.source_tables explains why)."""
+    return f"results/tables/{paper_id}--{slug(table)}.html"
 
 
 # -- display names ------------------------------------------------------------------------------------------
@@ -149,11 +150,12 @@ def setting_label(site: SiteContext, setting: tuple) -> str:
 
 
 def reporter_link(site: SiteContext, src: str, paper) -> str:
-    """The reporting paper by its short name (its title on hover), linked to its page."""
-    from hftkb.site.escape import attr, esc
+    """The reporting paper by its short name, linked to its page (no title attribute: this link is in every row of
+    the metric tables, and 10,000 records make those pages large)."""
+    from hftkb.site.escape import esc
 
     label = paper.short_name or (paper.title if len(paper.title) <= 40 else paper.title[:37].rsplit(" ", 1)[0] + "…")
-    return f'<a href="{site.link(src, site.paper_src(paper.id))}" title="{attr(paper.title)}">{esc(label)}</a>'
+    return f'<a href="{site.link(src, site.paper_src(paper.id))}">{esc(label)}</a>'
 
 
 def metric_name(site: SiteContext, metric: str) -> str:

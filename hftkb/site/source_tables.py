@@ -3,13 +3,19 @@
 Rows are the methods in the order the record files them (the paper's own method, the baselines, the compared
 defenses), columns are the settings and metrics the table reports; each method links to its record, so the
 Vaccine row of Booster's Table 4 leads to Vaccine's page, and the page links back to the reporting paper. The
-index lists every table with its size. Values are shown as filed; the notes say where each was read.
+index (a Material page in the navigation) lists every table with its size. Values are shown as filed; the
+notes say where each was read.
+
+Why the table pages are light static files (results/tables/<paper>--<table>.html, written by the build's last
+hook like the author pages, with site/assets/stylesheets/source-table.css): a field of 10,000 papers files
+about 5,000 tables, and a Material page costs about 12 KB of header, tabs and scripts each; 60 MB more would
+break the 250 MB output target of the site (site/reference/site.md). A light page is 1-3 KB.
 """
 
 from __future__ import annotations
 
 from hftkb.site.context import SiteContext, late_block
-from hftkb.site.escape import esc, front_matter_string
+from hftkb.site.escape import esc
 from hftkb.site.reported import (
     SFT_KEYS, by_table, method_name, method_stage, metric_name, number, setting_label, table_src,
 )
@@ -40,7 +46,8 @@ def method_cell(site: SiteContext, src: str, method: str) -> str:
     return f"{name}<br><small>baseline</small>"
 
 
-def table_page(site: SiteContext, key: tuple[str, str], items: list) -> str:
+def table_page(site: SiteContext, key: tuple[str, str], items: list, site_name: str) -> str:
+    """The static HTML of one source table."""
     paper_id, table = key
     paper = site.corpus.papers[paper_id]
     src = table_src(paper_id, table)
@@ -82,17 +89,22 @@ def table_page(site: SiteContext, key: tuple[str, str], items: list) -> str:
     notes_html = ("<h2>Where the numbers were read</h2><ul>" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>"
                   if notes else "")
     title = f"{paper.short_name or paper.title}, {table}"
+    up = "../../"
     return (
-        f"---\ntitle: {front_matter_string(title)}\nhide:\n  - toc\n---\n\n<h1 id=\"table\">{esc(title)}</h1>\n"
+        '<!doctype html>\n<html lang="en"><meta charset="utf-8"><meta name="viewport" content="width=device-width,'
+        f'initial-scale=1"><link rel="icon" href="{up}assets/favicon.svg">'
+        f'<link rel="stylesheet" href="{up}assets/stylesheets/author.css">'
+        f'<link rel="stylesheet" href="{up}assets/stylesheets/source-table.css">'
+        f"<title>{esc(title)} - {esc(site_name)}</title>"
+        f'<header><a href="{site.link(src, "index.md")}">{esc(site_name)}</a> '
+        f'<a href="{site.link(src, INDEX_SRC)}">Source tables</a></header>'
+        f'<main><h1>{esc(title)}</h1>'
         f"<p>{esc(table)} of {site.paper_link(src, paper_id)}, as its record files it: {len(methods)} methods, "
         f"{len(columns)} columns. Each method links to its own page, where the numbers other papers report for it "
-        f'are gathered. <a href="{site.link(src, INDEX_SRC)}">All source tables</a>.</p>'
-        + late_block(
-            '<div class="hftkb-scroll"><table class="hftkb-table hftkb-source-table">'
-            f"<thead><tr><th>Method</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
-            + notes_html
-        )
-        + "\n"
+        "are gathered; compare a method with the SFT row of this same table.</p>"
+        '<div class="scroll"><table class="hftkb-source-table">'
+        f"<thead><tr><th>Method</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+        f"{notes_html}</main>\n"
     )
 
 
@@ -119,8 +131,10 @@ def index_page(site: SiteContext, tables: dict) -> str:
 
 
 def source_table_pages(site: SiteContext) -> dict[str, str]:
-    tables = by_table(site)
-    pages = {INDEX_SRC: index_page(site, tables)}
-    for key, items in tables.items():
-        pages[table_src(*key)] = table_page(site, key, items)
-    return pages
+    """The index (a Material page source)."""
+    return {INDEX_SRC: index_page(site, by_table(site))}
+
+
+def source_table_files(site: SiteContext, site_name: str = "Harmful Fine-tuning Knowledge Base") -> dict[str, str]:
+    """{path: HTML} of every source-table page (static files, written after the MkDocs build)."""
+    return {table_src(*key): table_page(site, key, items, site_name) for key, items in by_table(site).items()}

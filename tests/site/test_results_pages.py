@@ -65,7 +65,7 @@ def test_every_number_is_on_its_metric_page_with_its_own_tables_sft(fabricated_s
             cross_paper += method != reporter
         last = cells.rsplit("<td>", 1)[1]
         assert f'href="../../papers/{reporter}/"' in last
-        assert f'results/tables/{reporter}--{slug(match[0].table)}/"' in last
+        assert f'results/tables/{reporter}--{slug(match[0].table)}.html"' in last
     if metric == "harmful_score":
         assert with_delta and cross_paper  # SFT rows give other methods' rows a Δ, and rows link to their method
     for name in ("model", "task", "ratio", "stage", "paper"):
@@ -81,18 +81,19 @@ def test_a_page_per_source_table_with_rows_per_method(fabricated_site: Path, fab
         tables.setdefault((paper.id, result.table), []).append(result)
     index = (fabricated_site / "results/tables/index.html").read_text()
     for (paper_id, table), results in tables.items():
-        href = f"{paper_id}--{slug(table)}/"
+        href = f"{paper_id}--{slug(table)}.html"
         assert f'results/tables/{href}"' in index
-        page = (fabricated_site / "results/tables" / href / "index.html").read_text()
-        body = page.split('class="hftkb-table hftkb-source-table"')[1].split("</table>")[0]
+        page = (fabricated_site / "results/tables" / href).read_text()  # a light static page (source_tables.py)
+        assert page.startswith("<!doctype html>") and "source-table.css" in page and len(page) < 20_000
+        body = page.split('class="hftkb-source-table"')[1].split("</table>")[0]
         methods = {r.method or paper_id for r in results}
         shown = set(re.findall(r'<tr data-method="([^"]+)">', body))
         assert methods <= shown and shown - methods <= {"sft"}
         for result in results:
             assert f">{result.value:g}</span>" in body
-        assert f'href="../../../papers/{paper_id}/"' in page  # the reporting paper
+        assert f'href="../../papers/{paper_id}/"' in page  # the reporting paper
         for method in methods & set(corpus.papers):
-            assert f'href="../../../papers/{method}/"' in body  # each method row leads to its own page
+            assert f'href="../../papers/{method}/"' in body  # each method row leads to its own page
 
 
 def test_as_reported_gathers_a_methods_numbers_from_every_paper(fabricated_site: Path, fabricated_kb: Path):
@@ -161,15 +162,15 @@ def test_real_corpus_booster_table_4_links_each_row_to_its_method(tmp_path: Path
     their stage and their difference to that table's SFT (33.7)."""
     from hftkb.site.as_reported import as_reported_table
     from hftkb.site.generate import make_context
-    from hftkb.site.source_tables import source_table_pages
+    from hftkb.site.source_tables import source_table_files
 
     from site_helpers import REPO
 
     site = make_context(REPO)
-    page = source_table_pages(site)["results/tables/booster-2024--table-4.md"]
+    page = source_table_files(site)["results/tables/booster-2024--table-4.html"]
     for method, value in (("vaccine-2024", "28.3"), ("lisa-2024", "23.7"), ("repnoise-2024", "32.1")):
         row = page.split(f'<tr data-method="{method}">')[1].split("</tr>")[0]
-        assert f'href="../../../papers/{method}/"' in row and "stage</small>" in row and f">{value}</span>" in row
+        assert f'href="../../papers/{method}/"' in row and "stage</small>" in row and f">{value}</span>" in row
     vaccine = as_reported_table(site, "papers/vaccine-2024.md", "vaccine-2024")
     assert "<td>28.3</td><td>33.7</td><td>-5.4</td>" in vaccine  # Booster's Table 4
     assert "<td>48.2</td><td>55.2</td><td>-7</td>" in vaccine  # Vaccine's own Table 1
