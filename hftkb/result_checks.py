@@ -49,9 +49,7 @@ def check_results(corpus: Corpus, known_ids: set[str], paper_id: str, add: Add) 
     paper = corpus.papers[paper_id]
     if not paper.results:
         return
-    short_names = {spelling_key(p.short_name): pid for pid, p in corpus.papers.items() if p.short_name}
     baselines = corpus.taxonomy.get("baselines", {})
-    baseline_aliases = alias_table(corpus, "baselines")
     for index, result in enumerate(paper.results):
         for field, vocabulary in RESULT_TERMS.items():
             terms = corpus.taxonomy.get(vocabulary)
@@ -65,7 +63,9 @@ def check_results(corpus: Corpus, known_ids: set[str], paper_id: str, add: Add) 
             value = getattr(result, field)
             if value is None or value in known_ids or value in baselines:
                 continue
-            aliases = {**baseline_aliases, **short_names}
+            # only for an unknown method (rare): the short names of 10,000 records are not indexed per record
+            short_names = {spelling_key(p.short_name): pid for pid, p in corpus.papers.items() if p.short_name}
+            aliases = {**alias_table(corpus, "baselines"), **short_names}
             hint = nearest(value, sorted(baselines) + sorted(known_ids), aliases)
             add("E317", ("results", index, field), f"results[{index}].{field}: '{value}' is neither a paper record "
                 f"nor a key of taxonomy/baselines.yaml{hint}")

@@ -63,7 +63,13 @@ def as_reported_table(site: SiteContext, src: str, method: str, heading: str = "
 
 def own_tables(site: SiteContext, src: str, paper) -> str:
     """The tables of this paper that the records file, each linked to its page ('' when none)."""
-    tables = [(key, items) for key, items in by_table(site).items() if key[0] == paper.id]
+    per_paper = site.cache.get("tables-per-paper")
+    if per_paper is None:  # indexed once: every paper page asks
+        per_paper = {}
+        for key, rows in by_table(site).items():
+            per_paper.setdefault(key[0], []).append((key, rows))
+        site.cache["tables-per-paper"] = per_paper
+    tables = per_paper.get(paper.id, [])
     if not tables:
         return ""
     items = "".join(
