@@ -150,12 +150,11 @@ def setting_label(site: SiteContext, setting: tuple) -> str:
 
 
 def reporter_link(site: SiteContext, src: str, paper) -> str:
-    """The reporting paper by its short name, linked to its page (no title attribute: this link is in every row of
-    the metric tables, and 10,000 records make those pages large)."""
+    """The reporting paper by its short name (its id when it has none), linked to its page: this link is in every
+    row of the metric tables, kept short because 10,000 records make those pages large."""
     from hftkb.site.escape import esc
 
-    label = paper.short_name or (paper.title if len(paper.title) <= 40 else paper.title[:37].rsplit(" ", 1)[0] + "…")
-    return f'<a href="{site.link(src, site.paper_src(paper.id))}">{esc(label)}</a>'
+    return f'<a href="{site.link(src, site.paper_src(paper.id))}">{esc(paper.short_name or paper.id)}</a>'
 
 
 def metric_name(site: SiteContext, metric: str) -> str:
