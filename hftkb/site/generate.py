@@ -130,6 +130,7 @@ def generate(
     from hftkb.site.implementations import implementation_pages
     from hftkb.site.paper_page import render_paper
     from hftkb.site.results_pages import results_pages
+    from hftkb.site.source_tables import source_table_files
     from hftkb.site.term_pages import term_pages
 
     site = make_context(kb_dir, use_directory_urls=use_directory_urls)
@@ -146,6 +147,7 @@ def generate(
     generated.pages[authors.INDEX_SRC] = authors.index_page(site)
     generated.direct.update(authors.author_pages(site, site_name))
     generated.pages.update(results_pages(site))
+    generated.direct.update(source_table_files(site, site_name))  # light static pages (hftkb.site.source_tables)
     generated.pages.update(term_pages(site))
     generated.pages.update(faq_pages(site))
     generated.pages.update(implementation_pages(site))

@@ -561,20 +561,13 @@ def measured_and_reported(site: SiteContext, method) -> str:
             f"<tbody>{body}</tbody></table>"
         )
     paper = site.corpus.papers.get(method.paper) if method.paper else None
-    if paper is not None and paper.results:
-        body = "".join(
-            f"<tr><td>{esc(r.metric)}</td><td>{r.value:g}</td><td>{'' if r.baseline is None else f'{r.baseline:g}'}</td>"
-            f"<td>{'' if r.baseline is None else f'{r.value - r.baseline:+.4g}'}</td><td>{esc(r.method or method.name)}</td>"
-            f"<td>{esc(r.model)}</td><td>{esc(r.setting)}</td><td>{esc(r.source)}</td></tr>"
-            for r in paper.results
-        )
-        src = f"implementations/{method.name}.md"
-        parts.append(
-            f"<h3>Reported by the paper</h3><p>From the record of {site.paper_link(src, paper.id)}: each number next to "
-            "the SFT baseline of the same table, where the paper gives it.</p>"
-            "<table><thead><tr><th>Metric</th><th>Value</th><th>SFT</th><th>Δ</th><th>Method</th><th>Model</th>"
-            f"<th>Setting</th><th>Where</th></tr></thead><tbody>{body}</tbody></table>"
-        )
+    if paper is not None:
+        # What the papers report for this method (its own and other papers' tables), beside the measured rows.
+        from hftkb.site.as_reported import as_reported_table
+
+        reported = as_reported_table(site, f"implementations/{method.name}.md", paper.id, heading="h3")
+        if reported:
+            parts.append(reported.replace(">As reported<", ">Reported by the papers<", 1))
     return "".join(parts)
 
 

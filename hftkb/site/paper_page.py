@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from hftkb.site.context import FIELD_VOCABULARY, LATE_END, LATE_START, SiteContext
 from hftkb.site.escape import attr, esc, front_matter_string, safe_url
+from hftkb.site.as_reported import paper_results_section
 from hftkb.site.authors import author_links
 from hftkb.site.implementations import world_summary
 
@@ -202,21 +203,6 @@ def _similar(site: SiteContext, src: str, paper) -> str:
     return f'<h3 title="Shared relations first, then shared tags and stage">Similar papers</h3><ul>{items}</ul>'
 
 
-def _results(paper) -> str:
-    if not paper.results:
-        return ""
-    rows = "".join(
-        f"<tr><td>{esc(r.metric)}</td><td>{r.value:g}</td><td>{esc(r.method or 'this paper')}</td>"
-        f"<td>{esc(r.model)}</td><td>{esc(r.dataset)}</td><td>{esc(r.setting)}</td><td>{esc(r.source)}</td></tr>"
-        for r in paper.results
-    )
-    return (
-        "<h2>Reported results</h2><table><thead><tr><th>Metric</th><th>Value</th>"
-        "<th>Method</th><th>Model</th><th>Dataset</th><th>Setting</th><th>Where</th></tr></thead>"
-        f"<tbody>{rows}</tbody></table>"
-    )
-
-
 def _implementation_box(site: SiteContext, src: str, paper) -> str:
     method = site.method_for_paper(paper)
     if method is None:
@@ -313,7 +299,7 @@ def render_paper(site: SiteContext, paper, bibtex: str) -> str:
             f"<h2>How it works</h2>{details}" if details else "",
             links_html,
             _relations(site, src, paper),
-            _results(paper),
+            paper_results_section(site, src, paper),
             _faq_mentions(site, src, paper),
             f"<h2>Record</h2><p>{record}</p>",
             "</section>" + LATE_END,

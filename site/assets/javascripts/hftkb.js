@@ -52,6 +52,39 @@
     controls.forEach(function (control) {
       control.addEventListener(control.type === "search" ? "input" : "change", apply);
     });
+    // data-url-state (the results pages): the filters live in the address (?model=llama-2-7b&task=sst2), so a
+    // filtered view can be shared; a value the page does not offer is ignored.
+    if (block.hasAttribute("data-url-state") && window.URLSearchParams && window.history) {
+      var params = new URLSearchParams(window.location.search);
+      controls.forEach(function (control) {
+        var name = control.getAttribute("data-filter");
+        var value = params.get(name === "text" ? "q" : name);
+        if (value === null) return;
+        if (control.tagName === "SELECT") {
+          var offered = Array.prototype.some.call(control.options, function (o) { return o.value === value; });
+          if (offered) control.value = value;
+        } else if (control.type === "checkbox") {
+          control.checked = value === "1";
+        } else {
+          control.value = value;
+        }
+      });
+      var remember = function () {
+        var next = new URLSearchParams(window.location.search);
+        controls.forEach(function (control) {
+          var name = control.getAttribute("data-filter");
+          var key = name === "text" ? "q" : name;
+          var value = control.type === "checkbox" ? (control.checked ? "1" : "") : control.value.trim();
+          if (value) next.set(key, value); else next.delete(key);
+        });
+        var query = next.toString();
+        window.history.replaceState(null, "", window.location.pathname + (query ? "?" + query : "") + window.location.hash);
+      };
+      controls.forEach(function (control) {
+        control.addEventListener(control.type === "search" ? "input" : "change", remember);
+      });
+      apply();
+    }
 
     var columns = { date: 0, title: 1, venue: 3 };
     var buttons = block.querySelectorAll("[data-sort]");
