@@ -57,6 +57,7 @@ CODES: dict[str, str] = {
     "E314": "taxonomy problem (duplicate term id, unknown parent, or a venue alias used twice)",
     "E315": "taxonomy vocabulary file missing",
     "E316": "updated date earlier than added date",
+    "E317": "a result's method (or baseline_method) is neither a paper record nor a key of taxonomy/baselines.yaml",
     # -- importing the companion list (hftkb import-awesome)
     "E501": "list entry that cannot be read (no date, no bold title, or no link)",
     "E502": "unknown venue spelling in the list",
@@ -68,6 +69,9 @@ CODES: dict[str, str] = {
     "W603": "summary copies a long run of words from the arXiv abstract",
     "E604": "absent lists a field the record has (an error, reported by --strict)",
     "E605": "absent names something that is not a field it may list (an error, reported by --strict)",
+    "E606": "a result's table names no table, figure, section, appendix or README of the paper (--strict)",
+    "E607": "a result or relation is sourced from a summary or note site, not the paper (--strict)",
+    "E608": "a record cites the project's design notes instead of the paper or its code (--strict)",
     # -- formatting and generated files
     "E401": "record is not in canonical format (run `hftkb fmt`)",
     "E402": "generated JSON Schema is stale (run `hftkb schema`)",

@@ -565,7 +565,7 @@ def measured_and_reported(site: SiteContext, method) -> str:
         body = "".join(
             f"<tr><td>{esc(r.metric)}</td><td>{r.value:g}</td><td>{'' if r.baseline is None else f'{r.baseline:g}'}</td>"
             f"<td>{'' if r.baseline is None else f'{r.value - r.baseline:+.4g}'}</td><td>{esc(r.method or method.name)}</td>"
-            f"<td>{esc(r.model)}</td><td>{esc(r.setting)}</td><td>{esc(r.source)}</td></tr>"
+            f"<td>{esc(r.model)}</td><td>{esc(r.setting)}</td><td>{esc(r.table)}</td></tr>"
             for r in paper.results
         )
         src = f"implementations/{method.name}.md"

@@ -207,7 +207,7 @@ def _results(paper) -> str:
         return ""
     rows = "".join(
         f"<tr><td>{esc(r.metric)}</td><td>{r.value:g}</td><td>{esc(r.method or 'this paper')}</td>"
-        f"<td>{esc(r.model)}</td><td>{esc(r.dataset)}</td><td>{esc(r.setting)}</td><td>{esc(r.source)}</td></tr>"
+        f"<td>{esc(r.model)}</td><td>{esc(r.task)}</td><td>{esc(r.setting)}</td><td>{esc(r.table)}</td></tr>"
         for r in paper.results
     )
     return (

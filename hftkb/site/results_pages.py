@@ -70,7 +70,7 @@ def result_rows(site: SiteContext, metric: str) -> list[dict]:
             diff = result.value - result.baseline if result.baseline is not None else None
             rows.append({
                 "paper": paper, "result": result, "method": method, "own": own,
-                "model": result.model or "", "task": result.dataset or "", "ratio": harmful_ratio(result.setting),
+                "model": result.model or "", "task": result.task or "", "ratio": harmful_ratio(result.setting),
                 "stage": paper.stage if own and paper.stage else "", "diff": diff,
             })
     rows.sort(key=lambda r: (r["model"].lower() or "~", (r["result"].setting or "").lower(), r["paper"].id, r["method"]))
@@ -80,7 +80,7 @@ def result_rows(site: SiteContext, metric: str) -> list[dict]:
 def _row_html(site: SiteContext, src: str, row: dict) -> str:
     paper, result = row["paper"], row["result"]
     href = site.link(src, site.paper_src(paper.id))
-    source = result.source or "not stated"
+    source = result.table or "not stated"
     where = f' title="{attr(source)}"'
     baseline = ""
     if result.baseline is not None:
@@ -154,11 +154,11 @@ def trade_offs(site: SiteContext) -> list[dict]:
         fa = {}
         for result in paper.results:
             if result.metric == "finetune_accuracy" and result.baseline is not None:
-                fa.setdefault((result.method, result.model, result.dataset, result.setting), result)
+                fa.setdefault((result.method, result.model, result.task, result.setting), result)
         for result in paper.results:
             if result.metric != "harmful_score" or result.baseline is None:
                 continue
-            partner = fa.get((result.method, result.model, result.dataset, result.setting))
+            partner = fa.get((result.method, result.model, result.task, result.setting))
             if partner is None:
                 continue
             method, own = _method_of(paper, result)
@@ -166,7 +166,7 @@ def trade_offs(site: SiteContext) -> list[dict]:
                 "paper": paper, "method": method, "stage": paper.stage if own else None,
                 "hs_drop": result.baseline - result.value, "fa_change": partner.value - partner.baseline,
                 "label": f"{method} ({result.model or 'model not stated'}; {result.setting or 'setting not stated'}; "
-                f"{result.source or 'source not stated'})",
+                f"{result.table or 'source not stated'})",
             })
     return points
 

@@ -245,6 +245,8 @@ TESTED_ELSEWHERE = {
     "E503": "test_import_awesome.py", "E504": "test_import_awesome.py",
     "W601": "test_strict.py", "W602": "test_strict.py", "W603": "test_strict.py",
     "E604": "test_strict.py", "E605": "test_strict.py",
+    "E317": "test_results_schema.py", "E606": "test_results_schema.py", "E607": "test_results_schema.py",
+    "E608": "test_results_schema.py",
 }
 
 

@@ -25,8 +25,9 @@ def test_fabricated_matrix_is_shown_per_testbed_with_reported_numbers(tmp_path: 
     kb = tmp_path / "kb"
     shutil.copytree(fabricated_kb, kb)
     paper = load_corpus(kb).papers["paper-00002"]  # the paper of the registered "demo" method
-    paper.results = [Result(metric="harmful_score", value=11.5, baseline=40.25, model="Llama2-7B", setting="p=0.1",
-                            source="Table 3 <b>"), Result(metric="finetune_accuracy", value=93.0, source="Table 4")]
+    paper.results = [Result(metric="harmful_score", value=11.5, baseline=40.25, model="llama-2-7b", task="sst2",
+                            harmful_ratio=0.1, table="Table 3 <b>"),
+                     Result(metric="finetune_accuracy", value=93.0, model="llama-2-7b", task="sst2", table="Table 4")]
     write_record(kb / "papers/paper-00002.yaml", paper)
     rows = []
     for testbed, shift in (("miniature_world_v2", 0), ("world_b", 5)):

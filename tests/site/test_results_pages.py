@@ -45,7 +45,7 @@ def test_every_reported_number_is_on_its_metric_page_with_its_own_baseline(fabri
             assert diff == "" and shown_diff == ""  # no baseline: no difference, never a wrong one
             without += 1
         # the cell names its source table
-        assert any(r.source and html.escape(r.source) in cells for r in match) or "not stated" in cells
+        assert any(r.table and html.escape(r.table) in cells for r in match) or "not stated" in cells
     if metric == "harmful_score":
         assert with_baseline and without  # the fabricated records have both kinds
     for name in ("model", "ratio", "task", "stage"):
@@ -57,9 +57,9 @@ def test_scatter_plot_has_one_dot_per_defense_setting_with_both_baselines(fabric
     corpus = load_corpus(fabricated_kb)
     pairs = 0
     for paper in corpus.papers.values():
-        fa = {(r.method, r.model, r.dataset, r.setting) for r in paper.results if r.metric == "finetune_accuracy" and r.baseline is not None}
+        fa = {(r.method, r.model, r.task, r.setting) for r in paper.results if r.metric == "finetune_accuracy" and r.baseline is not None}
         pairs += sum(1 for r in paper.results if r.metric == "harmful_score" and r.baseline is not None
-                     and (r.method, r.model, r.dataset, r.setting) in fa)
+                     and (r.method, r.model, r.task, r.setting) in fa)
     page = (fabricated_site / "results/index.html").read_text()
     assert pairs > 0 and f'data-points="{pairs}"' in page
     assert page.count('<circle class="hftkb-dot"') == pairs
