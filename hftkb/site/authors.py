@@ -16,8 +16,9 @@ benchmark corpus), most with one paper. A full Material page each would triple t
 file, authors/<slug>.html (no folder each: creating 28,000 folders costs a second) with a small stylesheet of
 its own (site/assets/stylesheets/author.css, Material's look), a one-line header back to the site and the
 authors index, and the list: about 0.75 KB for a one-paper author.
-They are outside the search index; the search finds people through the paper pages, which index the authors,
-and the authors index (a normal page in the navigation) lists and filters everyone. With a `site_url`, the
+The search plugin never sees them; hftkb.site.search_fields adds one small entry per author to its index, so a
+name typed into the search finds the person's page. The authors index (a normal page in the navigation) lists
+and filters everyone. With a `site_url`, the
 build adds them to sitemap.xml (`add_to_sitemap`).
 """
 

@@ -12,6 +12,7 @@
   Markdown and the search indexer, which would only spend time on them (see hftkb.site.context.late_block).
   Every page then loses the indentation and blank lines of Material's templates (about a third of a page).
 * on_post_build: write the author pages, which skip MkDocs (hftkb.site.authors says why), into the sitemap too.
+  Before the search plugin writes its index (a higher priority), add the search fields of hftkb.site.search_fields.
 * on_serve: watch papers/, taxonomy/, faq/ and reference_impl/ so `mkdocs serve` rebuilds when a record changes.
 
 MkDocs loads this file by path, so it only imports the package absolutely.
@@ -25,6 +26,7 @@ import os
 from pathlib import Path
 
 from mkdocs.exceptions import PluginError
+from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File
 
 log = logging.getLogger("mkdocs.hooks.hftkb")
@@ -143,11 +145,16 @@ def on_post_page(output, page, config):
     return output
 
 
+@event_priority(50)  # before the search plugin (priority 0) writes search_index.json
 def on_post_build(config):
-    """Write the pages that skip MkDocs entirely (hftkb.site.generate.Generated.direct: the author pages) and
+    """Add the search fields (hftkb.site.search_fields) to the search plugin's entries, then write the pages that skip MkDocs entirely (hftkb.site.generate.Generated.direct: the author pages) and
     add them to the sitemap."""
     from hftkb.site.authors import add_to_sitemap
+    from hftkb.site.search_fields import add_search_fields
 
+    search = config.plugins.get("material/search") or config.plugins.get("search")
+    if search is not None and getattr(search, "search_index", None) is not None:
+        add_search_fields(_state["generated"].site, search.search_index.entries)
     site_dir = Path(config.site_dir)
     direct = _state["generated"].direct
     made: set[Path] = set()
