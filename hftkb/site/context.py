@@ -60,6 +60,8 @@ TERM_FOLDERS = {
     "tags": "tags",
     "needs": "needs",
 }
+#: Baselines of the reference implementations have no paper (so no short name): their names as papers write them.
+BASELINE_LABELS = {"sft": "SFT", "non_aligned": "Non-aligned", "ewc": "EWC", "kl": "KL"}
 #: Paper field -> vocabulary it draws from.
 FIELD_VOCABULARY = {"kind": "kinds", "stage": "stages", "sub_family": "sub_families", "attack_type": "attack_types"}
 
@@ -152,6 +154,29 @@ class SiteContext:
             if link.kind == "code":
                 return link.url
         return None
+
+    def method_label(self, name: str) -> str:
+        """'t_vaccine' -> 'T-Vaccine': a registered method's display name (its paper's short name, else the
+        baseline's usual name); plain text, not escaped."""
+        method = self.methods.get(name)
+        paper = self.corpus.papers.get(method.paper) if method is not None and method.paper else None
+        if paper is not None and paper.short_name:
+            return paper.short_name
+        return BASELINE_LABELS.get(name, name.replace("_", " "))
+
+    @staticmethod
+    def metric_label(metric: str) -> str:
+        """'harmful_score' -> 'Harmful score' (a record's metric key as readers read it)."""
+        return metric.replace("_", " ").capitalize()
+
+    def run_commands(self, name: str) -> list[tuple[str, str]]:
+        """[(testbed, command)] that run a registered method on each testbed config of this checkout (the CPU
+        miniature world first, then SmolLM2-135M, then the real runs), e.g. `python -m reference_impl run
+        reference_impl/configs/miniature_world.yaml --method vaccine`."""
+        folder = self.kb_dir / "reference_impl" / "configs"
+        order = {"miniature_world": 0, "smollm2_135m": 1}
+        stems = sorted((p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else [], key=lambda s: (order.get(s, 2), s))
+        return [(stem, f"python -m reference_impl run reference_impl/configs/{stem}.yaml --method {name}") for stem in stems]
 
     def method_for_paper(self, paper):
         """The registered reference implementation of this paper, if any."""

@@ -6,7 +6,8 @@
 * on_files: add the generated pages and files (`File.generated`); a hand-written file at a generated path is an
   error rather than a silent override.
 * on_pre_page: generated pages skip Markdown (their body is already HTML).
-* on_page_markdown: fill the `<!-- hftkb:NAME -->` markers of hand-written pages.
+* on_page_markdown: fill the `<!-- hftkb:NAME -->` markers of hand-written pages and dress their measured-results
+  tables (hftkb.site.measured_tables).
 * on_page_content: give each generated page its HTML body (MkDocs only converted its front matter).
 * on_post_page: put the big generated blocks (tables, the details of a paper) into the finished page; they skip
   Markdown and the search indexer, which would only spend time on them (see hftkb.site.context.late_block).
@@ -32,6 +33,9 @@ from mkdocs.structure.files import File
 log = logging.getLogger("mkdocs.hooks.hftkb")
 _state: dict = {}
 
+#: Pages of site/reference/ that the nav of mkdocs.yml places elsewhere (not again under About -> Reference).
+TOP_LEVEL = {"reference/measured-results.md"}
+
 WATCHED = ("papers", "taxonomy", "faq", "reference_impl/registry.py", "reference_impl/defenses", "reference_impl/results")
 
 
@@ -49,6 +53,7 @@ def on_config(config):
         )
         reference = Path(config.docs_dir) / "reference"
         handwritten = [p.relative_to(config.docs_dir).as_posix() for p in reference.glob("*.md")] if reference.is_dir() else []
+        handwritten = [src for src in handwritten if src not in TOP_LEVEL]
         generated.nav["reference"] = sorted(handwritten + [src for src in generated.pages if src.startswith("reference/")])
         if config.nav is not None:
             config.nav = expand_nav(config.nav, generated.nav)
@@ -94,7 +99,13 @@ def on_files(files, config):
 
 
 def on_page_markdown(markdown, page, config, files):
-    if page.file.generated_by or "<!-- hftkb:" not in markdown:
+    if page.file.generated_by:
+        return markdown
+    if "<!-- results:" in markdown:
+        from hftkb.site.measured_tables import dress_results_blocks
+
+        markdown = dress_results_blocks(_state["generated"].site, page.file.src_uri, markdown)
+    if "<!-- hftkb:" not in markdown:
         return markdown
     from hftkb.site.fragments import fill_markers
 

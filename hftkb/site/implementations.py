@@ -322,7 +322,8 @@ def method_page(site: SiteContext, method, info: ImplInfo) -> str:
         paper += f" (arXiv {esc(method.arxiv)})</p>" if method.arxiv else "</p>"
     needs = ", ".join(esc(site.term_name("needs", n)) for n in info.needs) or "nothing beyond the fine-tuning data"
     parts = [
-        f'<h1 id="method">{esc(method.name)}</h1>',
+        f'<h1 id="method">{esc(site.method_label(method.name))}</h1>',
+        f'<p class="hftkb-kicker">Registry name <code>{esc(method.name)}</code> (<code>--method {esc(method.name)}</code>)</p>',
         f'<p class="hftkb-kicker">Stage: {stage} · module <code>{esc(method.module)}</code></p>',
         f"<p>{esc(info.summary or method.summary)}</p>",
         paper,
@@ -345,8 +346,8 @@ def method_page(site: SiteContext, method, info: ImplInfo) -> str:
             f"<th>Default</th><th>Meaning</th><th>Source of the default</th></tr></thead><tbody>{rows}</tbody></table>"
         )
     usage = _section_body(info.sections["Usage"]) if "Usage" in info.sections else ""
-    command = f"python -m reference_impl run config.yaml --method {method.name}"
-    parts.append(f"<h2>Run it</h2><pre><code>{esc(usage or command)}</code></pre>")
+    commands = "\n".join(command for _, command in site.run_commands(method.name))
+    parts.append(f"<h2>Run it</h2><pre><code>{esc(usage or commands or 'python -m reference_impl run --help')}</code></pre>")
     parts.append(
         _results_block(method.name, world_results(site.kb_dir), "Measured: miniature world v2",
                        ["harmful_ratio", "hs", "fa", "refusal_rate", "hs_plus", "seeds"])
@@ -377,7 +378,7 @@ def index_page(site: SiteContext) -> str:
         paper = site.paper_link(src, method.paper) if method.paper else "baseline"
         state = "" if info is None or info.error is None else " <em>(not in this checkout yet)</em>"
         rows.append(
-            f'<tr><td><a href="{site.link(src, f"implementations/{name}.md")}">{esc(name)}</a>{state}</td>'
+            f'<tr><td><a href="{site.link(src, f"implementations/{name}.md")}">{esc(site.method_label(name))}</a>{state}</td>'
             f"<td>{site.term_link(src, 'stages', method.stage) if method.paper else 'baseline'}</td>"
             f"<td>{esc(method.summary)}</td><td>{paper}</td></tr>"
         )
@@ -393,7 +394,7 @@ def index_page(site: SiteContext) -> str:
     empty = "<p>No method is registered yet.</p>" if not rows else ""
     return (
         '---\ntitle: "Reference implementations"\nhide:\n  - toc\n---\n\n<h1 id="implementations">Reference implementations</h1>\n'
-        f"<p>{esc(intro)}</p>\n<pre><code>pip install -e '.[impl]'\npython -m reference_impl run config.yaml --method vaccine</code></pre>\n"
+        f"<p>{esc(intro)}</p>\n<pre><code>pip install -e '.[impl]'\n{esc(next((c for _, c in site.run_commands('vaccine')), 'python -m reference_impl run --help'))}</code></pre>\n"
         f"{table}{empty}\n{comparison_block(site, src)}\n{matrix_block(site, src)}\n"
     )
 
@@ -453,7 +454,7 @@ def _comparison_table(site: SiteContext, src: str, data: dict | None, anchor: st
             hs = _number_text(row["hs"]) if row else "–"
             fa = row.get("fa") if row else None
             cells.append(f"<td>{esc(hs)}" + (f" / {esc(_number_text(fa))}" if isinstance(fa, (int, float)) else "") + "</td>")
-        body.append(f'<tr><td><a href="{site.link(src, f"implementations/{name}.md")}">{esc(name)}</a></td>{"".join(cells)}</tr>')
+        body.append(f'<tr><td><a href="{site.link(src, f"implementations/{name}.md")}">{esc(site.method_label(name))}</a></td>{"".join(cells)}</tr>')
     if not body:
         return ""
     seeds = sorted({str(r.get("seed")) for r in data["rows"] if isinstance(r, dict) and r.get("seed") is not None})
@@ -526,7 +527,7 @@ def matrix_block(site: SiteContext, src: str) -> str:
         head = "".join(f"<th>{esc(a)}</th>" for a in attacks)
         body = []
         for method in methods:
-            name = (f'<a href="{site.link(src, f"implementations/{method}.md")}">{esc(method)}</a>'
+            name = (f'<a href="{site.link(src, f"implementations/{method}.md")}">{esc(site.method_label(method))}</a>'
                     if method in site.methods else esc(method))
             cells = "".join(f"<td>{_hs_fa(cell.get((method, a)))}</td>" for a in attacks)
             body.append(f'<tr data-method="{esc(method)}"><td>{name}</td>{cells}</tr>')
@@ -563,8 +564,8 @@ def measured_and_reported(site: SiteContext, method) -> str:
     paper = site.corpus.papers.get(method.paper) if method.paper else None
     if paper is not None and paper.results:
         body = "".join(
-            f"<tr><td>{esc(r.metric)}</td><td>{r.value:g}</td><td>{'' if r.baseline is None else f'{r.baseline:g}'}</td>"
-            f"<td>{'' if r.baseline is None else f'{r.value - r.baseline:+.4g}'}</td><td>{esc(r.method or method.name)}</td>"
+            f"<tr><td>{esc(site.metric_label(r.metric))}</td><td>{r.value:g}</td><td>{'' if r.baseline is None else f'{r.baseline:g}'}</td>"
+            f"<td>{'' if r.baseline is None else f'{r.value - r.baseline:+.4g}'}</td><td>{esc(r.method or site.method_label(method.name))}</td>"
             f"<td>{esc(r.model)}</td><td>{esc(r.setting)}</td><td>{esc(r.source)}</td></tr>"
             for r in paper.results
         )

@@ -206,7 +206,7 @@ def _results(paper) -> str:
     if not paper.results:
         return ""
     rows = "".join(
-        f"<tr><td>{esc(r.metric)}</td><td>{r.value:g}</td><td>{esc(r.method or 'this paper')}</td>"
+        f"<tr><td>{esc(SiteContext.metric_label(r.metric))}</td><td>{r.value:g}</td><td>{esc(r.method or 'this paper')}</td>"
         f"<td>{esc(r.model)}</td><td>{esc(r.dataset)}</td><td>{esc(r.setting)}</td><td>{esc(r.source)}</td></tr>"
         for r in paper.results
     )
@@ -228,8 +228,20 @@ def _implementation_box(site: SiteContext, src: str, paper) -> str:
         f"<p>This knowledge base ships a runnable implementation of this method: <code>{esc(method.module)}</code>. "
         f'<a href="{page}">How to run it, its defaults and measured results</a>.</p>'
         + (f"<p>{esc(measured)}</p>" if measured else "")
-        + f"<pre><code>python -m reference_impl run config.yaml --method {esc(method.name)}</code></pre></div>"
+        + _run_block(site, method.name) + "</div>"
     )
+
+
+def _run_block(site: SiteContext, name: str) -> str:
+    """The command that runs the method on the CPU testbed (the miniature world), the other testbeds named."""
+    commands = site.run_commands(name)
+    if not commands:
+        return ""
+    first, command = commands[0]
+    others = ", ".join(f"<code>{esc(stem)}</code>" for stem, _ in commands[1:])
+    return (f"<pre><code>{esc(command)}</code></pre>"
+            + (f"<p>Other testbeds: {others} (same command, another file in <code>reference_impl/configs/</code>).</p>"
+               if others else ""))
 
 
 def _faq_mentions(site: SiteContext, src: str, paper) -> str:
