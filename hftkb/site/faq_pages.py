@@ -43,13 +43,12 @@ def index_page(site: SiteContext) -> str:
         f"<br>{esc(entry.short_answer)}</li>"
         for entry in site.corpus.faq.values()
     )
-    intro = (
+    intro = esc(
         "Questions reviewers ask about harmful fine-tuning papers, each answered in a few sentences and backed by "
         "at least two papers in the knowledge base. The same answers are available offline with "
-        "`hftkb faq \"your question\"`."
-    )
+    ) + '<code>hftkb faq "your question"</code>.'.replace('"', "&quot;")
     content = f'<ul class="hftkb-faq-list">{items}</ul>' if items else "<p>No question has been answered yet.</p>"
-    return f'---\ntitle: "Reviewer FAQ"\nhide:\n  - toc\n---\n\n<h1 id="faq">Reviewer FAQ</h1>\n<p>{esc(intro)}</p>\n{content}\n'
+    return f'---\ntitle: "Reviewer FAQ"\nhide:\n  - toc\n---\n\n<h1 id="faq">Reviewer FAQ</h1>\n<p>{intro}</p>\n{content}\n'
 
 
 def faq_pages(site: SiteContext) -> dict[str, str]:

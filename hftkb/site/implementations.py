@@ -168,16 +168,21 @@ def _section_body(text: str) -> str:
     return (head + "\n" + textwrap.dedent(rest)).strip("\n")
 
 
-_INLINE = re.compile(r"``(.+?)``|`([^`]+)`|(?<![\w*])\*([^*\s](?:[^*]*[^*\s])?)\*(?![\w*])")
+_INLINE = re.compile(r"``(.+?)``|`([^`]+)`|(?<![\w*])\*([^*\s](?:[^*]*[^*\s])?)\*(?![\w*])|\*\*([^*\s](?:[^*]*[^*\s])?)\*\*")
 
 
 def _inline(text: str) -> str:
-    """Docstring inline markup -> HTML: ``code`` and `code` spans, *emphasis*; everything else escaped."""
+    """Docstring inline markup -> HTML: ``code`` and `code` spans, *emphasis*, **strong**; everything else escaped."""
     out, last = [], 0
     for match in _INLINE.finditer(text):
         out.append(esc(text[last:match.start()]))
         code = match.group(1) or match.group(2)
-        out.append(f"<code>{esc(code)}</code>" if code is not None else f"<em>{esc(match.group(3))}</em>")
+        if code is not None:
+            out.append(f"<code>{esc(code)}</code>")
+        elif match.group(4) is not None:
+            out.append(f"<strong>{esc(match.group(4))}</strong>")
+        else:
+            out.append(f"<em>{esc(match.group(3))}</em>")
         last = match.end()
     out.append(esc(text[last:]))
     return "".join(out)
@@ -325,7 +330,7 @@ def method_page(site: SiteContext, method, info: ImplInfo) -> str:
         f'<h1 id="method">{esc(site.method_label(method.name))}</h1>',
         f'<p class="hftkb-kicker">Registry name <code>{esc(method.name)}</code> (<code>--method {esc(method.name)}</code>)</p>',
         f'<p class="hftkb-kicker">Stage: {stage} · module <code>{esc(method.module)}</code></p>',
-        f"<p>{esc(info.summary or method.summary)}</p>",
+        f"<p>{_inline(info.summary or method.summary)}</p>",
         paper,
     ]
     if info.error:
@@ -337,8 +342,8 @@ def method_page(site: SiteContext, method, info: ImplInfo) -> str:
         parts.append("<h2>Deviations from the paper's code</h2>" + _prose(_section_body(info.sections["Deviations"])))
     if info.fields:
         rows = "".join(
-            f"<tr><td><code>{esc(f.name)}</code></td><td><code>{esc(f.default)}</code></td><td>{esc(f.help)}</td>"
-            f"<td>{esc(f.source)}</td></tr>"
+            f"<tr><td><code>{esc(f.name)}</code></td><td><code>{esc(f.default)}</code></td><td>{_inline(f.help)}</td>"
+            f"<td>{_inline(f.source)}</td></tr>"
             for f in info.fields
         )
         parts.append(
@@ -347,7 +352,16 @@ def method_page(site: SiteContext, method, info: ImplInfo) -> str:
         )
     usage = _section_body(info.sections["Usage"]) if "Usage" in info.sections else ""
     commands = "\n".join(command for _, command in site.run_commands(method.name))
-    parts.append(f"<h2>Run it</h2><pre><code>{esc(usage or commands or 'python -m reference_impl run --help')}</code></pre>")
+    run = f"<pre><code>{esc(commands)}</code></pre>" if commands else ""
+    if usage and site.run_commands(method.name):
+        # The docstrings write `run config.yaml` as a placeholder: show the first testbed's file instead.
+        first = site.run_commands(method.name)[0][0]
+        usage = re.sub(r"(?<=run )config\.yaml\b", f"reference_impl/configs/{first}.yaml", usage)
+    if usage:
+        # A reST-style section ("Command line::" then an indented block) is prose with code; a plain one is code.
+        shown = _prose(usage) if "::" in usage else f"<pre><code>{esc(usage)}</code></pre>"
+        run = (f"<p>On each testbed of this checkout:</p>{run}" if run else "") + shown
+    parts.append(f"<h2>Run it</h2>{run or '<p>No testbed config in this checkout.</p>'}")
     parts.append(
         _results_block(method.name, world_results(site.kb_dir), "Measured: miniature world v2",
                        ["harmful_ratio", "hs", "fa", "refusal_rate", "hs_plus", "seeds"])
