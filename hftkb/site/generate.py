@@ -110,7 +110,9 @@ def build_nav(site: SiteContext) -> dict[str, list]:
     for vocabulary, title in (("venues", "Venues"), ("tags", "Tags"), ("needs", "What defenses need")):
         if taxonomy.get(vocabulary):
             browse.append({title: [f"{vocabulary}/index.md", *(term(vocabulary, key) for key in taxonomy[vocabulary])]})
-    faq = ["faq/index.md", *(f"faq/{key}.md" for key in site.corpus.faq)]
+    from hftkb.site.faq_pages import ordered_entries
+
+    faq = ["faq/index.md", *(f"faq/{entry.id}.md" for entry in ordered_entries(site))]
     implementations = ["implementations/index.md", *(f"implementations/{name}.md" for name in site.methods)]
     from hftkb.site.results_pages import results_nav
 
