@@ -138,11 +138,21 @@ class SiteContext:
             return f"<code>{esc(paper_id)}</code>"
         return f'<a href="{self.link(from_src, self.paper_src(paper_id))}">{esc(paper.title)}</a>'
 
+    @staticmethod
+    def venue_key(paper) -> str:
+        """The venue a reader filters by: a 'preprint' with an arXiv id is an arXiv preprint (one "arXiv" in the
+        Venue filter, not "arXiv" and "Preprint" apart); '' without a venue."""
+        if paper.venue is None:
+            return ""
+        if paper.venue.name == "preprint" and paper.identifiers.arxiv:
+            return "arxiv"
+        return paper.venue.name
+
     def venue_label(self, paper) -> str:
         """'NeurIPS 2024', 'ACL 2024 (Findings)', 'arXiv': plain text, not escaped."""
         if paper.venue is None:
             return ""
-        label = self.term_name("venues", paper.venue.name)
+        label = self.term_name("venues", self.venue_key(paper))
         if paper.venue.year and str(paper.venue.year) not in label:
             label += f" {paper.venue.year}"
         if paper.venue.track not in ("main", "preprint"):

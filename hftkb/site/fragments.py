@@ -102,8 +102,26 @@ def downloads(site: SiteContext, src: str) -> str:
     )
 
 
+def vocabularies(site: SiteContext, src: str) -> str:
+    """Links to the overview page of every vocabulary (kinds, stages, sub-families, attack types, ...)."""
+    from hftkb.site.context import TERM_FOLDERS
+
+    names = {"kinds": "kind", "stages": "defense stage", "sub_families": "sub-family", "attack_types": "attack type",
+             "venues": "venue", "tags": "tag", "needs": "what a defense needs"}
+    links = [f'<a href="{site.link(src, f"{TERM_FOLDERS[v]}/index.md")}">{names[v]}</a>'
+             for v in TERM_FOLDERS if site.corpus.taxonomy.get(v)]
+    return f'<p class="hftkb-vocabularies">Browse by {", ".join(links[:-1])} or {links[-1]}.</p>' if links else ""
+
+
+def freshness(site: SiteContext, src: str) -> str:
+    from hftkb.site.freshness import freshness as line
+
+    return line(site, src)
+
+
 FRAGMENTS = {
-    "counts": counts,
+    "counts": lambda site, src: counts(site, src) + "\n" + vocabularies(site, src),
+    "freshness": freshness,
     "latest": latest,
     "timeline": lambda site, src: timeline_html(site.corpus),
     "graph": graph,

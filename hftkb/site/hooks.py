@@ -54,7 +54,10 @@ def on_config(config):
         reference = Path(config.docs_dir) / "reference"
         handwritten = [p.relative_to(config.docs_dir).as_posix() for p in reference.glob("*.md")] if reference.is_dir() else []
         handwritten = [src for src in handwritten if src not in TOP_LEVEL]
-        generated.nav["reference"] = sorted(handwritten + [src for src in generated.pages if src.startswith("reference/")])
+        from hftkb.site.completeness_page import INCOMPLETE_SRC
+
+        curators = [INCOMPLETE_SRC] if INCOMPLETE_SRC in generated.pages else []  # completeness: for curators
+        generated.nav["reference"] = sorted(handwritten + [src for src in generated.pages if src.startswith("reference/")]) + curators
         if config.nav is not None:
             config.nav = expand_nav(config.nav, generated.nav)
     except SiteBuildError as err:
