@@ -151,7 +151,9 @@ def on_post_page(output, page, config):
     # The template's indentation goes first: the late block is generated HTML without any (and holds the
     # <pre> blocks of paper pages, which strip_indentation would have to keep apart).
     output = strip_indentation(output)
-    late = _state["generated"].late.get(page.file.src_uri)
+    generated = _state["generated"]
+    # Generated pages' late blocks, or one a marker of a hand-written page left (the graph page's text list).
+    late = generated.late.get(page.file.src_uri) or generated.site.cache.get("late_pages", {}).get(page.file.src_uri)
     if late is not None:
         if LATE_MARKER not in output:
             raise PluginError(f"{page.file.src_uri}: the place for the generated block was lost in rendering")

@@ -117,7 +117,9 @@ def _relations(site: SiteContext, src: str, paper) -> str:
         incoming.append(
             f"<li><b>{esc(label)}</b> {site.paper_link(src, source_id)}{note}</li>"
         )
-    parts = []
+    from hftkb.site.graph import neighbourhood_svg
+
+    parts = [neighbourhood_svg(site, src, paper)] if outgoing or incoming else []
     if outgoing:
         parts.append(f"<h3>This paper</h3><ul>{''.join(outgoing)}</ul>")
     if incoming:
