@@ -24,6 +24,7 @@ from hftkb.site.palette import paper_colour
 SEED = 20241  # any fixed number: the layout depends only on the records
 LAYOUT_LIMIT = 1500
 SPACING = 70  # pixels per node side, so labels have room at zoom 1
+MIN_PICTURE = 3  # neighbours from which a paper page draws its neighbourhood (fewer: a link to the graph)
 
 
 def short_label(paper) -> str:
@@ -167,7 +168,8 @@ def relation_list(site: SiteContext, src: str) -> str:
 
 def neighbourhood_svg(site: SiteContext, src: str, paper) -> str:
     """A small picture of the paper and the papers it relates to (either direction), each a link, in the
-    graph's colours; '' for a paper without relations. Laid out here (a circle around the paper): no script."""
+    graph's colours, and a link that opens the graph on it; '' for a paper without relations, the link alone for
+    one with fewer than MIN_PICTURE neighbours. Laid out here (a circle around the paper): no script."""
     graph, _ = graph_data(site)
     if paper.id not in graph:
         return ""
@@ -175,6 +177,9 @@ def neighbourhood_svg(site: SiteContext, src: str, paper) -> str:
                         key=lambda n: (graph.nodes[n]["date"], n))
     if not neighbours:
         return ""
+    focus = site.link(src, "explore/graph.md") + f"?focus={attr(paper.id)}"
+    if len(neighbours) < MIN_PICTURE:  # one or two neighbours: the list says it all; the graph link stays
+        return f'<p class="hftkb-note"><a href="{focus}">Its neighbourhood in the relationship graph</a></p>'
     shown = neighbours[:16]  # a hub paper keeps a readable picture; the list beside it names every relation
     width, height, radius = 560, 300, 110
     cx, cy = width / 2, height / 2
@@ -197,7 +202,6 @@ def neighbourhood_svg(site: SiteContext, src: str, paper) -> str:
 
     nodes = "".join(node_svg(node, x, y) for node, (x, y) in points.items())
     more = f" (the first {len(shown)} of {len(neighbours)})" if len(shown) < len(neighbours) else ""
-    focus = site.link(src, "explore/graph.md") + f"?focus={attr(paper.id)}"
     return (
         f'<figure class="hftkb-neighbourhood"><svg viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="{esc(short_label(paper))} and the {len(shown)} papers it relates to" xmlns="http://www.w3.org/2000/svg">'

@@ -113,3 +113,15 @@ def test_graph_page_has_the_relations_as_text_and_paper_pages_their_neighbourhoo
     linked = set(re.findall(r'href="\.\./\.\./papers/([^/]+)/"', picture))
     assert linked == neighbours or (len(linked) == 16 and linked < neighbours)
     assert 'href="../../explore/graph/?focus=vaccine-2024"' in picture
+
+
+def test_a_paper_with_one_or_two_neighbours_links_the_graph_instead_of_a_picture(real_site: Path):
+    from hftkb.site.graph import MIN_PICTURE
+    from hftkb.validate import load_corpus
+
+    corpus = load_corpus(REPO)
+    few = next(p for p in sorted(corpus.papers) if 0 < len(
+        {r.target for r in corpus.papers[p].relations} | {s for s, _ in corpus.reverse_relations(p)}) < MIN_PICTURE)
+    page = (real_site / f"papers/{few}/index.html").read_text(encoding="utf-8")
+    assert "hftkb-neighbourhood" not in page
+    assert f'href="../../explore/graph/?focus={few}">Its neighbourhood in the relationship graph</a>' in page
