@@ -299,15 +299,23 @@ def author_pages(site: SiteContext, site_name: str = "Harmful Fine-tuning Knowle
 
 
 def add_to_sitemap(site_dir: Path, site_url: str, paths) -> None:
-    """Append the author pages to the sitemap MkDocs wrote (it lists only its own pages), and its .gz copy."""
+    """Append the author pages to the sitemap MkDocs wrote (it lists only its own pages), and its .gz copy.
+
+    The file is rewritten one `<url><loc>` per line: MkDocs' template indents each entry and gives every page the
+    build's date as `<lastmod>` (the day of the build, not of the page: no information for a crawler), which at
+    10,000 papers and 28,000 authors is 2 MB of the output."""
     import gzip
+    import re
 
     sitemap = site_dir / "sitemap.xml"
     if not site_url or not sitemap.is_file():
         return
     base = site_url.rstrip("/") + "/"
-    entries = "".join(f"<url><loc>{esc(base + path)}</loc></url>\n" for path in paths)
-    text = sitemap.read_text(encoding="utf-8").replace("</urlset>", entries + "</urlset>", 1)
+    own = re.findall(r"<loc>([^<]*)</loc>", sitemap.read_text(encoding="utf-8"))  # already escaped by MkDocs
+    entries = "".join(f"<url><loc>{loc}</loc></url>\n" for loc in own)
+    entries += "".join(f"<url><loc>{esc(base + path)}</loc></url>\n" for path in paths)
+    text = ('<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
+            + entries + "</urlset>\n")
     sitemap.write_text(text, encoding="utf-8")
     with gzip.open(site_dir / "sitemap.xml.gz", "wb", compresslevel=9) as handle:
         handle.write(text.encode("utf-8"))

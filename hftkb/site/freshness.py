@@ -57,6 +57,10 @@ def beyond_page(site: SiteContext) -> str:
     from hftkb.site.tables import paper_table
 
     papers = [p for p in site.corpus.papers.values() if not from_the_list(p)]
+    if papers and len(papers) == len(site.corpus.papers):  # no record comes from the list: All papers is the table
+        return ('---\ntitle: "Beyond the list"\nhide:\n  - toc\n---\n\n<h1 id="beyond">Beyond the list</h1>\n'
+                f'<p>No record comes from the companion awesome list: all {len(papers)} are beyond it, so the table is '
+                f'<a href="{site.link(BEYOND_SRC, "browse/index.md")}">All papers</a>.</p>\n')
     intro = (
         "The records the companion awesome list does not have: papers found by discovery runs, through citations or "
         "by hand (each record's source field says how). The knowledge base is meant to hold the field past that list."

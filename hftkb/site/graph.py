@@ -179,7 +179,7 @@ def neighbourhood_svg(site: SiteContext, src: str, paper) -> str:
         return ""
     focus = site.link(src, "explore/graph.md") + f"?focus={attr(paper.id)}"
     if len(neighbours) < MIN_PICTURE:  # one or two neighbours: the list says it all; the graph link stays
-        return f'<p class="hftkb-note"><a href="{focus}">Its neighbourhood in the relationship graph</a></p>'
+        return f'<p class="hftkb-note"><a href="{focus}">In the graph</a></p>'
     shown = neighbours[:16]  # a hub paper keeps a readable picture; the list beside it names every relation
     width, height, radius = 560, 300, 110
     cx, cy = width / 2, height / 2
@@ -187,7 +187,8 @@ def neighbourhood_svg(site: SiteContext, src: str, paper) -> str:
     for index, node in enumerate(shown):
         angle = 2 * math.pi * index / len(shown) - math.pi / 2
         points[node] = (cx + radius * 1.9 * math.cos(angle), cy + radius * math.sin(angle))
-    lines = "".join(f'<line x1="{cx:.0f}" y1="{cy:.0f}" x2="{x:.0f}" y2="{y:.0f}"/>' for x, y in points.values())
+    # The edges as one path (a move to the centre, a line out, per neighbour): a fraction of the bytes of <line>s.
+    lines = '<path d="' + "".join(f"M{cx:.0f} {cy:.0f}L{x:.0f} {y:.0f}" for x, y in points.values()) + '"/>'
 
     def node_svg(node, x, y, centre=False):
         data = graph.nodes[node]

@@ -124,4 +124,4 @@ def test_a_paper_with_one_or_two_neighbours_links_the_graph_instead_of_a_picture
         {r.target for r in corpus.papers[p].relations} | {s for s, _ in corpus.reverse_relations(p)}) < MIN_PICTURE)
     page = (real_site / f"papers/{few}/index.html").read_text(encoding="utf-8")
     assert "hftkb-neighbourhood" not in page
-    assert f'href="../../explore/graph/?focus={few}">Its neighbourhood in the relationship graph</a>' in page
+    assert f'href="../../explore/graph/?focus={few}">In the graph</a>' in page

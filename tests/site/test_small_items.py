@@ -105,3 +105,6 @@ def test_last_discovery_run_is_read_from_the_triage_files(tmp_path: Path, fabric
     build(kb, tmp_path / "out")
     home = (tmp_path / "out/index.html").read_text(encoding="utf-8")
     assert "last discovery run 2026-12-07 (<code>discover/2026-12-07.yaml</code>)" in home
+    # Every fabricated record is beyond the list: the page says so instead of repeating All papers' table.
+    beyond = (tmp_path / "out/browse/beyond-the-list/index.html").read_text(encoding="utf-8")
+    assert "No record comes from the companion awesome list" in beyond and "hftkb-table" not in beyond
