@@ -50,6 +50,28 @@ def strip_indentation(html: str) -> str:
     return "".join(parts)
 
 
+_NAV = re.compile(r"<(/?)nav\b", re.I)
+
+
+def tighten_navs(html: str) -> str:
+    """Drop the line breaks inside each outermost <nav> (Material's tabs and drawer): their lists are flex and
+    block boxes, so the breaks render as nothing, and at 10,000 paper pages they are 1.7 MB of the output."""
+    out, last, depth, start = [], 0, 0, 0
+    for match in _NAV.finditer(html):
+        if not match.group(1):
+            if depth == 0:
+                start = match.start()
+            depth += 1
+        elif depth:
+            depth -= 1
+            if depth == 0:
+                end = html.find(">", match.end()) + 1
+                out += [html[last:start], html[start:end].replace("\n", "")]
+                last = end
+    out.append(html[last:])
+    return "".join(out)
+
+
 #: Vocabulary name -> folder of its term pages. Relation types have no pages (they label graph edges).
 TERM_FOLDERS = {
     "kinds": "kinds",

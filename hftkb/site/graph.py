@@ -24,7 +24,7 @@ from hftkb.site.palette import paper_colour
 SEED = 20241  # any fixed number: the layout depends only on the records
 LAYOUT_LIMIT = 1500
 SPACING = 70  # pixels per node side, so labels have room at zoom 1
-MIN_PICTURE = 3  # neighbours from which a paper page draws its neighbourhood (fewer: a link to the graph)
+MIN_PICTURE = 4  # neighbours from which a paper page draws its neighbourhood (fewer: a link to the graph)
 
 
 def short_label(paper) -> str:
@@ -178,7 +178,7 @@ def neighbourhood_svg(site: SiteContext, src: str, paper) -> str:
     if not neighbours:
         return ""
     focus = site.link(src, "explore/graph.md") + f"?focus={attr(paper.id)}"
-    if len(neighbours) < MIN_PICTURE:  # one or two neighbours: the list says it all; the graph link stays
+    if len(neighbours) < MIN_PICTURE:  # up to three neighbours: the list says it all; the graph link stays
         return f'<p class="hftkb-note"><a href="{focus}">In the graph</a></p>'
     shown = neighbours[:16]  # a hub paper keeps a readable picture; the list beside it names every relation
     width, height, radius = 560, 300, 110

@@ -146,11 +146,11 @@ def on_page_content(html, page, config, files):
 
 
 def on_post_page(output, page, config):
-    from hftkb.site.context import LATE_MARKER, strip_indentation
+    from hftkb.site.context import LATE_MARKER, strip_indentation, tighten_navs
 
     # The template's indentation goes first: the late block is generated HTML without any (and holds the
     # <pre> blocks of paper pages, which strip_indentation would have to keep apart).
-    output = strip_indentation(output)
+    output = tighten_navs(strip_indentation(output))
     generated = _state["generated"]
     # Generated pages' late blocks, or one a marker of a hand-written page left (the graph page's text list).
     late = generated.late.get(page.file.src_uri) or generated.site.cache.get("late_pages", {}).get(page.file.src_uri)

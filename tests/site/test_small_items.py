@@ -108,3 +108,18 @@ def test_last_discovery_run_is_read_from_the_triage_files(tmp_path: Path, fabric
     # Every fabricated record is beyond the list: the page says so instead of repeating All papers' table.
     beyond = (tmp_path / "out/browse/beyond-the-list/index.html").read_text(encoding="utf-8")
     assert "No record comes from the companion awesome list" in beyond and "hftkb-table" not in beyond
+
+
+def test_search_index_has_an_entry_per_author_of_two_or_more_papers_and_the_method_names(real_site: Path):
+    import json
+
+    from hftkb.site.authors import author_target, collect_authors, load_aliases
+    from hftkb.validate import load_corpus
+
+    corpus = load_corpus(REPO)
+    authors, _ = collect_authors(corpus.papers.values(), load_aliases(REPO))
+    docs = json.loads((real_site / "search/search_index.json").read_text(encoding="utf-8"))["docs"]
+    indexed = {d["location"] for d in docs if d["location"].startswith("authors/") and d["location"] != "authors/"}
+    assert indexed == {author_target(a) for a in authors.values() if len(a.papers) >= 2}
+    safe_lora = next(d for d in docs if d["location"] == "papers/safe-lora-2024/")
+    assert safe_lora["names"] == "Safe LoRA SafeLoRA Safe-LoRA safe_lora"
