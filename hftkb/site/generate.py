@@ -90,11 +90,12 @@ def build_nav(site: SiteContext) -> dict[str, list]:
     def term(vocabulary: str, key: str):
         return {name(vocabulary, key): site.term_src(vocabulary, key)}
 
-    from hftkb.site.completeness_page import INCOMPLETE_SRC
-
     from hftkb.site.authors import INDEX_SRC as AUTHORS_SRC
 
-    browse: list = ["browse/index.md", INCOMPLETE_SRC, {"Authors": AUTHORS_SRC}]
+    from hftkb.site.freshness import BEYOND_SRC
+
+    # The page of incomplete records is for curators: under About -> Reference (hftkb.site.hooks), not here.
+    browse: list = ["browse/index.md", BEYOND_SRC, {"Authors": AUTHORS_SRC}]
     for kind in taxonomy.get("kinds", {}):
         if kind == "defense" and taxonomy.get("stages"):
             stages = []
@@ -110,7 +111,9 @@ def build_nav(site: SiteContext) -> dict[str, list]:
     for vocabulary, title in (("venues", "Venues"), ("tags", "Tags"), ("needs", "What defenses need")):
         if taxonomy.get(vocabulary):
             browse.append({title: [f"{vocabulary}/index.md", *(term(vocabulary, key) for key in taxonomy[vocabulary])]})
-    faq = ["faq/index.md", *(f"faq/{key}.md" for key in site.corpus.faq)]
+    from hftkb.site.faq_pages import ordered_entries
+
+    faq = ["faq/index.md", *(f"faq/{entry.id}.md" for entry in ordered_entries(site))]
     implementations = ["implementations/index.md", *(f"implementations/{name}.md" for name in site.methods)]
     from hftkb.site.results_pages import results_nav
 

@@ -118,7 +118,9 @@ def _relations(site: SiteContext, src: str, paper) -> str:
         incoming.append(
             f"<li><b>{esc(label)}</b> {site.paper_link(src, source_id)}{note}</li>"
         )
-    parts = []
+    from hftkb.site.graph import neighbourhood_svg
+
+    parts = [neighbourhood_svg(site, src, paper)] if outgoing or incoming else []
     if outgoing:
         parts.append(f"<h3>This paper</h3><ul>{''.join(outgoing)}</ul>")
     if incoming:
@@ -214,8 +216,20 @@ def _implementation_box(site: SiteContext, src: str, paper) -> str:
         f"<p>This knowledge base ships a runnable implementation of this method: <code>{esc(method.module)}</code>. "
         f'<a href="{page}">How to run it, its defaults and measured results</a>.</p>'
         + (f"<p>{esc(measured)}</p>" if measured else "")
-        + f"<pre><code>python -m reference_impl run config.yaml --method {esc(method.name)}</code></pre></div>"
+        + _run_block(site, method.name) + "</div>"
     )
+
+
+def _run_block(site: SiteContext, name: str) -> str:
+    """The command that runs the method on the CPU testbed (the miniature world), the other testbeds named."""
+    commands = site.run_commands(name)
+    if not commands:
+        return ""
+    first, command = commands[0]
+    others = ", ".join(f"<code>{esc(stem)}</code>" for stem, _ in commands[1:])
+    return (f"<pre><code>{esc(command)}</code></pre>"
+            + (f"<p>Other testbeds: {others} (same command, another file in <code>reference_impl/configs/</code>).</p>"
+               if others else ""))
 
 
 def _faq_mentions(site: SiteContext, src: str, paper) -> str:
