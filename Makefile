@@ -9,7 +9,7 @@ STAMP := $(VENV)/.hftkb-installed
 # `pip install hftkb[all]` works with any compatible versions.
 CONSTRAINTS := constraints.txt
 
-.PHONY: setup browser serve build test bench validate fmt clean demo smollm2
+.PHONY: setup site-setup browser serve build test bench validate fmt clean demo smollm2
 
 setup: $(STAMP)
 
@@ -34,7 +34,21 @@ fmt: setup
 build: setup
 	$(VENV)/bin/hftkb build
 
-serve: setup validate
+# Browsing needs no PyTorch: `serve` installs the package alone (pydantic, PyYAML, MkDocs, Material, ...), not the
+# `[all]` extra that `setup` (and so `test`) installs, 1.6 GB with torch. Its own stamp: a venv set up by `setup`
+# already has everything, and `serve` after `setup` installs nothing.
+SITE_STAMP := $(VENV)/.hftkb-site-installed
+
+site-setup: $(SITE_STAMP)
+
+$(SITE_STAMP): pyproject.toml $(CONSTRAINTS)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@if [ -f $(STAMP) ] && [ $(STAMP) -nt pyproject.toml ] && [ $(STAMP) -nt $(CONSTRAINTS) ]; then :; else \
+	  $(PY) -m pip install -q --upgrade pip && $(PY) -m pip install -q -c $(CONSTRAINTS) -e .; fi
+	@touch $(SITE_STAMP)
+
+serve: site-setup
+	$(VENV)/bin/hftkb validate
 	$(VENV)/bin/hftkb build
 	$(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:8000
 

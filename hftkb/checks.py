@@ -1,6 +1,6 @@
 """The corpus checks: what needs every record (DESIGN.md section 3, second layer).
 
-Ids against file names, relation targets, taxonomy terms, duplicate papers, dates, the reference_impl registry,
+Ids against file names, relation targets, taxonomy terms, the results' vocabularies (hftkb.result_checks), duplicate papers, dates, the reference_impl registry,
 and the FAQ's references. Each record alone has been checked while loading (hftkb.records); `hftkb.validate`
 runs both.
 """
@@ -15,6 +15,7 @@ from typing import Any
 from hftkb.corpus import Corpus, venue_key
 from hftkb.ids import normalise_title
 from hftkb.problems import Problem
+from hftkb.result_checks import check_result_vocabularies, check_results
 
 # Paper fields whose values come from a vocabulary: field -> vocabulary.
 _PAPER_TERMS = {"kind": "kinds", "stage": "stages", "sub_family": "sub_families", "attack_type": "attack_types"}
@@ -27,6 +28,7 @@ def check_corpus(corpus: Corpus, today: dt.date | None = None) -> list[Problem]:
     today = today or dt.date.today()
     problems: list[Problem] = []
     problems += _check_taxonomy(corpus)
+    problems += check_result_vocabularies(corpus)
     known_ids = set(corpus.papers) | corpus.failed_stems  # a broken record is reported once, not at each reference
     registry = _load_registry(corpus.root)
     seen_identifiers: dict[tuple[str, str], str] = {}
@@ -63,6 +65,8 @@ def check_corpus(corpus: Corpus, today: dt.date | None = None) -> list[Problem]:
                 add("E312", ("relations", index, "target"), f"relations[{index}] points to the record itself")
             elif relation.target not in known_ids:
                 add("E303", ("relations", index, "target"), f"relations[{index}].target '{relation.target}' is not a paper in the knowledge base")
+
+        check_results(corpus, known_ids, paper_id, add)
 
         for name in _IDENTIFIERS:
             value = getattr(paper.identifiers, name)

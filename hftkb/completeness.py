@@ -68,8 +68,9 @@ def missing_fields(paper: Paper) -> list[str]:
 
 
 def has_baseline(paper: Paper) -> bool:
-    """A reported result with the baseline of its table: `baseline` set, or a row of plain SFT (`method: SFT`)."""
-    return any(r.baseline is not None or (r.method or "").strip().upper().startswith("SFT") for r in paper.results)
+    """A reported result with the baseline of its table: `baseline` set, or a row of plain SFT (`method: sft`,
+    `sft_lora` or `sft_full`, keys of taxonomy/baselines.yaml)."""
+    return any(r.baseline is not None or (r.method or "").strip().lower().startswith("sft") for r in paper.results)
 
 
 def absent_problems(paper: Paper) -> list[tuple[str, str, str]]:

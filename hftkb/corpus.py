@@ -6,7 +6,8 @@
     corpus.problems                            # every problem found, each `path:line: CODE message`
 
 Loading never raises for bad records: a record that fails is left out of `papers`/`faq` and its problems are in
-`problems`. Layout: papers/<id>.yaml, faq/<id>.yaml, taxonomy/<vocabulary>.yaml (see hftkb.models.VOCABULARIES).
+`problems`. Layout: papers/<id>.yaml, faq/<id>.yaml, taxonomy/<vocabulary>.yaml (see hftkb.models.VOCABULARIES;
+the result vocabularies, hftkb.models.RESULT_VOCABULARIES, are optional).
 
 Each record is checked alone here (hftkb.records); the checks across records (hftkb.checks) need the loaded
 corpus, so they come after, in hftkb.validate.load_corpus, which is what the commands call.
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hftkb.models import VOCABULARIES, FaqEntry, Paper, Relation, Term
+from hftkb.models import RESULT_VOCABULARIES, VOCABULARIES, FaqEntry, Paper, Relation, Term
 from hftkb.problems import Problem
 from hftkb.records import validate_record
 from hftkb.yamlio import LoadError, ParseCache, Positions, load_yaml, load_yaml_many
@@ -93,24 +94,11 @@ def read_corpus(kb_dir: Path) -> Corpus:
         if not path.exists() and not path.is_symlink():
             corpus.problems.append(Problem(str(path), 0, "E315", f"taxonomy vocabulary '{vocabulary}' is missing"))
             continue
-        data = _load(path, kb_dir, corpus)
-        if data is _FAILED or isinstance(data, _Partial):
-            continue  # a vocabulary with YAML problems is not used: its terms would be guesses
-        if not isinstance(data, list):
-            corpus.problems.append(Problem(str(path), 1, "E110", "a vocabulary file is a YAML list of terms"))
-            continue
-        terms: dict[str, Term] = {}
-        positions = corpus.positions[path]
-        for index, item in enumerate(data):
-            term = _validate(Term, item, path, corpus, loc=(index,))
-            if term is None:
-                continue
-            if term.id in terms:
-                line = positions.line((index, "id"))
-                corpus.problems.append(Problem(str(path), line, "E314", f"term '{term.id}' is defined twice"))
-                continue
-            terms[term.id] = term
-        corpus.taxonomy[vocabulary] = terms
+        _load_vocabulary(vocabulary, Term, path, kb_dir, corpus)
+    for vocabulary, model in RESULT_VOCABULARIES.items():
+        path = kb_dir / "taxonomy" / f"{vocabulary}.yaml"
+        if path.exists() or path.is_symlink():  # optional: reported by the checks only where a result needs it
+            _load_vocabulary(vocabulary, model, path, kb_dir, corpus)
 
     paper_files = _record_files(kb_dir / "papers", corpus)
     cache = ParseCache.for_kb(kb_dir) if len(paper_files) >= CACHE_MIN_FILES else None
@@ -147,6 +135,28 @@ def read_corpus(kb_dir: Path) -> Corpus:
     corpus.faq = dict(sorted(corpus.faq.items()))
     corpus.problems.sort()
     return corpus
+
+
+def _load_vocabulary(vocabulary: str, model: type, path: Path, kb_dir: Path, corpus: Corpus) -> None:
+    """Read taxonomy/<vocabulary>.yaml into corpus.taxonomy[vocabulary], each term validated as `model`."""
+    data = _load(path, kb_dir, corpus)
+    if data is _FAILED or isinstance(data, _Partial):
+        return  # a vocabulary with YAML problems is not used: its terms would be guesses
+    if not isinstance(data, list):
+        corpus.problems.append(Problem(str(path), 1, "E110", "a vocabulary file is a YAML list of terms"))
+        return
+    terms: dict[str, Term] = {}
+    positions = corpus.positions[path]
+    for index, item in enumerate(data):
+        term = _validate(model, item, path, corpus, loc=(index,))
+        if term is None:
+            continue
+        if term.id in terms:
+            line = positions.line((index, "id"))
+            corpus.problems.append(Problem(str(path), line, "E314", f"term '{term.id}' is defined twice"))
+            continue
+        terms[term.id] = term
+    corpus.taxonomy[vocabulary] = terms
 
 
 def _record_files(directory: Path, corpus: Corpus | None = None) -> list[Path]:

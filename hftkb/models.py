@@ -96,21 +96,51 @@ class Relation(Strict):
     note: str | None = Field(None, description="One line on how the two relate.")
 
 
-class Result(Strict):
-    """A number the paper reports, with the setting that makes it comparable."""
+#: Keys of the result vocabularies (taxonomy/models.yaml, tasks.yaml, metrics.yaml, baselines.yaml): like a term
+#: key, but a dot may join the words too, since checkpoint names carry versions ("qwen2.5-7b", "llama-3.1-8b").
+ResultKey = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$", max_length=60)]
 
-    metric: NonEmptyStr = Field(description="e.g. 'harmful_score' or 'finetune_accuracy'.")
-    value: float = Field(description="The reported value (percent for HS and FA).")
-    method: str | None = Field(None, description="Which method the number belongs to, when not this paper's.")
-    model: str | None = None
-    dataset: str | None = None
-    setting: str | None = Field(None, description="e.g. 'p=0.1, n=1000, SST2'.")
-    source: str | None = Field(None, description="Where in the paper, e.g. 'Table 1'.")
+
+#: A result field that names a vocabulary key or a record id: any short text here, so that a paper's spelling
+#: ('Llama2-7B') reaches the corpus checks, which name the key it stands for (hftkb.result_checks).
+VocabularyKey = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+
+
+class Result(Strict):
+    """A number a paper reports in one of its tables, with the setting that makes it comparable (issue 25).
+
+    It is filed in the record of the paper whose table it is, also when it belongs to another paper's method
+    (a baseline row of a shared table): `method` then names that method's record. The vocabulary keys are checked
+    against taxonomy/{models,tasks,metrics,baselines}.yaml by the corpus checks (hftkb.checks).
+    """
+
+    method: VocabularyKey | None = Field(
+        None, description="Record id of the method the number belongs to (e.g. 'vaccine-2024'), or a key of "
+        "taxonomy/baselines.yaml ('sft', 'sft_lora', 'no_finetune', 'non_aligned', ...); omitted: the record's own method."
+    )
+    metric: VocabularyKey = Field(description="Key of taxonomy/metrics.yaml, e.g. 'harmful_score'.")
+    value: float = Field(description="The value as the table reports it, in the metric's unit.")
+    model: VocabularyKey = Field(description="Key of taxonomy/models.yaml: one checkpoint, e.g. 'llama-2-7b'.")
+    task: VocabularyKey = Field(
+        description="Key of taxonomy/tasks.yaml: the user's fine-tuning task, e.g. 'sst2'; 'none' for pure harmful "
+        "fine-tuning."
+    )
+    harmful_ratio: float | None = Field(None, ge=0, le=1, description="Share of harmful samples in the fine-tuning set (0..1).")
+    num_samples: int | None = Field(None, ge=1, description="Number of fine-tuning samples.")
+    harmful_data: NonEmptyStr | None = Field(None, description="The harmful data set, e.g. 'beavertails'.")
+    judge: NonEmptyStr | None = Field(None, description="Who judged harmfulness, e.g. 'beaver-dam-7b', 'gpt-4'.")
+    table: NonEmptyStr = Field(
+        description="Where in the paper: 'Table 4', 'Figure 2', 'Section 5.2', 'Appendix C', or 'official README'."
+    )
+    setting: str | None = Field(None, description="The rest of the setting, e.g. 'average over p in {0, 0.05, 0.1}'.")
     baseline: float | None = Field(
         None, description="The plain-SFT (no defense) value of the same metric in the same table and setting, when the "
         "paper gives it: the difference to it is what compares across papers."
     )
-    baseline_method: str | None = Field(None, description="The baseline's name when it is not plain SFT, e.g. 'SFT (LoRA)'.")
+    baseline_method: VocabularyKey | None = Field(
+        None, description="What `baseline` is when it is not plain SFT: a key of taxonomy/baselines.yaml or a record id."
+    )
+    note: str | None = Field(None, description="Provenance, e.g. 'read from the LaTeXML copy at <repo>/<path>'.")
 
 
 class Cost(Strict):
@@ -201,3 +231,26 @@ class Term(Strict):
 
 
 VOCABULARIES = ("kinds", "stages", "sub_families", "attack_types", "relation_types", "venues", "tags", "needs")
+
+
+class ResultTerm(Term):
+    """A term of the result vocabularies: a checkpoint, a task, a baseline. `aliases` are the spellings papers
+    use ('Llama2-7B'); `source` is where the term is defined (a model card, the data set's page, a paper)."""
+
+    id: ResultKey
+    source: str | None = Field(None, description="Where the term is defined: a model card, a data set, a paper.")
+
+
+class MetricTerm(ResultTerm):
+    """A metric: what it measures, which way a defense wants it, its unit and the judge it implies."""
+
+    direction: Literal["lower", "higher"] = Field(description="Which way a defense wants the value to move.")
+    unit: Literal["percent", "fraction", "score_1_5", "points"] = Field(
+        description="percent (0-100), fraction (0-1), score_1_5 (a judge's 1-5 scale), points (a difference)."
+    )
+    judge: str | None = Field(None, description="The judge the metric implies, when it implies one.")
+
+
+#: The vocabularies of `results:` (issue 25): vocabulary -> term model. They are optional files: a knowledge base
+#: without results needs none of them, and a missing one is reported only where a result uses it.
+RESULT_VOCABULARIES = {"models": ResultTerm, "tasks": ResultTerm, "metrics": MetricTerm, "baselines": ResultTerm}

@@ -58,6 +58,7 @@ CODES: dict[str, str] = {
     "E314": "taxonomy problem (duplicate term id, unknown parent, or a venue alias used twice)",
     "E315": "taxonomy vocabulary file missing",
     "E316": "updated date earlier than added date",
+    "E317": "a result's method (or baseline_method) is neither a paper record nor a key of taxonomy/baselines.yaml",
     # -- importing the companion list (hftkb import-awesome)
     "E501": "list entry that cannot be read (no date, no bold title, or no link)",
     "E502": "unknown venue spelling in the list",
@@ -73,6 +74,9 @@ CODES: dict[str, str] = {
     "E701": "malformed triage entry (not a mapping, unknown key, bad decision, arXiv id, title, authors, date or kind)",
     "E702": "triage entry for a paper the knowledge base already has, or listed twice in the file",
     "E703": "triage entry names an unknown kind, stage, venue or other taxonomy term",
+    "E606": "a result's table names no table, figure, section, appendix or README of the paper (--strict)",
+    "E607": "a result or relation is sourced from a summary or note site, not the paper (--strict)",
+    "E608": "a record cites the project's design notes instead of the paper or its code (--strict)",
     # -- formatting and generated files
     "E401": "record is not in canonical format (run `hftkb fmt`)",
     "E402": "generated JSON Schema is stale (run `hftkb schema`)",

@@ -15,6 +15,10 @@ They are warnings (W...): plain `hftkb validate` does not report them, since an 
 valid one; `--strict` (what CI runs on papers/) reports them and then fails. `--strict` also reports two errors
 (E...): an `absent:` entry for a field the record has (E604), or for a name that is no field (E605): the
 record contradicts itself, which no curation will fill in.
+
+The source rule of results and relations (issue 23, hftkb.result_checks.source_problems) is checked by `--strict`
+too, as errors: a result's `table` that names no place in the paper (E606), a result or relation whose table or
+note names a summary or note site (E607), a record that cites the project's design notes (E608).
 """
 
 from __future__ import annotations
@@ -78,6 +82,13 @@ def check_completeness(corpus: Corpus, abstracts: Callable[[Paper], str | None] 
         path = corpus.paths[paper_id]
         problems += check_record(paper, corpus.positions[path], str(path), abstracts(paper))
     return problems
+
+
+def check_sources(corpus: Corpus) -> list[Problem]:
+    """The source rule's errors (E606-E608) of every record: see hftkb.result_checks.source_problems."""
+    from hftkb.result_checks import source_problems
+
+    return source_problems(corpus)
 
 
 def format_completeness(counts: list[FieldCount], total: int) -> str:

@@ -2,7 +2,7 @@
 
 Exit 0 with a one-line summary when the knowledge base is clean, 1 when there is any problem.
 `--strict` adds the completeness warnings (W601-W603, hftkb.strict), the errors of an `absent:` that contradicts
-its record (E604, E605) and a per-field completeness table, and fails on any of them: CI runs it on papers/. The codes are listed in site/reference/error-codes.md.
+its record (E604, E605), the source rule of results and relations (E606-E608) and a per-field completeness table, and fails on any of them: CI runs it on papers/. The codes are listed in site/reference/error-codes.md.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--strict", action="store_true",
         help="also report incomplete records, summaries copied from the abstract (W6xx) and absent: entries that "
-        "contradict the record (E604, E605), print the completeness per field, and exit 1 on any of them",
+        "contradict the record (E604, E605), results or relations sourced from no table or from a summary site (E606-E608), print the completeness per field, and exit 1 on any of them",
     )
 
 
@@ -33,9 +33,9 @@ def run(args: argparse.Namespace) -> int:
     corpus = load_corpus(args.kb)
     warnings = []
     if args.strict:
-        from hftkb.strict import check_completeness
+        from hftkb.strict import check_completeness, check_sources
 
-        warnings = check_completeness(corpus)
+        warnings = check_completeness(corpus) + check_sources(corpus)
     for problem in sorted(corpus.problems + warnings):
         print(problem.format(args.style))
     counts = f"{len(corpus.papers)} papers, {len(corpus.faq)} FAQ entries, {sum(map(len, corpus.taxonomy.values()))} taxonomy terms"

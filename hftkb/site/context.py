@@ -50,6 +50,28 @@ def strip_indentation(html: str) -> str:
     return "".join(parts)
 
 
+_NAV = re.compile(r"<(/?)nav\b", re.I)
+
+
+def tighten_navs(html: str) -> str:
+    """Drop the line breaks inside each outermost <nav> (Material's tabs and drawer): their lists are flex and
+    block boxes, so the breaks render as nothing, and at 10,000 paper pages they are 1.7 MB of the output."""
+    out, last, depth, start = [], 0, 0, 0
+    for match in _NAV.finditer(html):
+        if not match.group(1):
+            if depth == 0:
+                start = match.start()
+            depth += 1
+        elif depth:
+            depth -= 1
+            if depth == 0:
+                end = html.find(">", match.end()) + 1
+                out += [html[last:start], html[start:end].replace("\n", "")]
+                last = end
+    out.append(html[last:])
+    return "".join(out)
+
+
 #: Vocabulary name -> folder of its term pages. Relation types have no pages (they label graph edges).
 TERM_FOLDERS = {
     "kinds": "kinds",
@@ -60,6 +82,8 @@ TERM_FOLDERS = {
     "tags": "tags",
     "needs": "needs",
 }
+#: Baselines of the reference implementations have no paper (so no short name): their names as papers write them.
+BASELINE_LABELS = {"sft": "SFT", "non_aligned": "Non-aligned", "ewc": "EWC", "kl": "KL"}
 #: Paper field -> vocabulary it draws from.
 FIELD_VOCABULARY = {"kind": "kinds", "stage": "stages", "sub_family": "sub_families", "attack_type": "attack_types"}
 
@@ -136,11 +160,21 @@ class SiteContext:
             return f"<code>{esc(paper_id)}</code>"
         return f'<a href="{self.link(from_src, self.paper_src(paper_id))}">{esc(paper.title)}</a>'
 
+    @staticmethod
+    def venue_key(paper) -> str:
+        """The venue a reader filters by: a 'preprint' with an arXiv id is an arXiv preprint (one "arXiv" in the
+        Venue filter, not "arXiv" and "Preprint" apart); '' without a venue."""
+        if paper.venue is None:
+            return ""
+        if paper.venue.name == "preprint" and paper.identifiers.arxiv:
+            return "arxiv"
+        return paper.venue.name
+
     def venue_label(self, paper) -> str:
         """'NeurIPS 2024', 'ACL 2024 (Findings)', 'arXiv': plain text, not escaped."""
         if paper.venue is None:
             return ""
-        label = self.term_name("venues", paper.venue.name)
+        label = self.term_name("venues", self.venue_key(paper))
         if paper.venue.year and str(paper.venue.year) not in label:
             label += f" {paper.venue.year}"
         if paper.venue.track not in ("main", "preprint"):
@@ -152,6 +186,29 @@ class SiteContext:
             if link.kind == "code":
                 return link.url
         return None
+
+    def method_label(self, name: str) -> str:
+        """'t_vaccine' -> 'T-Vaccine': a registered method's display name (its paper's short name, else the
+        baseline's usual name); plain text, not escaped."""
+        method = self.methods.get(name)
+        paper = self.corpus.papers.get(method.paper) if method is not None and method.paper else None
+        if paper is not None and paper.short_name:
+            return paper.short_name
+        return BASELINE_LABELS.get(name, name.replace("_", " "))
+
+    @staticmethod
+    def metric_label(metric: str) -> str:
+        """'harmful_score' -> 'Harmful score' (a record's metric key as readers read it)."""
+        return metric.replace("_", " ").capitalize()
+
+    def run_commands(self, name: str) -> list[tuple[str, str]]:
+        """[(testbed, command)] that run a registered method on each testbed config of this checkout (the CPU
+        miniature world first, then SmolLM2-135M, then the real runs), e.g. `python -m reference_impl run
+        reference_impl/configs/miniature_world.yaml --method vaccine`."""
+        folder = self.kb_dir / "reference_impl" / "configs"
+        order = {"miniature_world": 0, "smollm2_135m": 1}
+        stems = sorted((p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else [], key=lambda s: (order.get(s, 2), s))
+        return [(stem, f"python -m reference_impl run reference_impl/configs/{stem}.yaml --method {name}") for stem in stems]
 
     def method_for_paper(self, paper):
         """The registered reference implementation of this paper, if any."""

@@ -70,7 +70,9 @@ def latest_papers(papers, count: int):
 
 
 def atom_feed(site: SiteContext, papers, site_url: str | None, count: int = 50) -> str:
-    """An Atom 1.0 feed of the latest additions. Entry links are absolute when `site_url` is configured."""
+    """An Atom 1.0 feed of the latest additions, newest `added` first: each entry is published on its record's
+    `added` date and updated on its `updated` date, and its summary opens with the paper's own first-public date.
+    Entry links are absolute when `site_url` is configured (mkdocs.yml sets it)."""
     base = (site_url or "").rstrip("/") + "/" if site_url else ""
     latest = latest_papers(papers, count)
     updated = max((p.updated or p.added for p in latest), default=site.today)
@@ -87,7 +89,8 @@ def atom_feed(site: SiteContext, papers, site_url: str | None, count: int = 50) 
             f"<entry><id>urn:hftkb:paper:{xml_escape(paper.id)}</id><title>{xml_escape(paper.title)}</title>"
             f'<link rel="alternate" type="text/html" href="{xml_escape(href, {chr(34): "&quot;"})}"/>'
             f"<published>{stamp(paper.added)}</published><updated>{stamp(paper.updated or paper.added)}</updated>"
-            f"{authors}<category term=\"{xml_escape(paper.kind)}\"/><summary>{summary}</summary></entry>"
+            f"{authors}<category term=\"{xml_escape(paper.kind)}\"/>"
+            f"<summary>{xml_escape(f'First public {paper.date.isoformat()}. ')}{summary}</summary></entry>"
         )
     self_link = f'<link rel="self" href="{xml_escape(base)}feed.xml"/>' if base else ""
     return (

@@ -6,6 +6,24 @@ from hftkb.site.context import SiteContext
 from hftkb.site.escape import esc, front_matter_string
 from hftkb.site.markdown_safe import render_markdown
 
+#: The order a reviewer meets the questions in: is the threat real, why not just filter, why does it happen, is the
+#: defender's data fair, then how to evaluate, then the finer points. The first TOP_COUNT lead the index. An entry
+#: not listed here follows in file-name order, so a new question appears without editing this list.
+READING_ORDER = (
+    "faas-threat-realistic", "why-not-moderation-filter", "why-finetuning-breaks-alignment", "benign-data-attacks",
+    "defender-holds-data", "baselines-to-compare", "harmful-score-measurement", "harmful-ratio-and-sample-count",
+    "adaptive-attackers", "attack-invisible-to-task-metrics", "evaluation-datasets-and-models",
+    "large-lr-many-epochs", "lora-vs-full-finetuning", "open-weight-vs-api", "alignment-stage-limits",
+    "defense-stage-costs", "jailbreak-and-backdoor-difference", "rlhf-and-preference-optimisation",
+)
+TOP_COUNT = 6
+
+
+def ordered_entries(site: SiteContext) -> list:
+    """The FAQ entries in READING_ORDER, the unlisted ones after them by id."""
+    rank = {key: index for index, key in enumerate(READING_ORDER)}
+    return sorted(site.corpus.faq.values(), key=lambda entry: (rank.get(entry.id, len(rank)), entry.id))
+
 
 def entry_page(site: SiteContext, entry) -> str:
     src = f"faq/{entry.id}.md"
@@ -38,18 +56,22 @@ def entry_page(site: SiteContext, entry) -> str:
 
 def index_page(site: SiteContext) -> str:
     src = "faq/index.md"
-    items = "".join(
-        f'<li><a href="{site.link(src, f"faq/{entry.id}.md")}"><strong>{esc(entry.question)}</strong></a>'
-        f"<br>{esc(entry.short_answer)}</li>"
-        for entry in site.corpus.faq.values()
-    )
-    intro = (
+    def item(entry) -> str:
+        return (f'<li><a href="{site.link(src, f"faq/{entry.id}.md")}"><strong>{esc(entry.question)}</strong></a>'
+                f"<br>{esc(entry.short_answer)}</li>")
+
+    entries = ordered_entries(site)
+    top, rest = entries[:TOP_COUNT], entries[TOP_COUNT:]
+    intro = esc(
         "Questions reviewers ask about harmful fine-tuning papers, each answered in a few sentences and backed by "
         "at least two papers in the knowledge base. The same answers are available offline with "
-        "`hftkb faq \"your question\"`."
-    )
-    content = f'<ul class="hftkb-faq-list">{items}</ul>' if items else "<p>No question has been answered yet.</p>"
-    return f'---\ntitle: "Reviewer FAQ"\nhide:\n  - toc\n---\n\n<h1 id="faq">Reviewer FAQ</h1>\n<p>{esc(intro)}</p>\n{content}\n'
+    ) + '<code>hftkb faq "your question"</code>.'.replace('"', "&quot;")
+    content = (f'<h2 id="asked-first">Asked first</h2><ul class="hftkb-faq-list">{"".join(map(item, top))}</ul>'
+               if top else "<p>No question has been answered yet.</p>")
+    if rest:
+        content += f'<h2 id="more-questions">More questions</h2><ul class="hftkb-faq-list">{"".join(map(item, rest))}</ul>'
+
+    return f'---\ntitle: "Reviewer FAQ"\nhide:\n  - toc\n---\n\n<h1 id="faq">Reviewer FAQ</h1>\n<p>{intro}</p>\n{content}\n'
 
 
 def faq_pages(site: SiteContext) -> dict[str, str]:

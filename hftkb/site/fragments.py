@@ -58,15 +58,27 @@ def latest(site: SiteContext, src: str, count: int = 8) -> str:
 
 
 def graph(site: SiteContext, src: str) -> str:
-    """The graph viewer: filters, the canvas, and the scripts (vendored cytoscape, then our viewer)."""
+    """The graph viewer: search, filters with the palette's swatches, the canvas, the scripts (vendored
+    cytoscape, then our viewer), and the graph as a text list (inserted after rendering: hftkb.site.hooks)."""
+    from hftkb.site.context import LATE_MARKER
+    from hftkb.site.graph import relation_list
+    from hftkb.site.palette import kind_colour, stage_colour
+
+    def swatch(colour: str) -> str:
+        return f'<span class="hftkb-swatch" style="background:{colour}"></span>'
+
     kinds = "".join(
-        f'<label><input type="checkbox" data-kind="{attr(k)}" checked><span class="hftkb-swatch" data-swatch="{attr(k)}">'
-        f"</span>{esc(t.name)}</label>"
+        f'<label><input type="checkbox" data-kind="{attr(k)}" checked>'
+        f'{swatch(kind_colour(k)) if k != "defense" else ""}{esc(t.name)}</label>'
         for k, t in site.corpus.taxonomy.get("kinds", {}).items()
     )
     stages = "".join(
-        f'<label><input type="checkbox" data-stage="{attr(k)}" checked> {esc(t.name)}</label>'
+        f'<label><input type="checkbox" data-stage="{attr(k)}" checked>{swatch(stage_colour(k))}{esc(t.name)}</label>'
         for k, t in site.corpus.taxonomy.get("stages", {}).items()
+    )
+    site.cache.setdefault("late_pages", {})[src] = (
+        '<details class="hftkb-graph-text" data-search-exclude><summary>The graph as a list: every paper with '
+        f"relations and what it relates to</summary>{relation_list(site, src)}</details>"
     )
     return (
         f'<div class="hftkb-graph" data-search-exclude data-graph-url="{site.link(src, "downloads/graph.json")}"'
@@ -74,12 +86,14 @@ def graph(site: SiteContext, src: str) -> str:
         f'<form class="hftkb-graph-filters"><fieldset><legend>Kind</legend>{kinds}</fieldset>'
         f'<fieldset><legend>Stage</legend>{stages}<label><input type="checkbox" data-stage="" checked> no stage</label></fieldset>'
         '<fieldset><legend>Show</legend><label><input type="checkbox" data-isolated> papers without relations</label>'
-        "</fieldset></form>\n"
+        "</fieldset>"
+        '<label class="hftkb-graph-find">Find <input type="search" data-graph-search placeholder="a short name or title words"'
+        ' autocomplete="off"></label></form>\n'
         '<p class="hftkb-graph-status" aria-live="polite">Loading the graph…</p>\n'
         '<div id="hftkb-cy" class="hftkb-cy"></div>\n'
         "</div>\n\n"
         f'<script src="{site.link(src, "assets/vendor/cytoscape/cytoscape.min.js")}"></script>\n'
-        f'<script src="{site.link(src, "assets/javascripts/graph.js")}"></script>\n'
+        f'<script src="{site.link(src, "assets/javascripts/graph.js")}"></script>\n\n{LATE_MARKER}\n'
     )
 
 
@@ -102,8 +116,26 @@ def downloads(site: SiteContext, src: str) -> str:
     )
 
 
+def vocabularies(site: SiteContext, src: str) -> str:
+    """Links to the overview page of every vocabulary (kinds, stages, sub-families, attack types, ...)."""
+    from hftkb.site.context import TERM_FOLDERS
+
+    names = {"kinds": "kind", "stages": "defense stage", "sub_families": "sub-family", "attack_types": "attack type",
+             "venues": "venue", "tags": "tag", "needs": "what a defense needs"}
+    links = [f'<a href="{site.link(src, f"{TERM_FOLDERS[v]}/index.md")}">{names[v]}</a>'
+             for v in TERM_FOLDERS if site.corpus.taxonomy.get(v)]
+    return f'<p class="hftkb-vocabularies">Browse by {", ".join(links[:-1])} or {links[-1]}.</p>' if links else ""
+
+
+def freshness(site: SiteContext, src: str) -> str:
+    from hftkb.site.freshness import freshness as line
+
+    return line(site, src)
+
+
 FRAGMENTS = {
-    "counts": counts,
+    "counts": lambda site, src: counts(site, src) + "\n" + vocabularies(site, src),
+    "freshness": freshness,
     "latest": latest,
     "timeline": lambda site, src: timeline_html(site.corpus),
     "graph": graph,

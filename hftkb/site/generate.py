@@ -90,11 +90,12 @@ def build_nav(site: SiteContext) -> dict[str, list]:
     def term(vocabulary: str, key: str):
         return {name(vocabulary, key): site.term_src(vocabulary, key)}
 
-    from hftkb.site.completeness_page import INCOMPLETE_SRC
-
     from hftkb.site.authors import INDEX_SRC as AUTHORS_SRC
 
-    browse: list = ["browse/index.md", INCOMPLETE_SRC, {"Authors": AUTHORS_SRC}]
+    from hftkb.site.freshness import BEYOND_SRC
+
+    # The page of incomplete records is for curators: under About -> Reference (hftkb.site.hooks), not here.
+    browse: list = ["browse/index.md", BEYOND_SRC, {"Authors": AUTHORS_SRC}]
     for kind in taxonomy.get("kinds", {}):
         if kind == "defense" and taxonomy.get("stages"):
             stages = []
@@ -110,7 +111,9 @@ def build_nav(site: SiteContext) -> dict[str, list]:
     for vocabulary, title in (("venues", "Venues"), ("tags", "Tags"), ("needs", "What defenses need")):
         if taxonomy.get(vocabulary):
             browse.append({title: [f"{vocabulary}/index.md", *(term(vocabulary, key) for key in taxonomy[vocabulary])]})
-    faq = ["faq/index.md", *(f"faq/{key}.md" for key in site.corpus.faq)]
+    from hftkb.site.faq_pages import ordered_entries
+
+    faq = ["faq/index.md", *(f"faq/{entry.id}.md" for entry in ordered_entries(site))]
     implementations = ["implementations/index.md", *(f"implementations/{name}.md" for name in site.methods)]
     from hftkb.site.results_pages import results_nav
 
@@ -130,6 +133,7 @@ def generate(
     from hftkb.site.implementations import implementation_pages
     from hftkb.site.paper_page import render_paper
     from hftkb.site.results_pages import results_pages
+    from hftkb.site.source_tables import source_table_files
     from hftkb.site.term_pages import term_pages
 
     site = make_context(kb_dir, use_directory_urls=use_directory_urls)
@@ -146,6 +150,7 @@ def generate(
     generated.pages[authors.INDEX_SRC] = authors.index_page(site)
     generated.direct.update(authors.author_pages(site, site_name))
     generated.pages.update(results_pages(site))
+    generated.direct.update(source_table_files(site, site_name))  # light static pages (hftkb.site.source_tables)
     generated.pages.update(term_pages(site))
     generated.pages.update(faq_pages(site))
     generated.pages.update(implementation_pages(site))

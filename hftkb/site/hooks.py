@@ -6,12 +6,14 @@
 * on_files: add the generated pages and files (`File.generated`); a hand-written file at a generated path is an
   error rather than a silent override.
 * on_pre_page: generated pages skip Markdown (their body is already HTML).
-* on_page_markdown: fill the `<!-- hftkb:NAME -->` markers of hand-written pages.
+* on_page_markdown: fill the `<!-- hftkb:NAME -->` markers of hand-written pages and dress their measured-results
+  tables (hftkb.site.measured_tables).
 * on_page_content: give each generated page its HTML body (MkDocs only converted its front matter).
 * on_post_page: put the big generated blocks (tables, the details of a paper) into the finished page; they skip
   Markdown and the search indexer, which would only spend time on them (see hftkb.site.context.late_block).
   Every page then loses the indentation and blank lines of Material's templates (about a third of a page).
 * on_post_build: write the author pages, which skip MkDocs (hftkb.site.authors says why), into the sitemap too.
+  Before the search plugin writes its index (a higher priority), add the search fields of hftkb.site.search_fields.
 * on_serve: watch papers/, taxonomy/, faq/ and reference_impl/ so `mkdocs serve` rebuilds when a record changes.
 
 MkDocs loads this file by path, so it only imports the package absolutely.
@@ -25,10 +27,14 @@ import os
 from pathlib import Path
 
 from mkdocs.exceptions import PluginError
+from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File
 
 log = logging.getLogger("mkdocs.hooks.hftkb")
 _state: dict = {}
+
+#: Pages of site/reference/ that the nav of mkdocs.yml places elsewhere (not again under About -> Reference).
+TOP_LEVEL = {"reference/measured-results.md"}
 
 WATCHED = ("papers", "taxonomy", "faq", "reference_impl/registry.py", "reference_impl/defenses", "reference_impl/results")
 
@@ -47,7 +53,11 @@ def on_config(config):
         )
         reference = Path(config.docs_dir) / "reference"
         handwritten = [p.relative_to(config.docs_dir).as_posix() for p in reference.glob("*.md")] if reference.is_dir() else []
-        generated.nav["reference"] = sorted(handwritten + [src for src in generated.pages if src.startswith("reference/")])
+        handwritten = [src for src in handwritten if src not in TOP_LEVEL]
+        from hftkb.site.completeness_page import INCOMPLETE_SRC
+
+        curators = [INCOMPLETE_SRC] if INCOMPLETE_SRC in generated.pages else []  # completeness: for curators
+        generated.nav["reference"] = sorted(handwritten + [src for src in generated.pages if src.startswith("reference/")]) + curators
         if config.nav is not None:
             config.nav = expand_nav(config.nav, generated.nav)
     except SiteBuildError as err:
@@ -92,7 +102,13 @@ def on_files(files, config):
 
 
 def on_page_markdown(markdown, page, config, files):
-    if page.file.generated_by or "<!-- hftkb:" not in markdown:
+    if page.file.generated_by:
+        return markdown
+    if "<!-- results:" in markdown:
+        from hftkb.site.measured_tables import dress_results_blocks
+
+        markdown = dress_results_blocks(_state["generated"].site, page.file.src_uri, markdown)
+    if "<!-- hftkb:" not in markdown:
         return markdown
     from hftkb.site.fragments import fill_markers
 
@@ -130,12 +146,14 @@ def on_page_content(html, page, config, files):
 
 
 def on_post_page(output, page, config):
-    from hftkb.site.context import LATE_MARKER, strip_indentation
+    from hftkb.site.context import LATE_MARKER, strip_indentation, tighten_navs
 
     # The template's indentation goes first: the late block is generated HTML without any (and holds the
     # <pre> blocks of paper pages, which strip_indentation would have to keep apart).
-    output = strip_indentation(output)
-    late = _state["generated"].late.get(page.file.src_uri)
+    output = tighten_navs(strip_indentation(output))
+    generated = _state["generated"]
+    # Generated pages' late blocks, or one a marker of a hand-written page left (the graph page's text list).
+    late = generated.late.get(page.file.src_uri) or generated.site.cache.get("late_pages", {}).get(page.file.src_uri)
     if late is not None:
         if LATE_MARKER not in output:
             raise PluginError(f"{page.file.src_uri}: the place for the generated block was lost in rendering")
@@ -143,11 +161,16 @@ def on_post_page(output, page, config):
     return output
 
 
+@event_priority(50)  # before the search plugin (priority 0) writes search_index.json
 def on_post_build(config):
-    """Write the pages that skip MkDocs entirely (hftkb.site.generate.Generated.direct: the author pages) and
+    """Add the search fields (hftkb.site.search_fields) to the search plugin's entries, then write the pages that skip MkDocs entirely (hftkb.site.generate.Generated.direct: the author pages) and
     add them to the sitemap."""
     from hftkb.site.authors import add_to_sitemap
+    from hftkb.site.search_fields import add_search_fields
 
+    search = config.plugins.get("material/search") or config.plugins.get("search")
+    if search is not None and getattr(search, "search_index", None) is not None:
+        add_search_fields(_state["generated"].site, search.search_index.entries)
     site_dir = Path(config.site_dir)
     direct = _state["generated"].direct
     made: set[Path] = set()

@@ -168,16 +168,21 @@ def _section_body(text: str) -> str:
     return (head + "\n" + textwrap.dedent(rest)).strip("\n")
 
 
-_INLINE = re.compile(r"``(.+?)``|`([^`]+)`|(?<![\w*])\*([^*\s](?:[^*]*[^*\s])?)\*(?![\w*])")
+_INLINE = re.compile(r"``(.+?)``|`([^`]+)`|(?<![\w*])\*([^*\s](?:[^*]*[^*\s])?)\*(?![\w*])|\*\*([^*\s](?:[^*]*[^*\s])?)\*\*")
 
 
 def _inline(text: str) -> str:
-    """Docstring inline markup -> HTML: ``code`` and `code` spans, *emphasis*; everything else escaped."""
+    """Docstring inline markup -> HTML: ``code`` and `code` spans, *emphasis*, **strong**; everything else escaped."""
     out, last = [], 0
     for match in _INLINE.finditer(text):
         out.append(esc(text[last:match.start()]))
         code = match.group(1) or match.group(2)
-        out.append(f"<code>{esc(code)}</code>" if code is not None else f"<em>{esc(match.group(3))}</em>")
+        if code is not None:
+            out.append(f"<code>{esc(code)}</code>")
+        elif match.group(4) is not None:
+            out.append(f"<strong>{esc(match.group(4))}</strong>")
+        else:
+            out.append(f"<em>{esc(match.group(3))}</em>")
         last = match.end()
     out.append(esc(text[last:]))
     return "".join(out)
@@ -322,9 +327,10 @@ def method_page(site: SiteContext, method, info: ImplInfo) -> str:
         paper += f" (arXiv {esc(method.arxiv)})</p>" if method.arxiv else "</p>"
     needs = ", ".join(esc(site.term_name("needs", n)) for n in info.needs) or "nothing beyond the fine-tuning data"
     parts = [
-        f'<h1 id="method">{esc(method.name)}</h1>',
+        f'<h1 id="method">{esc(site.method_label(method.name))}</h1>',
+        f'<p class="hftkb-kicker">Registry name <code>{esc(method.name)}</code> (<code>--method {esc(method.name)}</code>)</p>',
         f'<p class="hftkb-kicker">Stage: {stage} · module <code>{esc(method.module)}</code></p>',
-        f"<p>{esc(info.summary or method.summary)}</p>",
+        f"<p>{_inline(info.summary or method.summary)}</p>",
         paper,
     ]
     if info.error:
@@ -336,8 +342,8 @@ def method_page(site: SiteContext, method, info: ImplInfo) -> str:
         parts.append("<h2>Deviations from the paper's code</h2>" + _prose(_section_body(info.sections["Deviations"])))
     if info.fields:
         rows = "".join(
-            f"<tr><td><code>{esc(f.name)}</code></td><td><code>{esc(f.default)}</code></td><td>{esc(f.help)}</td>"
-            f"<td>{esc(f.source)}</td></tr>"
+            f"<tr><td><code>{esc(f.name)}</code></td><td><code>{esc(f.default)}</code></td><td>{_inline(f.help)}</td>"
+            f"<td>{_inline(f.source)}</td></tr>"
             for f in info.fields
         )
         parts.append(
@@ -345,8 +351,17 @@ def method_page(site: SiteContext, method, info: ImplInfo) -> str:
             f"<th>Default</th><th>Meaning</th><th>Source of the default</th></tr></thead><tbody>{rows}</tbody></table>"
         )
     usage = _section_body(info.sections["Usage"]) if "Usage" in info.sections else ""
-    command = f"python -m reference_impl run config.yaml --method {method.name}"
-    parts.append(f"<h2>Run it</h2><pre><code>{esc(usage or command)}</code></pre>")
+    commands = "\n".join(command for _, command in site.run_commands(method.name))
+    run = f"<pre><code>{esc(commands)}</code></pre>" if commands else ""
+    if usage and site.run_commands(method.name):
+        # The docstrings write `run config.yaml` as a placeholder: show the first testbed's file instead.
+        first = site.run_commands(method.name)[0][0]
+        usage = re.sub(r"(?<=run )config\.yaml\b", f"reference_impl/configs/{first}.yaml", usage)
+    if usage:
+        # A reST-style section ("Command line::" then an indented block) is prose with code; a plain one is code.
+        shown = _prose(usage) if "::" in usage else f"<pre><code>{esc(usage)}</code></pre>"
+        run = (f"<p>On each testbed of this checkout:</p>{run}" if run else "") + shown
+    parts.append(f"<h2>Run it</h2>{run or '<p>No testbed config in this checkout.</p>'}")
     parts.append(
         _results_block(method.name, world_results(site.kb_dir), "Measured: miniature world v2",
                        ["harmful_ratio", "hs", "fa", "refusal_rate", "hs_plus", "seeds"])
@@ -377,7 +392,7 @@ def index_page(site: SiteContext) -> str:
         paper = site.paper_link(src, method.paper) if method.paper else "baseline"
         state = "" if info is None or info.error is None else " <em>(not in this checkout yet)</em>"
         rows.append(
-            f'<tr><td><a href="{site.link(src, f"implementations/{name}.md")}">{esc(name)}</a>{state}</td>'
+            f'<tr><td><a href="{site.link(src, f"implementations/{name}.md")}">{esc(site.method_label(name))}</a>{state}</td>'
             f"<td>{site.term_link(src, 'stages', method.stage) if method.paper else 'baseline'}</td>"
             f"<td>{esc(method.summary)}</td><td>{paper}</td></tr>"
         )
@@ -393,7 +408,7 @@ def index_page(site: SiteContext) -> str:
     empty = "<p>No method is registered yet.</p>" if not rows else ""
     return (
         '---\ntitle: "Reference implementations"\nhide:\n  - toc\n---\n\n<h1 id="implementations">Reference implementations</h1>\n'
-        f"<p>{esc(intro)}</p>\n<pre><code>pip install -e '.[impl]'\npython -m reference_impl run config.yaml --method vaccine</code></pre>\n"
+        f"<p>{esc(intro)}</p>\n<pre><code>pip install -e '.[impl]'\n{esc(next((c for _, c in site.run_commands('vaccine')), 'python -m reference_impl run --help'))}</code></pre>\n"
         f"{table}{empty}\n{comparison_block(site, src)}\n{matrix_block(site, src)}\n"
     )
 
@@ -453,7 +468,7 @@ def _comparison_table(site: SiteContext, src: str, data: dict | None, anchor: st
             hs = _number_text(row["hs"]) if row else "–"
             fa = row.get("fa") if row else None
             cells.append(f"<td>{esc(hs)}" + (f" / {esc(_number_text(fa))}" if isinstance(fa, (int, float)) else "") + "</td>")
-        body.append(f'<tr><td><a href="{site.link(src, f"implementations/{name}.md")}">{esc(name)}</a></td>{"".join(cells)}</tr>')
+        body.append(f'<tr><td><a href="{site.link(src, f"implementations/{name}.md")}">{esc(site.method_label(name))}</a></td>{"".join(cells)}</tr>')
     if not body:
         return ""
     seeds = sorted({str(r.get("seed")) for r in data["rows"] if isinstance(r, dict) and r.get("seed") is not None})
@@ -526,7 +541,7 @@ def matrix_block(site: SiteContext, src: str) -> str:
         head = "".join(f"<th>{esc(a)}</th>" for a in attacks)
         body = []
         for method in methods:
-            name = (f'<a href="{site.link(src, f"implementations/{method}.md")}">{esc(method)}</a>'
+            name = (f'<a href="{site.link(src, f"implementations/{method}.md")}">{esc(site.method_label(method))}</a>'
                     if method in site.methods else esc(method))
             cells = "".join(f"<td>{_hs_fa(cell.get((method, a)))}</td>" for a in attacks)
             body.append(f'<tr data-method="{esc(method)}"><td>{name}</td>{cells}</tr>')
@@ -561,20 +576,13 @@ def measured_and_reported(site: SiteContext, method) -> str:
             f"<tbody>{body}</tbody></table>"
         )
     paper = site.corpus.papers.get(method.paper) if method.paper else None
-    if paper is not None and paper.results:
-        body = "".join(
-            f"<tr><td>{esc(r.metric)}</td><td>{r.value:g}</td><td>{'' if r.baseline is None else f'{r.baseline:g}'}</td>"
-            f"<td>{'' if r.baseline is None else f'{r.value - r.baseline:+.4g}'}</td><td>{esc(r.method or method.name)}</td>"
-            f"<td>{esc(r.model)}</td><td>{esc(r.setting)}</td><td>{esc(r.source)}</td></tr>"
-            for r in paper.results
-        )
-        src = f"implementations/{method.name}.md"
-        parts.append(
-            f"<h3>Reported by the paper</h3><p>From the record of {site.paper_link(src, paper.id)}: each number next to "
-            "the SFT baseline of the same table, where the paper gives it.</p>"
-            "<table><thead><tr><th>Metric</th><th>Value</th><th>SFT</th><th>Δ</th><th>Method</th><th>Model</th>"
-            f"<th>Setting</th><th>Where</th></tr></thead><tbody>{body}</tbody></table>"
-        )
+    if paper is not None:
+        # What the papers report for this method (its own and other papers' tables), beside the measured rows.
+        from hftkb.site.as_reported import as_reported_table
+
+        reported = as_reported_table(site, f"implementations/{method.name}.md", paper.id, heading="h3")
+        if reported:
+            parts.append(reported.replace(">As reported<", ">Reported by the papers<", 1))
     return "".join(parts)
 
 

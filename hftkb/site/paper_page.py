@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from hftkb.site.context import FIELD_VOCABULARY, LATE_END, LATE_START, SiteContext
 from hftkb.site.escape import attr, esc, front_matter_string, safe_url
+from hftkb.site.as_reported import paper_results_section
 from hftkb.site.authors import author_links
 from hftkb.site.implementations import world_summary
 
@@ -117,7 +118,9 @@ def _relations(site: SiteContext, src: str, paper) -> str:
         incoming.append(
             f"<li><b>{esc(label)}</b> {site.paper_link(src, source_id)}{note}</li>"
         )
-    parts = []
+    from hftkb.site.graph import neighbourhood_svg
+
+    parts = [neighbourhood_svg(site, src, paper)] if outgoing or incoming else []
     if outgoing:
         parts.append(f"<h3>This paper</h3><ul>{''.join(outgoing)}</ul>")
     if incoming:
@@ -202,21 +205,6 @@ def _similar(site: SiteContext, src: str, paper) -> str:
     return f'<h3 title="Shared relations first, then shared tags and stage">Similar papers</h3><ul>{items}</ul>'
 
 
-def _results(paper) -> str:
-    if not paper.results:
-        return ""
-    rows = "".join(
-        f"<tr><td>{esc(r.metric)}</td><td>{r.value:g}</td><td>{esc(r.method or 'this paper')}</td>"
-        f"<td>{esc(r.model)}</td><td>{esc(r.dataset)}</td><td>{esc(r.setting)}</td><td>{esc(r.source)}</td></tr>"
-        for r in paper.results
-    )
-    return (
-        "<h2>Reported results</h2><table><thead><tr><th>Metric</th><th>Value</th>"
-        "<th>Method</th><th>Model</th><th>Dataset</th><th>Setting</th><th>Where</th></tr></thead>"
-        f"<tbody>{rows}</tbody></table>"
-    )
-
-
 def _implementation_box(site: SiteContext, src: str, paper) -> str:
     method = site.method_for_paper(paper)
     if method is None:
@@ -228,8 +216,20 @@ def _implementation_box(site: SiteContext, src: str, paper) -> str:
         f"<p>This knowledge base ships a runnable implementation of this method: <code>{esc(method.module)}</code>. "
         f'<a href="{page}">How to run it, its defaults and measured results</a>.</p>'
         + (f"<p>{esc(measured)}</p>" if measured else "")
-        + f"<pre><code>python -m reference_impl run config.yaml --method {esc(method.name)}</code></pre></div>"
+        + _run_block(site, method.name) + "</div>"
     )
+
+
+def _run_block(site: SiteContext, name: str) -> str:
+    """The command that runs the method on the CPU testbed (the miniature world), the other testbeds named."""
+    commands = site.run_commands(name)
+    if not commands:
+        return ""
+    first, command = commands[0]
+    others = ", ".join(f"<code>{esc(stem)}</code>" for stem, _ in commands[1:])
+    return (f"<pre><code>{esc(command)}</code></pre>"
+            + (f"<p>Other testbeds: {others} (same command, another file in <code>reference_impl/configs/</code>).</p>"
+               if others else ""))
 
 
 def _faq_mentions(site: SiteContext, src: str, paper) -> str:
@@ -313,7 +313,7 @@ def render_paper(site: SiteContext, paper, bibtex: str) -> str:
             f"<h2>How it works</h2>{details}" if details else "",
             links_html,
             _relations(site, src, paper),
-            _results(paper),
+            paper_results_section(site, src, paper),
             _faq_mentions(site, src, paper),
             f"<h2>Record</h2><p>{record}</p>",
             "</section>" + LATE_END,

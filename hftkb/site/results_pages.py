@@ -1,140 +1,122 @@
-"""Reported results, compared: a page per metric and a plot of what each defense trades.
+"""Reported results, compared: a page per metric, the canonical setting, the source tables, a trade-off plot.
 
-Raw numbers from different papers are not comparable (other models, judges, data), but a defense's distance to
-the plain-SFT baseline *of the same table of the same paper* is much closer to it: each record's `results`
-entry carries that baseline (`baseline`, `baseline_method`), and the tables show value, baseline and the
-difference (value - baseline). An entry without a baseline shows no difference: never one computed against a
-number from another table.
+Raw numbers from different papers are not comparable (other models, judges, data), but a method's distance to
+the plain-SFT row *of the same table of the same paper* is much closer to it: each row shows value, that SFT
+value and the difference (hftkb.site.reported). A number whose table has no SFT row shows no difference: never
+one computed against a number from another table.
 
-The tables are plain HTML rows with data-* attributes (model, ratio, task, stage) that
-site/assets/javascripts/hftkb.js filters and sorts, like the paper tables; the plot is inline SVG. No CDN.
+Each row names the method (linked to its own record, with its stage) and the reporting paper and table (linked
+to the source-table page). The rows carry data-* attributes of the structured fields (model, task, p, n, stage,
+reporting paper) that site/assets/javascripts/hftkb.js filters and sorts; the block's `data-url-state` makes the
+script keep the filters in the URL (`?model=llama-2-7b&task=sst2`), so a filtered view can be shared.
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 
 from hftkb.site.context import SiteContext, late_block
-from hftkb.site.escape import attr, esc
+from hftkb.site.escape import attr, esc, front_matter_string
+from hftkb.site.reported import (
+    reporter_link,
+    all_reported, method_name, method_stage, metric_name, number, ratio_label, signed, table_src,
+)
+from hftkb.site.source_tables import method_cell
 from hftkb.site.tables import _options
 
-#: metric key in the records -> (page slug, title, which direction a defense wants).
-METRICS = {
-    "harmful_score": ("harmful-score", "Harmful score", "lower"),
-    "finetune_accuracy": ("finetune-accuracy", "Fine-tune accuracy", "higher"),
-    "attack_success_rate": ("attack-success-rate", "Attack success rate", "lower"),
-}
+#: The metrics in the navigation, in this order; every other metric with numbers has its page too.
+NAV_METRICS = ("harmful_score", "finetune_accuracy", "attack_success_rate")
 INDEX_SRC = "results/index.md"
 
-# "p=0.1", "p = 0.05", "harmful ratio 10%", "ratio 0.2": the share of harmful data in the user's fine-tuning set.
-_RATIO = re.compile(r"(?:\bp\s*=\s*|harmful[ _-]ratio\s*(?:=|:|of)?\s*|\bratio\s*(?:=|:)?\s*)(\d+(?:\.\d+)?|\.\d+)\s*(%?)", re.I)
+
+def metric_slug(metric: str) -> str:
+    return metric.replace("_", "-").replace(".", "-")
 
 
 def metric_src(metric: str) -> str:
-    return f"results/{METRICS[metric][0]}.md"
-
-
-def harmful_ratio(setting: str | None) -> str:
-    """The harmful ratio named in a setting, as a fraction ('0.1'), or '' when it names none."""
-    if not setting:
-        return ""
-    match = _RATIO.search(setting)
-    if not match:
-        return ""
-    value = float(match.group(1))
-    if match.group(2) == "%" or value > 1:
-        value /= 100
-    return f"{value:g}" if 0 < value <= 1 else ""
-
-
-def _number(value: float | None) -> str:
-    return "" if value is None else f"{value:g}"
-
-
-def _method_of(paper, result) -> tuple[str, bool]:
-    """(shown method name, whether the number is the paper's own method)."""
-    own = paper.short_name or (paper.title if len(paper.title) <= 48 else paper.title[:45].rsplit(" ", 1)[0] + "…")
-    if not result.method:
-        return own, True
-    return result.method, bool(paper.short_name) and result.method.strip().lower() == paper.short_name.strip().lower()
+    return f"results/{metric_slug(metric)}.md"
 
 
 def result_rows(site: SiteContext, metric: str) -> list[dict]:
     rows = []
-    for paper in site.corpus.papers.values():
-        for result in paper.results:
-            if result.metric != metric:
-                continue
-            method, own = _method_of(paper, result)
-            diff = result.value - result.baseline if result.baseline is not None else None
-            rows.append({
-                "paper": paper, "result": result, "method": method, "own": own,
-                "model": result.model or "", "task": result.dataset or "", "ratio": harmful_ratio(result.setting),
-                "stage": paper.stage if own and paper.stage else "", "diff": diff,
-            })
-    rows.sort(key=lambda r: (r["model"].lower() or "~", (r["result"].setting or "").lower(), r["paper"].id, r["method"]))
+    for item in all_reported(site):
+        r = item.result
+        if r.metric != metric:
+            continue
+        rows.append({
+            "item": item, "method": item.method, "model": r.model, "task": r.task,
+            "ratio": ratio_label(r.harmful_ratio), "samples": "" if r.num_samples is None else str(r.num_samples),
+            "stage": method_stage(site, item.method), "paper": item.paper.id,
+        })
+    rows.sort(key=lambda row: (row["model"], row["task"], row["ratio"], row["samples"], row["paper"], row["method"]))
     return rows
 
 
 def _row_html(site: SiteContext, src: str, row: dict) -> str:
-    paper, result = row["paper"], row["result"]
-    href = site.link(src, site.paper_src(paper.id))
-    source = result.source or "not stated"
-    where = f' title="{attr(source)}"'
-    baseline = ""
-    if result.baseline is not None:
-        baseline = f"{_number(result.baseline)} <small>({esc(result.baseline_method or 'SFT')})</small>"
-    diff = ""
-    if row["diff"] is not None:
-        diff = f"{row['diff']:+.4g}"
-    stage = esc(site.term_name("stages", row["stage"])) if row["stage"] else ""
+    item = row["item"]
+    r = item.result
+    table = f'<a href="{site.link(src, table_src(item.paper.id, r.table))}">{esc(r.table)}</a>'
+    extra = "; ".join(part for part in (r.harmful_data, r.setting) if part)
     return (
-        f'<tr data-model="{attr(row["model"])}" data-ratio="{attr(row["ratio"])}" data-task="{attr(row["task"])}" '
-        f'data-stage="{attr(row["stage"])}">'
-        f'<td><a href="{href}">{esc(row["method"])}</a>' + (f"<br><small>{stage}</small>" if stage else "") + "</td>"
-        f"<td>{esc(row['model'])}</td><td>{esc(row['task'])}</td><td>{esc(row['ratio'])}</td>"
-        f"<td>{esc(result.setting)}</td>"
-        f'<td data-value="{result.value:g}"><a href="{href}"{where}>{_number(result.value)}</a></td>'
-        f'<td data-value="{_number(result.baseline)}">{baseline}</td>'
-        f'<td data-value="{_number(row["diff"])}">{diff}</td>'
-        f'<td><a href="{href}">{esc(paper.short_name or paper.id)}</a>, {esc(source)}</td></tr>'
+        f'<tr data-model="{attr(row["model"])}" data-task="{attr(row["task"])}" data-ratio="{attr(row["ratio"])}" '
+        f'data-samples="{attr(row["samples"])}" data-stage="{attr(row["stage"])}" data-paper="{attr(row["paper"])}">'
+        f'<td>{method_cell(site, src, item.method)}</td>'
+        f"<td>{esc(site.term_name('models', r.model))}</td><td>{esc(site.term_name('tasks', r.task))}</td>"
+        f"<td>{esc(row['ratio'])}</td><td>{esc(row['samples'])}</td><td>{esc(extra)}</td>"
+        f'<td data-value="{number(r.value)}">{number(r.value)}</td>'
+        f'<td data-value="{number(item.baseline)}">{number(item.baseline)}</td>'
+        f'<td data-value="{number(item.delta)}">{signed(item.delta)}</td>'
+        f"<td>{reporter_link(site, src, item.paper)}, {table}</td></tr>"
     )
 
 
 def metric_page(site: SiteContext, metric: str) -> str:
-    slug, title, direction = METRICS[metric]
+    term = site.term("metrics", metric)
+    title = metric_name(site, metric)
+    direction = term.direction if term is not None else ""
     src = metric_src(metric)
     rows = result_rows(site, metric)
+    wants = f" A defense wants it {direction}." if direction else ""
+    judge = f" Judge: {esc(term.judge)}." if term is not None and term.judge else ""
+    described = f" {esc(term.description)}" if term is not None and term.description else ""
     intro = (
-        f"<p>Every {esc(title.lower())} a record reports, by model and setting ({len(rows)} numbers from "
-        f"{len({r['paper'].id for r in rows})} papers). A defense wants it {direction}. <b>Δ</b> is the value minus "
-        "the SFT baseline of the same table of the same paper: it is what compares across papers, the raw numbers "
-        "are not (other models, judges and data). A row without a baseline has no Δ. Each value links to its paper "
-        "and the last column names the table it comes from.</p>"
+        f"<p>Every {esc(title)} number the records file ({len(rows)} numbers from "
+        f"{len({r['paper'] for r in rows})} papers).{described}{wants}{judge} <b>Δ</b> is the value minus the SFT "
+        "row of the same table and setting: it is what compares across papers, the raw numbers are not (other "
+        "models, judges and data). A number whose table has no SFT row has no Δ. Filters are kept in the address, "
+        "so a filtered view can be shared.</p>"
     )
     if not rows:
         body = intro + '<p class="hftkb-empty">No record reports this metric yet.</p>'
     else:
-        counts = {name: Counter(r[name] for r in rows) for name in ("model", "ratio", "task", "stage")}
-        stage_names = {key: site.term_name("stages", key) for key in counts["stage"] if key}
+        counts = {name: Counter(r[name] for r in rows) for name in ("model", "task", "ratio", "samples", "stage", "paper")}
+        names = {
+            "model": {k: site.term_name("models", k) for k in counts["model"]},
+            "task": {k: site.term_name("tasks", k) for k in counts["task"]},
+            "stage": {k: site.term_name("stages", k) for k in counts["stage"] if k},
+            "paper": {k: method_name(site, k) for k in counts["paper"]},
+        }
         filters = "".join([
-            _options("Model", "model", counts["model"], {}),
-            _options("Harmful ratio", "ratio", counts["ratio"], {}),
-            _options("Task", "task", counts["task"], {}),
-            _options("Stage", "stage", counts["stage"], stage_names),
+            _options("Model", "model", counts["model"], names["model"]),
+            _options("Task", "task", counts["task"], names["task"]),
+            _options("Harmful ratio p", "ratio", counts["ratio"], {}),
+            _options("Samples n", "samples", counts["samples"], {}),
+            _options("Stage", "stage", counts["stage"], names["stage"]),
+            _options("Reported by", "paper", counts["paper"], names["paper"]),
         ])
         header = (
             '<tr><th><button type="button" data-sort="method">Method</button></th>'
             '<th><button type="button" data-sort="model">Model</button></th>'
             '<th><button type="button" data-sort="task">Task</button></th>'
-            '<th><button type="button" data-sort="ratio" data-sort-type="number">p</button></th><th>Setting</th>'
+            '<th><button type="button" data-sort="ratio" data-sort-type="number">p</button></th>'
+            '<th><button type="button" data-sort="samples" data-sort-type="number">n</button></th><th>Setting</th>'
             '<th><button type="button" data-sort="value" data-sort-type="number">Value</button></th>'
-            '<th><button type="button" data-sort="baseline" data-sort-type="number">SFT baseline</button></th>'
-            '<th><button type="button" data-sort="diff" data-sort-type="number">Δ</button></th><th>Source</th></tr>'
+            '<th><button type="button" data-sort="baseline" data-sort-type="number">SFT, same table</button></th>'
+            '<th><button type="button" data-sort="diff" data-sort-type="number">Δ</button></th><th>Reported in</th></tr>'
         )
         body = intro + late_block(
-            f'<section class="hftkb-papers hftkb-results" data-search-exclude data-hftkb-table data-text-column="0" data-metric="{attr(metric)}">'
+            f'<section class="hftkb-papers hftkb-results" data-search-exclude data-hftkb-table data-url-state '
+            f'data-text-column="0" data-metric="{attr(metric)}">'
             f'<form class="hftkb-filters">{filters}'
             '<label>Method <input type="search" data-filter="text" placeholder="words in the method"></label></form>'
             f'<p class="hftkb-count" aria-live="polite"><span data-shown>{len(rows)}</span> of {len(rows)} numbers</p>'
@@ -143,31 +125,36 @@ def metric_page(site: SiteContext, metric: str) -> str:
             + "</tbody></table></div></section>"
         )
     return (
-        f'---\ntitle: "{title}"\nhide:\n  - toc\n---\n\n<h1 id="{slug}">Reported {esc(title.lower())}</h1>\n{body}\n'
+        f"---\ntitle: {front_matter_string(title)}\nhide:\n  - toc\n---\n\n"
+        f'<h1 id="{metric_slug(metric)}">Reported: {esc(title)}</h1>\n'
+        f"{body}\n"
     )
 
 
 def trade_offs(site: SiteContext) -> list[dict]:
-    """(HS reduction, FA change) per defense and setting, where one paper gives both numbers with baselines."""
+    """(HS reduction, FA change) per defense, table and setting, where one table gives both with their SFT."""
+    fa = {}
+    for item in all_reported(site):
+        r = item.result
+        if r.metric == "finetune_accuracy" and item.baseline is not None:
+            fa.setdefault((item.paper.id, item.method, r.table, r.model, r.task, r.harmful_ratio, r.num_samples,
+                           r.setting), item)
     points = []
-    for paper in site.corpus.papers.values():
-        fa = {}
-        for result in paper.results:
-            if result.metric == "finetune_accuracy" and result.baseline is not None:
-                fa.setdefault((result.method, result.model, result.dataset, result.setting), result)
-        for result in paper.results:
-            if result.metric != "harmful_score" or result.baseline is None:
-                continue
-            partner = fa.get((result.method, result.model, result.dataset, result.setting))
-            if partner is None:
-                continue
-            method, own = _method_of(paper, result)
-            points.append({
-                "paper": paper, "method": method, "stage": paper.stage if own else None,
-                "hs_drop": result.baseline - result.value, "fa_change": partner.value - partner.baseline,
-                "label": f"{method} ({result.model or 'model not stated'}; {result.setting or 'setting not stated'}; "
-                f"{result.source or 'source not stated'})",
-            })
+    for item in all_reported(site):
+        r = item.result
+        if r.metric != "harmful_score" or item.baseline is None:
+            continue
+        partner = fa.get((item.paper.id, item.method, r.table, r.model, r.task, r.harmful_ratio, r.num_samples, r.setting))
+        if partner is None:
+            continue
+        setting = ", ".join(part for part in (site.term_name("models", r.model), site.term_name("tasks", r.task),
+                                              f"p={r.harmful_ratio:g}" if r.harmful_ratio is not None else "",
+                                              r.setting or "") if part)
+        points.append({
+            "paper": item.paper, "method": method_name(site, item.method), "stage": method_stage(site, item.method) or None,
+            "hs_drop": item.baseline - r.value, "fa_change": partner.result.value - partner.baseline,
+            "label": f"{method_name(site, item.method)} ({setting}; {item.paper.short_name or item.paper.id}, {r.table})",
+        })
     return points
 
 
@@ -218,39 +205,55 @@ def scatter_svg(site: SiteContext, src: str, points: list[dict]) -> str:
     return f'<div class="hftkb-figure">{"".join(parts)}<ul class="hftkb-legend">{legend}</ul></div>'
 
 
+def metrics_with_numbers(site: SiteContext) -> list[str]:
+    """The metrics that have numbers, the navigation's first, then the others by name."""
+    counts = Counter(item.result.metric for item in all_reported(site))
+    return [m for m in NAV_METRICS if m in counts] + sorted((m for m in counts if m not in NAV_METRICS),
+                                                            key=lambda m: metric_name(site, m).lower())
+
+
 def index_page(site: SiteContext) -> str:
+    from hftkb.site.canonical import SRC as CANONICAL_SRC
+    from hftkb.site.source_tables import INDEX_SRC as TABLES_SRC
+
     src = INDEX_SRC
-    items = []
-    for metric, (slug, title, _) in METRICS.items():
-        count = sum(1 for p in site.corpus.papers.values() for r in p.results if r.metric == metric)
-        items.append(f'<li><a href="{site.link(src, metric_src(metric))}">{esc(title)}</a>: {count} numbers</li>')
-    others = Counter(r.metric for p in site.corpus.papers.values() for r in p.results if r.metric not in METRICS)
-    other = ""
-    if others:
-        other = ("<p>Other metrics the records report (on the paper pages only): "
-                 + esc(", ".join(f"{name} ({n})" for name, n in sorted(others.items()))) + ".</p>")
+    counts = Counter(item.result.metric for item in all_reported(site))
+    items = [f'<li><a href="{site.link(src, metric_src(m))}">{esc(metric_name(site, m))}</a>: {counts[m]} numbers</li>'
+             for m in metrics_with_numbers(site)]
     points = trade_offs(site)
     plot = ""
     if points:
         plot = (
-            "<h2 id=\"trade-off\">What each defense trades</h2><p>One dot per defense and setting where a paper "
-            "reports both its harmful score and its fine-tune accuracy with the SFT baseline of the same table: up "
-            "is safer than SFT, right is more accurate than SFT. Hover a dot for the method, model, setting and table; "
-            f"click it for the paper. {len(points)} dots.</p>" + late_block(scatter_svg(site, src, points))
+            "<h2 id=\"trade-off\">What each defense trades</h2><p>One dot per defense, table and setting where a paper "
+            "reports both its harmful score and its fine-tune accuracy with the SFT row of the same table: up is "
+            "safer than SFT, right is more accurate than SFT. Hover a dot for the method, setting and table; click "
+            f"it for the reporting paper. {len(points)} dots.</p>" + late_block(scatter_svg(site, src, points))
         )
     return (
         '---\ntitle: "Reported results"\nhide:\n  - toc\n---\n\n<h1 id="results">Reported results</h1>\n'
-        "<p>What the papers report, side by side: each number next to the SFT baseline of its own table, and the "
-        f"difference between them.</p><ul>{''.join(items)}</ul>{other}{plot}\n"
+        "<p>What the papers report, side by side: each number next to the SFT row of its own table, and the "
+        "difference between them. Three ways in:</p><ul>"
+        f'<li><a href="{site.link(src, CANONICAL_SRC)}">The canonical setting</a>: every method in the setting '
+        "most numbers share, with its distance to its own table's SFT;</li>"
+        f'<li><a href="{site.link(src, TABLES_SRC)}">Source tables</a>: each paper\'s table as it reports it;</li>'
+        "<li>each method's own page, whose <em>As reported</em> section gathers what every paper reports for it.</li>"
+        f"</ul><h2 id=\"metrics\">By metric</h2><ul>{''.join(items)}</ul>{plot}\n"
     )
 
 
 def results_pages(site: SiteContext) -> dict[str, str]:
-    pages = {INDEX_SRC: index_page(site)}
-    for metric in METRICS:
+    from hftkb.site.canonical import SRC as CANONICAL_SRC, canonical_page
+    from hftkb.site.source_tables import source_table_pages
+
+    pages = {INDEX_SRC: index_page(site), CANONICAL_SRC: canonical_page(site)}
+    for metric in set(metrics_with_numbers(site)) | set(NAV_METRICS):
         pages[metric_src(metric)] = metric_page(site, metric)
+    pages.update(source_table_pages(site))
     return pages
 
 
 def results_nav() -> list:
-    return [INDEX_SRC, *(metric_src(metric) for metric in METRICS)]
+    from hftkb.site.canonical import SRC as CANONICAL_SRC
+    from hftkb.site.source_tables import INDEX_SRC as TABLES_SRC
+
+    return [INDEX_SRC, CANONICAL_SRC, *(metric_src(metric) for metric in NAV_METRICS), TABLES_SRC]

@@ -119,7 +119,8 @@ def make_papers(n_papers: int, *, hostile: bool = True, seed: int = 7) -> list:
             sub_family="alignment_data_mixing",
             attack_type=None,
             venue={"name": "neurips", "year": 2024, "note": HOSTILE_STRINGS[5]},
-            results=[{"metric": "harmful_score", "value": 12.5, "setting": HOSTILE_STRINGS[0], "source": HOSTILE_STRINGS[2]}],
+            results=[{"metric": "harmful_score", "value": 12.5, "model": "llama-2-7b", "task": "sst2",
+                      "setting": HOSTILE_STRINGS[0], "table": HOSTILE_STRINGS[2], "note": HOSTILE_STRINGS[4]}],
             cost={"paid": "per_fine_tune", "passes_per_step": 2.0, "note": HOSTILE_STRINGS[3]},
         )
         if len(papers) > 1:
@@ -132,32 +133,59 @@ def make_papers(n_papers: int, *, hostile: bool = True, seed: int = 7) -> list:
     return [Paper.model_validate(record, strict=False) for record in papers]
 
 
-MODELS = ["Llama2-7B", "Gemma2-9B", "Qwen2-7B"]
-TASKS = ["SST2", "GSM8K", "AGNEWS"]
+MODELS = ["llama-2-7b", "gemma-2-9b", "qwen2-7b"]
+TASKS = ["sst2", "gsm8k", "agnews"]
+
+#: The result vocabularies of the fabricated knowledge base (taxonomy/{models,tasks,metrics,baselines}.yaml).
+RESULT_TAXONOMY = {
+    "models": [("llama-2-7b", "Llama-2-7B", ["Llama2-7B"]), ("gemma-2-9b", "Gemma-2-9B", []), ("qwen2-7b", "Qwen2-7B", [])],
+    "tasks": [("sst2", "SST-2", ["SST2"]), ("gsm8k", "GSM8K", []), ("agnews", "AG News", []), ("none", "No benign task", [])],
+    "metrics": [("harmful_score", "Harmful score", ["HS"], "lower"), ("finetune_accuracy", "Fine-tune accuracy", ["FA"], "higher"),
+                ("attack_success_rate", "Attack success rate", ["ASR"], "lower")],
+    "baselines": [("sft", "SFT (no defense)", ["SFT"]), ("no_finetune", "No fine-tuning", ["aligned"])],
+}
+
+
+def _result_taxonomy_yaml(vocabulary: str) -> str:
+    import json
+
+    lines = []
+    for key, name, aliases, *direction in RESULT_TAXONOMY[vocabulary]:
+        lines.append(f"- id: {key}\n  name: {json.dumps(name)}\n  aliases: {json.dumps(aliases)}")
+        if direction:
+            lines.append(f"  direction: {direction[0]}\n  unit: percent")
+    return "\n".join(lines) + "\n"
 
 
 def _add_results(papers: list[dict], rng: random.Random) -> None:
     """Reported numbers for defense papers, in the shapes the real records use: HS and FA with the SFT baseline
     of the same table, an SFT row, a number without a baseline, attack success rates. A separate generator, so
     the rest of the corpus is the same with or without them."""
+    earlier: list[str] = []  # defenses with results so far: later tables re-run them as baselines
     for record in papers:
         if record["kind"] != "defense" or rng.random() < 0.3:
             continue
         model, task = rng.choice(MODELS), rng.choice(TASKS)
         results = []
+        compared = earlier[-1:]  # a shared table: the latest defense re-run in this paper's first setting
         for ratio in rng.sample([0.05, 0.1, 0.2], rng.randrange(1, 3)):
             table = f"Table {rng.randrange(1, 6)}"
-            setting = f"p={ratio:g}, n=1000"
             sft_hs, sft_fa = round(rng.uniform(30, 80), 1), round(rng.uniform(70, 95), 1)
             hs, fa = round(sft_hs - rng.uniform(-3, 30), 1), round(sft_fa + rng.uniform(-6, 3), 1)
-            common = {"model": model, "dataset": task, "setting": setting, "source": table}
+            common = {"model": model, "task": task, "harmful_ratio": ratio, "num_samples": 1000,
+                      "harmful_data": "beavertails", "table": table}
             results.append({"metric": "harmful_score", "value": hs, "baseline": sft_hs, **common})
             results.append({"metric": "finetune_accuracy", "value": fa, "baseline": sft_fa, **common})
-            results.append({"metric": "harmful_score", "value": sft_hs, "method": "SFT", **common})
+            results.append({"metric": "harmful_score", "value": sft_hs, "method": "sft", **common})
+            for other in compared:
+                results.append({"metric": "harmful_score", "value": round(sft_hs - rng.uniform(0, 20), 1),
+                                "method": other, **common})
+            compared = []
         if rng.random() < 0.4:
             results.append({"metric": "attack_success_rate", "value": round(rng.uniform(1, 40), 1), "model": model,
-                            "setting": "average over attacks", "source": "Table 6"})
+                            "task": "none", "setting": "average over attacks", "table": "Table 6"})
         record["results"] = results
+        earlier.append(record["id"])
 
 
 def make_faq(paper_ids: list[str], *, hostile: bool = True) -> list:
@@ -202,6 +230,8 @@ def make_kb(root: Path, n_papers: int, *, hostile: bool = True, seed: int = 7) -
     (root / "faq").mkdir(exist_ok=True)
     for vocabulary in TAXONOMY:
         (root / "taxonomy" / f"{vocabulary}.yaml").write_text(_taxonomy_yaml(vocabulary, hostile), encoding="utf-8")
+    for vocabulary in RESULT_TAXONOMY:
+        (root / "taxonomy" / f"{vocabulary}.yaml").write_text(_result_taxonomy_yaml(vocabulary), encoding="utf-8")
     papers = make_papers(n_papers, hostile=hostile, seed=seed)
     for paper in papers:
         write_record(root / "papers" / f"{paper.id}.yaml", paper)

@@ -31,11 +31,11 @@ def _options(label: str, name: str, counts: Counter, names: dict[str, str]) -> s
     )
 
 
-def _row(site: SiteContext, from_src: str, paper) -> tuple[str, bool]:
+def _row(site: SiteContext, from_src: str, paper, show_kind: bool = True) -> tuple[str, bool]:
     """The table row of `paper` (and whether it has code), memoised per folder depth of the table's page:
     a paper appears in several tables, and rows are most of the HTML of a 10,000-record site."""
     href = site.link(from_src, site.paper_src(paper.id))
-    key = ("row", paper.id, href)
+    key = ("row", paper.id, href, show_kind)
     cached = site.cache.get(key)
     if cached is not None:
         return cached
@@ -48,10 +48,10 @@ def _row(site: SiteContext, from_src: str, paper) -> tuple[str, bool]:
     code_cell = f'<a href="{code}">code</a>' if code else ""
     html = (
         f'<tr data-kind="{attr(paper.kind)}" data-stage="{attr(paper.stage)}" '
-        f'data-venue="{attr(paper.venue.name if paper.venue else "")}" data-year="{paper.date.year}" '
+        f'data-venue="{attr(site.venue_key(paper))}" data-year="{paper.date.year}" '
         f'data-code="{1 if code else 0}"><td>{paper.date.isoformat()}</td>'
         f'<td>{short}<a href="{href}">{esc(paper.title)}</a></td>'
-        f"<td>{kind}</td><td>{esc(site.venue_label(paper))}</td><td>{code_cell}</td></tr>"
+        + (f"<td>{kind}</td>" if show_kind else "") + f"<td>{esc(site.venue_label(paper))}</td><td>{code_cell}</td></tr>"
     )
     site.cache[key] = (html, bool(code))
     return html, bool(code)
@@ -67,8 +67,11 @@ def paper_table(site: SiteContext, from_src: str, papers, *, empty: str = "No pa
     names: dict[str, str] = {}
     rows = []
     with_code = 0
+    # A page whose papers all share one kind and stage (a stage page: every row "Defense / Fine-tuning stage")
+    # drops the Kind column rather than repeat it.
+    show_kind = len({(paper.kind, paper.stage) for paper in papers}) > 1
     for paper in papers:
-        venue_key = paper.venue.name if paper.venue else ""
+        venue_key = site.venue_key(paper)
         kinds[paper.kind] += 1
         stages[paper.stage or ""] += 1
         venues[venue_key] += 1
@@ -76,7 +79,7 @@ def paper_table(site: SiteContext, from_src: str, papers, *, empty: str = "No pa
         names.setdefault(paper.kind, site.term_name("kinds", paper.kind))
         names.setdefault(paper.stage or "", site.term_name("stages", paper.stage))
         names.setdefault(venue_key, site.term_name("venues", venue_key) if venue_key else "")
-        html, has_code = _row(site, from_src, paper)
+        html, has_code = _row(site, from_src, paper, show_kind)
         with_code += has_code
         rows.append(html)
 
@@ -93,11 +96,11 @@ def paper_table(site: SiteContext, from_src: str, papers, *, empty: str = "No pa
     filters += '<label>Title <input type="search" data-filter="text" placeholder="words in the title"></label>'
     header = (
         '<tr><th aria-sort="descending"><button type="button" data-sort="date">Date</button></th>'
-        '<th><button type="button" data-sort="title">Title</button></th><th>Kind</th>'
-        '<th><button type="button" data-sort="venue">Venue</button></th><th>Code</th></tr>'
+        '<th><button type="button" data-sort="title">Title</button></th>' + ("<th>Kind</th>" if show_kind else "")
+        + '<th><button type="button" data-sort="venue">Venue</button></th><th>Code</th></tr>'
     )
     return late_block(
-        f'<section class="hftkb-papers" data-search-exclude data-hftkb-table>\n'
+        f'<section class="hftkb-papers" data-search-exclude data-hftkb-table{"" if show_kind else " data-no-kind"}>\n'
         f'<form class="hftkb-filters">{filters}</form>\n'
         f'<p class="hftkb-count" aria-live="polite"><span data-shown>{len(papers)}</span> of {len(papers)} papers</p>\n'
         f'<div class="hftkb-scroll"><table class="hftkb-table"><thead>{header}</thead><tbody>\n'

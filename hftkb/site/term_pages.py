@@ -1,14 +1,16 @@
 """One page per taxonomy node (kinds, stages, sub-families, attack types, venues, tags, needs) and the index
-pages that list them; each node page shows its description, how many of its records are complete (with a link
-to the page of incomplete records, hftkb.site.completeness_page) and the table of its papers."""
+pages that list them; each node page shows its description and the table of its papers. How complete the
+records are is for curators: the page of incomplete records (hftkb.site.completeness_page) is under About ->
+Reference, not on the pages readers browse."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 
-from hftkb.site.completeness_page import INCOMPLETE_SRC, complete_count, completeness_note, incomplete_page
+from hftkb.site.completeness_page import INCOMPLETE_SRC, incomplete_page
 from hftkb.site.context import TERM_FOLDERS, SiteContext
 from hftkb.site.escape import esc, front_matter_string
+from hftkb.site.fragments import vocabularies
 from hftkb.site.tables import paper_table
 
 #: Vocabulary -> (page heading prefix, index page title, index page intro).
@@ -35,7 +37,7 @@ def members(corpus) -> dict[tuple[str, str], list]:
         if paper.attack_type:
             found[("attack_types", paper.attack_type)].append(paper)
         if paper.venue:
-            found[("venues", paper.venue.name)].append(paper)
+            found[("venues", SiteContext.venue_key(paper))].append(paper)
         for tag in paper.tags:
             found[("tags", tag)].append(paper)
         for need in paper.needs:
@@ -54,7 +56,6 @@ def term_page(site: SiteContext, vocabulary: str, term, papers: list) -> str:
     src = site.term_src(vocabulary, term.id)
     prefix = VOCABULARY_TEXT[vocabulary][0]
     parts = [f'<h1 id="term">{esc(term.name)}</h1>', f'<p class="hftkb-kicker">{esc(prefix)} · {len(papers)} papers</p>']
-    parts.append(completeness_note(site, src, papers))
     if term.description:
         parts.append(f'<p class="hftkb-description">{esc(term.description)}</p>')
     if term.aliases:
@@ -80,10 +81,10 @@ def index_page(site: SiteContext, vocabulary: str, found) -> str:
         href = site.link(src, site.term_src(vocabulary, term.id))
         rows.append(
             f'<tr><td><a href="{href}">{esc(term.name)}</a></td><td>{len(papers)}</td>'
-            f"<td>{complete_count(site, papers)}</td><td>{esc(term.description)}</td></tr>"
+            f"<td>{esc(term.description)}</td></tr>"
         )
     table = (
-        "<table><thead><tr><th>Term</th><th>Papers</th><th>Complete</th>"
+        "<table><thead><tr><th>Term</th><th>Papers</th>"
         f"<th>Description</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
     return _front_matter(title) + f'<h1 id="terms">{esc(title)}</h1>\n<p>{esc(intro)}</p>\n{table}\n'
@@ -97,7 +98,7 @@ def browse_page(site: SiteContext) -> str:
     )
     return (
         _front_matter("All papers")
-        + f'<h1 id="all">All papers</h1>\n<p>{esc(intro)}</p>\n'
+        + f'<h1 id="all">All papers</h1>\n<p>{esc(intro)}</p>\n' + vocabularies(site, "browse/index.md") + "\n"
         + paper_table(site, "browse/index.md", papers)
         + "\n"
     )
@@ -107,7 +108,9 @@ def term_pages(site: SiteContext) -> dict[str, str]:
     """src_uri -> Markdown for every term page, every vocabulary index page, the browse page and the page of
     incomplete records."""
     found = members(site.corpus)
-    pages = {"browse/index.md": browse_page(site), INCOMPLETE_SRC: incomplete_page(site)}
+    from hftkb.site.freshness import BEYOND_SRC, beyond_page
+
+    pages = {"browse/index.md": browse_page(site), INCOMPLETE_SRC: incomplete_page(site), BEYOND_SRC: beyond_page(site)}
     for vocabulary, folder in TERM_FOLDERS.items():
         terms = site.corpus.taxonomy.get(vocabulary, {})
         pages[f"{folder}/index.md"] = index_page(site, vocabulary, found)

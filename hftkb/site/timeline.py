@@ -8,10 +8,7 @@ from __future__ import annotations
 from collections import Counter
 
 from hftkb.site.escape import esc
-
-#: Colour per position (colour-blind-friendly Okabe-Ito palette, then greys).
-PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#999999", "#666666", "#BBBBBB"]
-OTHER_COLOUR = "#c7c7c7"
+from hftkb.site.palette import OTHER, kind_colour, stage_colour
 
 
 def quarter(day) -> tuple[int, int]:
@@ -26,10 +23,11 @@ def _quarters(first: tuple[int, int], last: tuple[int, int]) -> list[tuple[int, 
     return out
 
 
-def stacked_chart(papers, category_of, categories: list[tuple[str, str]], *, caption: str) -> str:
+def stacked_chart(papers, category_of, categories: list[tuple[str, str]], *, caption: str, colour_of) -> str:
     """An SVG bar chart (one bar per quarter) stacked by `category_of(paper)` and an HTML legend.
 
     `categories` lists (key, display name) in stacking order; papers whose key is not listed go to 'other'.
+    `colour_of(key)` is the key's colour in the site's palette (hftkb.site.palette).
     """
     papers = list(papers)
     if not papers:
@@ -42,7 +40,7 @@ def stacked_chart(papers, category_of, categories: list[tuple[str, str]], *, cap
     used = [(key, name) for key, name in categories if any(k == key for (_, k) in counts)]
     if any(k == "" for (_, k) in counts):
         used.append(("", "other / none"))
-    colours = {key: (PALETTE[i % len(PALETTE)] if key else OTHER_COLOUR) for i, (key, _) in enumerate(used)}
+    colours = {key: (colour_of(key) if key else OTHER) for key, _ in used}
     quarters = _quarters(min(quarter(p.date) for p in papers), max(quarter(p.date) for p in papers))
     totals = {q: sum(counts[(q, key)] for key, _ in used) for q in quarters}
     peak = max(totals.values())
@@ -71,7 +69,7 @@ def stacked_chart(papers, category_of, categories: list[tuple[str, str]], *, cap
             h = n * scale
             y -= h
             parts.append(
-                f'<rect x="{x}" y="{y:.1f}" width="{bar}" height="{h:.1f}" fill="{colours[key]}">'
+                f'<rect x="{x}" y="{y:.1f}" width="{bar}" height="{h:.1f}" fill="{colours[key]}" data-key="{esc(key)}">'
                 f"<title>{q[0]} Q{q[1]}: {n} {esc(name)}</title></rect>"
             )
         if totals[q]:
@@ -100,8 +98,10 @@ def timeline_html(corpus) -> str:
     # Markdown headings (they go into the page's table of contents), each chart a raw HTML block.
     return (
         "## By stage\n\n"
-        + stacked_chart(papers, lambda p: p.stage or "", stages, caption="Papers per quarter, stacked by stage")
+        + stacked_chart(papers, lambda p: p.stage or "", stages, caption="Papers per quarter, stacked by stage",
+                         colour_of=stage_colour)
         + "\n\n## By kind\n\n"
-        + stacked_chart(papers, lambda p: p.kind, kinds, caption="Papers per quarter, stacked by kind")
+        + stacked_chart(papers, lambda p: p.kind, kinds, caption="Papers per quarter, stacked by kind",
+                         colour_of=kind_colour)
         + "\n"
     )

@@ -94,6 +94,26 @@ TAXONOMY = {
         - id: harmful_data
           name: Harmful data
     """,
+    # the result vocabularies (issue 25), as small as the records below need
+    "models": """
+        - id: llama-2-7b
+          name: Llama-2-7B
+          aliases: [Llama2-7B]
+    """,
+    "tasks": """
+        - id: sst2
+          name: SST-2
+    """,
+    "metrics": """
+        - id: harmful_score
+          name: Harmful score
+          direction: lower
+          unit: percent
+    """,
+    "baselines": """
+        - id: sft
+          name: SFT (no defense)
+    """,
 }
 
 VACCINE = """\

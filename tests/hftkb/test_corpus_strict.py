@@ -20,7 +20,11 @@ REPO = Path(__file__).resolve().parents[2]
 #: the curators' reach. Those two tests are strict xfails, so they start failing the day the target is met (remove
 #: the marker then); the floors below keep what was reached from eroding.
 NOT_YET = pytest.mark.xfail(strict=True, reason="issue 9 target not met yet: see the closing note")
-AUTHORS_FLOOR, BASELINE_FLOOR = 166, 31  # reached on 2026-12-02
+# The baseline floor went from 31 to 24 on 2026-12-08: issue 23 removed the numbers of 8 records that came from
+# summary or note sites instead of the papers' own tables (lox, spard, safe-lora, guardrail-safety-preservation,
+# continual-safety-alignment, gr-sap, ptst, safety-misalignment) or moved them to the record whose table they are
+# (ldifs, vlguard); 23 of the 31 remain.
+AUTHORS_FLOOR, BASELINE_FLOOR = 166, 23
 
 
 @pytest.fixture(scope="module")

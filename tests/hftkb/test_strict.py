@@ -45,8 +45,10 @@ relations:
 results:
   - metric: harmful_score
     value: 10.0
+    model: llama-2-7b
+    task: sst2
+    table: Table 1
     baseline: 30.0
-    source: Table 1
 added: 2024-02-01
 """
 

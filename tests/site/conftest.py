@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from site_helpers import CHROMEDRIVER, CHROMIUM, QuietHandler, build, chromium_options, write_demo_registry
+from site_helpers import CHROMEDRIVER, CHROMIUM, REPO, QuietHandler, build, chromium_options, write_demo_registry
 
 
 @pytest.fixture(scope="session")
@@ -30,9 +30,27 @@ def fabricated_site(fabricated_kb, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def real_site(tmp_path_factory) -> Path:
+    """The site of this repository's own records (what readers get), built once per session."""
+    out = tmp_path_factory.mktemp("real-public")
+    build(REPO, out)
+    return out
+
+
+@pytest.fixture(scope="session")
 def served(fabricated_site):
     """Base URL of the fabricated site served on 127.0.0.1 with a random free port."""
-    handler = functools.partial(QuietHandler, directory=str(fabricated_site))
+    yield from _serve(fabricated_site)
+
+
+@pytest.fixture(scope="session")
+def real_served(real_site):
+    """Base URL of the repository's own site, served like `served`."""
+    yield from _serve(real_site)
+
+
+def _serve(directory: Path):
+    handler = functools.partial(QuietHandler, directory=str(directory))
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -56,3 +74,17 @@ def browser(tmp_path_factory):
     driver.set_page_load_timeout(30)
     yield driver
     driver.quit()
+
+
+#: The two widths the issue-26 tests run at: a laptop and a 390-px phone (mobile emulation: Material's drawer).
+SIZES = {"1280px": (1280, 800, False), "390px": (390, 844, True)}
+
+
+@pytest.fixture(params=list(SIZES))
+def sized(request, browser):
+    """The browser at 1280 px, then at 390 px (yields the size's name)."""
+    width, height, mobile = SIZES[request.param]
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile})
+    yield request.param
+    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})

@@ -124,7 +124,7 @@ def test_author_pages_are_in_the_sitemap_when_the_site_has_a_url(tmp_path: Path,
 
     project = copy_project(tmp_path)
     config = project / "mkdocs.yml"
-    config.write_text("site_url: https://kb.example.org/hftkb/\n" + config.read_text())
+    config.write_text(re.sub(r"^site_url: .*$", "site_url: https://kb.example.org/hftkb/", config.read_text(), flags=re.M))
     build_site(fabricated_kb, tmp_path / "out", config)
     sitemap = (tmp_path / "out/sitemap.xml").read_text()
     pages = sorted(p.name for p in (tmp_path / "out/authors").glob("*.html") if p.name != "index.html")

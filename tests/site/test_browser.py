@@ -289,16 +289,96 @@ def test_results_page_filters_and_sorts(browser, served, viewport):
     button = browser.find_element(By.CSS_SELECTOR, 'button[data-sort="diff"]')
     for order in ("descending", "ascending"):
         browser.execute_script("arguments[0].click()", button)
-        values = [r.find_elements(By.CSS_SELECTOR, "td")[7].get_attribute("data-value") for r in visible()]
+        values = [r.find_elements(By.CSS_SELECTOR, "td")[8].get_attribute("data-value") for r in visible()]
         numbers = [float(v) for v in values if v != ""]
         assert numbers == sorted(numbers, reverse=order == "descending") and len(numbers) > 3
         assert values[len(numbers):] == [""] * (len(values) - len(numbers))
         assert button.find_element(By.XPATH, "..").get_attribute("aria-sort") == order
-    # Each value links to its paper.
-    first = visible()[0].find_elements(By.CSS_SELECTOR, "td")[5].find_element(By.CSS_SELECTOR, "a")
-    assert "/papers/paper-" in first.get_attribute("href") and "Table" in first.get_attribute("title")
+    # The method links to its own record; the last cell to the reporting paper and the source table.
+    last = visible()[0].find_elements(By.CSS_SELECTOR, "td")[9].find_elements(By.CSS_SELECTOR, "a")
+    assert "/papers/paper-" in last[0].get_attribute("href") and "/results/tables/" in last[1].get_attribute("href")
     assert no_horizontal_overflow(browser)
     assert console_errors(browser) == []
     open_page(browser, f"{served}results/")
     assert len(browser.find_elements(By.CSS_SELECTOR, "svg.hftkb-scatter circle")) > 3
+    assert console_errors(browser) == []
+
+
+def test_results_filters_live_in_the_url_and_a_shared_link_restores_them(browser, served, viewport):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    open_page(browser, f"{served}results/harmful-score/")
+
+    def visible():
+        return [r for r in browser.find_elements(By.CSS_SELECTOR, "table.hftkb-results-table tbody tr") if r.is_displayed()]
+
+    total = len(visible())
+    task = Select(browser.find_element(By.CSS_SELECTOR, 'select[data-filter="task"]'))
+    wanted = task.options[1].get_attribute("value")
+    task.select_by_value(wanted)
+    wait_for(lambda: f"task={wanted}" in browser.current_url)
+    shown = len(visible())
+    assert 0 < shown < total
+    shared = browser.current_url
+    # A fresh visit of the shared address shows the same filtered view.
+    open_page(browser, f"{served}results/")
+    open_page(browser, shared)
+    assert Select(browser.find_element(By.CSS_SELECTOR, 'select[data-filter="task"]')).first_selected_option.get_attribute("value") == wanted
+    assert len(visible()) == shown and {r.get_attribute("data-task") for r in visible()} == {wanted}
+    assert browser.find_element(By.CSS_SELECTOR, "[data-shown]").text == str(shown)
+    # Clearing the filter clears the address; a value the page does not offer is ignored.
+    Select(browser.find_element(By.CSS_SELECTOR, 'select[data-filter="task"]')).select_by_value("")
+    wait_for(lambda: "task=" not in browser.current_url)
+    open_page(browser, f"{served}results/harmful-score/?model=no-such-model")
+    assert len(visible()) == total
+    assert no_horizontal_overflow(browser)
+    assert console_errors(browser) == []
+
+
+def test_source_table_leads_to_each_methods_as_reported_numbers(browser, served, viewport):
+    from selenium.webdriver.common.by import By
+
+    open_page(browser, f"{served}results/tables/")
+    links = browser.find_elements(By.CSS_SELECTOR, "main table a[href*='/results/tables/']")
+    assert links
+    # A table with a row of another paper's method (a shared table).
+    for href in [a.get_attribute("href") for a in links]:
+        open_page(browser, href)
+        reporter = browser.find_element(By.CSS_SELECTOR, "main p a[href*='/papers/']").get_attribute("href")
+        others = [a for a in browser.find_elements(By.CSS_SELECTOR, "table.hftkb-source-table tbody th a")
+                  if a.get_attribute("href") != reporter]
+        if others:
+            break
+    else:
+        raise AssertionError("no source table re-runs another paper's method")
+    assert no_horizontal_overflow(browser)
+    assert console_errors(browser) == []
+    target = others[0].get_attribute("href")
+    browser.execute_script("arguments[0].click()", others[0])
+    wait_for(lambda: browser.current_url == target)
+    section = browser.find_element(By.ID, "as-reported")
+    assert section.is_displayed()
+    reporters = {a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "table.hftkb-as-reported td a[href*='/papers/']")}
+    assert reporter in reporters  # the paper whose table we came from reports a number for this method
+    assert browser.find_elements(By.CSS_SELECTOR, ".hftkb-setting")
+    assert no_horizontal_overflow(browser)
+    assert console_errors(browser) == []
+
+
+def test_canonical_view_sorts_by_delta_and_states_the_caveat(browser, served, viewport):
+    from selenium.webdriver.common.by import By
+
+    open_page(browser, f"{served}results/canonical/")
+    caveat = browser.find_element(By.CSS_SELECTOR, ".admonition.warning")
+    assert caveat.is_displayed() and "different papers" in caveat.text
+    rows = browser.find_elements(By.CSS_SELECTOR, "table.hftkb-canonical-table tbody tr")
+    assert len(rows) > 2
+    button = browser.find_element(By.CSS_SELECTOR, 'button[data-sort="dhs"]')
+    browser.execute_script("arguments[0].click()", button)
+    values = [r.find_elements(By.CSS_SELECTOR, "td")[2].get_attribute("data-value")
+              for r in browser.find_elements(By.CSS_SELECTOR, "table.hftkb-canonical-table tbody tr")]
+    numbers = [float(v) for v in values if v != ""]
+    assert numbers == sorted(numbers, reverse=True) and numbers
+    assert no_horizontal_overflow(browser)
     assert console_errors(browser) == []

@@ -125,7 +125,7 @@ def test_paper_page_fields_relations_bibtex_and_impl_box(fabricated_site: Path):
     page = (fabricated_site / "papers/paper-00000/index.html").read_text()
     assert "extended by" in page and 'href="../../papers/paper-00001/"' in page  # reverse relation, computed
     assert 'id="bibtex-paper-00000"' in page and "@inproceedings{paper-00000," in page
-    assert "Reported results" in page and "12.5" in page
+    assert "As reported" in page and "12.5" in page  # issue 25: the numbers for this method, grouped by setting
     assert "Cited in the FAQ" in page
     demo = (fabricated_site / "papers/paper-00002/index.html").read_text()
     assert "Reference implementation" in demo and "../../implementations/demo/" in demo
@@ -386,7 +386,7 @@ def test_cli_reference_lists_every_command_with_its_options(fabricated_site: Pat
     assert 'href="../cli/"' in (fabricated_site / "reference/error-codes/index.html").read_text()  # in the nav
 
 
-def test_completeness_figure_on_taxonomy_pages_and_page_of_incomplete_records(fabricated_site: Path, fabricated_kb: Path):
+def test_page_of_incomplete_records_is_for_curators(fabricated_site: Path, fabricated_kb: Path):
     from hftkb.validate import load_corpus
 
     corpus = load_corpus(fabricated_kb)
@@ -403,11 +403,10 @@ def test_completeness_figure_on_taxonomy_pages_and_page_of_incomplete_records(fa
             assert value in (None, "", []), (paper_id, name, value)
     no_venue = [p.id for p in corpus.papers.values() if p.venue is None]
     assert no_venue and set(no_venue) <= listed_ids
-    # The figure on a taxonomy page agrees with the list: the stage's records not listed are the complete ones.
-    stage = [p.id for p in corpus.papers.values() if p.stage == "fine_tuning"]
-    complete = len([p for p in stage if p not in listed_ids])
+    # Completeness is for curators (issue 26): not on the taxonomy pages readers browse, and the page of incomplete
+    # records sits in the navigation under About -> Reference, not under Browse.
     term = (fabricated_site / "stages/fine_tuning/index.html").read_text()
-    assert f'data-complete="{complete}" data-total="{len(stage)}">{complete} of {len(stage)} records complete' in term
-    assert 'href="../../browse/incomplete/"' in term
-    # ... and the page is in the navigation (Browse section).
-    assert 'href="incomplete/"' in (fabricated_site / "browse/index.html").read_text()
+    assert "records complete" not in term and "data-complete=" not in term
+    assert "<th>Complete</th>" not in (fabricated_site / "stages/index.html").read_text()
+    nav = (fabricated_site / "reference/error-codes/index.html").read_text()
+    assert 'href="../../browse/incomplete/"' in nav

@@ -25,8 +25,9 @@ def test_fabricated_matrix_is_shown_per_testbed_with_reported_numbers(tmp_path: 
     kb = tmp_path / "kb"
     shutil.copytree(fabricated_kb, kb)
     paper = load_corpus(kb).papers["paper-00002"]  # the paper of the registered "demo" method
-    paper.results = [Result(metric="harmful_score", value=11.5, baseline=40.25, model="Llama2-7B", setting="p=0.1",
-                            source="Table 3 <b>"), Result(metric="finetune_accuracy", value=93.0, source="Table 4")]
+    paper.results = [Result(metric="harmful_score", value=11.5, baseline=40.25, model="llama-2-7b", task="sst2",
+                            harmful_ratio=0.1, table="Table 3 <b>"),
+                     Result(metric="finetune_accuracy", value=93.0, model="llama-2-7b", task="sst2", table="Table 4")]
     write_record(kb / "papers/paper-00002.yaml", paper)
     rows = []
     for testbed, shift in (("miniature_world_v2", 0), ("world_b", 5)):
@@ -45,7 +46,7 @@ def test_fabricated_matrix_is_shown_per_testbed_with_reported_numbers(tmp_path: 
     assert [name for name, _ in tables] == ["miniature_world_v2", "world_b"]
     first = dict(tables)["miniature_world_v2"]
     assert "<th>harmful_data</th><th>benign_data</th>" in first
-    assert re.search(r'<tr data-method="demo"><td><a href="[^"]*demo/">demo</a></td><td>12.0 &#91;11–13&#93; / 88</td>', first)
+    assert re.search(r'<tr data-method="demo"><td><a href="[^"]*demo/">M2</a></td><td>12.0 &#91;11–13&#93; / 88</td>', first)
     assert '<tr data-method="sft">' in first and "<td>40 / 90</td>" in first
     assert "<td>45 / 90</td>" in dict(tables)["world_b"]
     assert "python -m reference_impl matrix cfg.yaml --attacks &lt;all&gt;" in index  # the command, escaped
@@ -106,8 +107,8 @@ def test_both_testbeds_matrix_files_and_smollm2_results_are_shown(tmp_path: Path
     world_at, smollm2_at = index.index('id="miniature-world"'), index.index('id="smollm2-135m"')
     assert world_at < smollm2_at < index.index('id="matrix"')
     smollm2 = re.search(r'<table data-testbed="smollm2-135m">(.*?)</table>', index, re.S).group(1)
-    assert re.search(r'demo</a></td><td>30.5 &#91;30–31&#93; / 61</td>', smollm2)
-    assert re.search(r'sft</a></td><td>70.5 &#91;70–71&#93; / 61</td>', smollm2)
+    assert re.search(r'demo/">M2</a></td><td>30.5 &#91;30–31&#93; / 61</td>', smollm2)
+    assert re.search(r'sft/">SFT</a></td><td>70.5 &#91;70–71&#93; / 61</td>', smollm2)
     assert "python -m reference_impl run smollm2_135m.yaml" in index.split('id="smollm2-135m"')[1].split("</p>")[0]
     demo = (out / "implementations/demo/index.html").read_text()
     block = demo.split("<h2>Measured: SmolLM2-135M</h2>")[1].split("<h2")[0]

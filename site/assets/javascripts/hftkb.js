@@ -48,12 +48,49 @@
         if (ok) count += 1;
       });
       if (shown) shown.textContent = String(count);
+      if (inUrl) writeUrl();
+    }
+
+    // The page's first table (and any block marked data-url-state: the results pages) keeps its filters in the URL (?stage=alignment&code=1), so a filtered view can be
+    // bookmarked, shared and restored with the back button; other query parameters (Material's ?h=) stay.
+    var inUrl = (document.querySelector("[data-hftkb-table]") === block || block.hasAttribute("data-url-state")) &&
+      window.history && window.URLSearchParams;
+    function writeUrl() {
+      var params = new URLSearchParams(window.location.search);
+      controls.forEach(function (control) {
+        var name = control.getAttribute("data-filter");
+        var value = control.type === "checkbox" ? (control.checked ? "1" : "") : control.value.trim();
+        if (value) params.set(name, value); else params.delete(name);
+      });
+      var query = params.toString();
+      var url = window.location.pathname + (query ? "?" + query : "") + window.location.hash;
+      if (url !== window.location.pathname + window.location.search + window.location.hash) {
+        window.history.replaceState(window.history.state, "", url);
+      }
+    }
+    function readUrl() {
+      var params = new URLSearchParams(window.location.search);
+      var any = false;
+      controls.forEach(function (control) {
+        var value = params.get(control.getAttribute("data-filter"));
+        if (value === null) return;
+        if (control.type === "checkbox") control.checked = value === "1";
+        else if (control.tagName === "SELECT") {
+          // Only a value the filter offers (the options come from the rows): anything else is ignored.
+          if (!Array.prototype.some.call(control.options, function (o) { return o.value === value; })) return;
+          control.value = value;
+        } else control.value = value;
+        any = true;
+      });
+      return any;
     }
     controls.forEach(function (control) {
       control.addEventListener(control.type === "search" ? "input" : "change", apply);
     });
+    if (inUrl && readUrl()) apply();
 
-    var columns = { date: 0, title: 1, venue: 3 };
+    // A table whose rows share one kind and stage has no Kind column (hftkb/site/tables.py, data-no-kind).
+    var columns = { date: 0, title: 1, venue: block.hasAttribute("data-no-kind") ? 2 : 3 };
     var buttons = block.querySelectorAll("[data-sort]");
     buttons.forEach(function (button) {
       button.addEventListener("click", function () {
