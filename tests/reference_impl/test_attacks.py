@@ -240,6 +240,38 @@ def test_virus_proposal_gradient_is_the_directional_derivative_of_the_similarity
 
 @pytest.mark.skipif(not os.environ.get("HFTKB_SLOW"), reason="the Virus search takes ~10 min on a shared 2-core CPU: "
                     "run with HFTKB_SLOW=1 (kept out of make test, which must stay fast)")
+def test_virus_never_proposes_what_the_official_illegal_list_bans():
+    """trainer.py get_illegal_tokens, written out: not printable ASCII, BOS, EOS, pad, unk."""
+    from reference_impl.common.models import word_tokenizer
+
+    tokenizer = word_tokenizer(["say hi café there naïve ok"])
+    official = {i for i in range(len(tokenizer))
+                if not (tokenizer.decode([i]).isascii() and tokenizer.decode([i]).isprintable())}
+    official |= {i for i in (tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id,
+                             tokenizer.unk_token_id) if i is not None}
+    assert {tokenizer.convert_tokens_to_ids("café"), tokenizer.convert_tokens_to_ids("naïve")} <= official
+    ours = virus.illegal_tokens(tokenizer, len(tokenizer))
+    assert official <= ours and ours - official <= set(tokenizer.all_special_ids)
+    assert tokenizer.convert_tokens_to_ids("ok") not in ours
+
+
+def test_virus_candidates_are_the_official_distinct_draws():
+    """trainer.py get_resample_ids, written out with the same generator: bs draws, then single draws until bs
+    distinct (position, top-k index) pairs."""
+    import torch
+
+    for length, topk, count in [(5, 64, 128), (3, 4, 12), (2, 3, 10)]:
+        generator = torch.Generator().manual_seed(7)
+        want = set(zip(torch.randint(length, size=[min(count, length * topk)], generator=generator).tolist(),
+                       torch.randint(topk, size=[min(count, length * topk)], generator=generator).tolist()))
+        while len(want) < min(count, length * topk):
+            i = torch.randint(length, size=[1], generator=generator)
+            j = torch.randint(topk, size=[1], generator=generator)
+            want.add((i.item(), j.item()))
+        got = virus.candidate_pairs(length, topk, count, torch.Generator().manual_seed(7))
+        assert len(got) == len(set(got)) == min(count, length * topk) and set(got) == want
+
+
 def test_the_upload_filter_catches_plain_harmful_rows_and_lets_virus_rows_through(tmp_path):
     """The miniature world's judge as the provider's filter (seconds: a 32-wide world, 2 rows, a short search)."""
     from reference_impl.pipeline.plan import base_model_loader, guardrail_loader
