@@ -22,8 +22,8 @@ Algorithm (one poisoned row; the official code optimises each row on its own, `-
 4. GCG step (Zou et al.'s greedy coordinate gradient, as trainer.py): the gradient of J with respect to the one-hot
    suffix matrix gives, at every position, the `topk` (64) tokens whose substitution most decreases J to first
    order; `candidates` (128) distinct random (position, token) single substitutions are drawn from them
-   (trainer.py `get_resample_ids`); J is evaluated exactly for each and for the current suffix; the best becomes
-   the suffix. Never proposed (trainer.py `get_illegal_tokens`): a token whose text is not printable ASCII, BOS,
+   (trainer.py `get_resample_ids`, L614); J is evaluated exactly for each and for the current suffix; the best becomes
+   the suffix. Never proposed (trainer.py `get_illegal_tokens`, L431): a token whose text is not printable ASCII, BOS,
    EOS, pad and [UNK]. A suffix whose text does not re-encode to the same tokens is skipped (see Deviations).
 5. After `steps` (50, the official 50 epochs over one row) the suffix text is appended to the benign answer.
 6. The provider's filter (`filter_uploads`): every row of the upload, poisoned or benign, is scored by the
@@ -50,13 +50,13 @@ Deviations:
   starts from the whole tokenised harmful example.
 * Benign rows: the first (1-p)*n task rows are the benign uploads; the poisoned rows use the next p*n task rows as
   their benign half (the paper pairs each harmful row with one GSM8K row).
-* Final row: upstream's `VirusAttackFinetuneTrainer.init` trains on the token sequence benign row + suffix +
+* Final row: upstream's `VirusAttackFinetuneTrainer.init` (trainer.py L284 at fa297d0) trains on the token sequence benign row + suffix +
   the benign row again (the second copy's prompt unlabelled), while its guardrail scored benign + suffix. Here the
   row that trains is the row the guardrail scored, benign answer + suffix: a row is one prompt and one labelled
   answer, as text (a second prompt could only be trained on or left out), and in the threat model the provider
   trains on what it moderated.
 * Recoverability: a candidate whose text does not re-encode to its own tokens is skipped. This is ours:
-  trainer.py defines `recoverable_x` but its call is commented out (upstream keeps the optimised suffix as token
+  trainer.py defines `recoverable_x` but its call is commented out (L843; upstream keeps the optimised suffix as token
   ids, `.pt`); here the row travels as text and is tokenised again, so only a recoverable suffix is the one scored.
 * Special tokens: every special token of the tokenizer is also never proposed (upstream bans BOS, EOS, pad and
   unk only; a chat marker such as `<|im_end|>` is printable ASCII and stays proposable there).

@@ -43,7 +43,7 @@ Deviations
   log-probabilities from a reference forward on the batch: the same numbers, one more forward.
 * The data-augmentation half of the paper (safety-recovery examples) is not part of this method (the official
   ``finetune.py`` keeps beta1 = 0.9 for those runs).
-* beta1 = 0.5: official ``finetune.py`` (Unispac/shallow-vs-deep-alignment, L111-118) sets
+* beta1 = 0.5: official ``finetune.py`` (Unispac/shallow-vs-deep-alignment at fb1749e, L111-118) sets
   ``training_args.adam_beta1 = 0.5`` for every fine-tuning-attack run of that repository, plain SFT included;
   here only this method's fine-tuning runs change it (the other methods keep the run's 0.9), so a comparison
   with our SFT row also changes the optimizer. ``adam_beta1 = 0.9`` gives the run's AdamW unchanged.

@@ -29,7 +29,7 @@ Deviations
   followed here uses raw MLP outputs and (rho/2) * squared Frobenius norms, as the Booster repository does.
 * The reference is a snapshot of the trainable weights at the start of fine-tuning instead of a deep copy of the
   model: the same function, without twice the weights in memory.
-* Clipping: the Booster code clips at 5 inside its step (git-disl/Booster ``trainer.py`` ``LDIFSTrainer``,
+* Clipping: the Booster code clips at 5 inside its step (git-disl/Booster ``trainer.py`` ``LDIFSTrainer`` (commit 6421918),
   ``clip_grad_norm_(model.parameters(), 5)`` at L874) and the HF Trainer then clips again at its default
   ``max_grad_norm = 1.0`` (no LDIFS script sets it). Two norm clips in a row equal one clip at the smaller
   bound, so the official effective clip is 1.0: keep ``finetune.max_grad_norm`` at 1.0 (setting 5 clips less

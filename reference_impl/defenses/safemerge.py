@@ -27,8 +27,9 @@ Deviations:
   alpha and store B_new / s_ft in it, so s_ft B A equals B_new A_new exactly and the saved adapter keeps its
   config. With `linear` (the default), layers with weights (1, 0) are left bit-for-bit as they were (upstream
   rescales A and B by sqrt(s_ft) each, the same product); with `dare_linear` they go through DARE as upstream
-  (``utils.py`` ``SafeLoRAMerger.add_weighted_adapter_safelora``, the ``local_weights = [1.0, 0.0]`` branch,
-  calls peft's ``_generalized_task_arithmetic_weighted_adapter`` for every layer).
+  (aladinD/SafeMERGE at 2af08c1, ``utils.py`` ``SafeLoRAMerger.add_weighted_adapter_safelora``: the
+  ``local_weights = [1.0, 0.0]`` branch at L281 also reaches peft's ``_generalized_task_arithmetic_weighted_adapter``
+  at L284, for every layer).
 * DARE's masks come from a generator seeded with `seed` (``torch.rand < density``); peft draws them with
   ``torch.bernoulli`` from the global generator: the same distribution, other draws.
 * Upstream pairs the projection matrices with the LoRA layers by walking the model's parameter list in order

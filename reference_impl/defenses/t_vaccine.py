@@ -32,8 +32,8 @@ modules carry gradients and perturbations (less memory than Vaccine), plus one p
 
 Deviations
 ----------
-Checked against Lslland/T-Vaccine (commit 4513750): ``trainer.py`` ``training_step`` (L150-235) and
-``unfreeze_activate_layers`` (L239-250), ``models/modeling_llama_my_new.py`` (L1002-1012).
+Checked against Lslland/T-Vaccine (commit 4513750): ``trainer.py`` ``training_step`` (L151-237) and
+``unfreeze_activate_layers`` (L240-250), ``models/modeling_llama_my_new.py`` (L1002-1012).
 
 * Which weights train. ``unfreeze_activate_layers`` sets ``requires_grad`` only on the parameters of the
   attention modules (``self.layers`` is ``get_leaf_modules_with_grad``: the attention modules), so the MLP LoRA
