@@ -361,7 +361,7 @@ def world_job(method: str) -> WorldJob:
     """The rows `pipeline.finetune` trains `method` on in the miniature world (no model is built or trained)."""
     from reference_impl.common.config import load_config
     from reference_impl.common.templates import row_prompt, tokenize_rows
-    from reference_impl.common.world import tokenizer_for
+    from reference_impl.testbeds.miniature_world import tokenizer_for
     from reference_impl.pipeline.plan import prepare
 
     config = load_config(WORLD_CONFIG, [f"method={method}"])

@@ -287,14 +287,3 @@ def DEFAULTS_AT_CONFIG(config: dict, path: tuple):  # noqa: N802
     for part in path:
         node = node[part]
     return node
-
-
-def is_world(config: dict) -> bool:
-    return config["model"]["base"] == "world"
-
-
-def testbed_name(config: dict) -> str:
-    """What a result row names as its testbed (issue 11): the config's `testbed`, else the world's version."""
-    if config.get("testbed"):
-        return config["testbed"]
-    return f"miniature_world_v{config['world']['version']}" if is_world(config) else str(config["model"]["base"])

@@ -183,7 +183,7 @@ def markdown_table(data: dict) -> str:
 def calibration_table(data: dict) -> str:
     """SFT per (world seed, training seed): the aligned model, then HS/FA at each p, and what misses world v2's
     targets (`world.calibration_misses`)."""
-    from reference_impl.common.world import HS_BANDS, calibration_misses
+    from reference_impl.testbeds.miniature_world import HS_BANDS, calibration_misses
 
     pairs: dict[tuple, dict] = {}
     for row in data["rows"]:

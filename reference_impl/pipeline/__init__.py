@@ -1,7 +1,7 @@
 """The pipeline, one file per stage, in the order a run goes through them:
 
-    plan.py      prepare(config) -> Plan: method + attack specs, configs, data, needs, the user's rows; all checks
-    data.py      RunData: the world's or the configured datasets
+    plan.py      prepare(config) -> Plan: method + attack specs, configs, the testbed (testbeds/) and its data,
+                 needs, the user's rows; all checks
     session.py   Session: run directory, models on demand, seeding, stage hashes (STAGE_VERSION)
     train.py     one stage's Trainer run (templates, resume, NaN stop)
     align.py     alignment stage        finetune.py  user's fine-tuning      post.py  post-fine-tuning stage

@@ -10,10 +10,8 @@ import time
 from typing import Callable
 
 from ..attacks import DEFAULT_ATTACK
-from ..common.config import is_world, testbed_name
 from ..common.templates import PLAIN
 from .align import config_dict
-from .plan import PipelineError
 from .session import Session, fingerprint
 
 
@@ -24,18 +22,8 @@ def eval_template(session: Session):
 
 
 def moderation(session: Session):
-    ev = session.config["evaluation"]
-    if ev["moderation"] == "keywords":  # the refusal-keyword + relevance judge of the SmolLM2 testbed
-        from ..common.moderation import KeywordJudge
-
-        return KeywordJudge(threshold=ev["threshold"])
-    if ev["moderation"] == "rules" or is_world(session.config):
-        if session.plan.data.world is None:
-            raise PipelineError("evaluation.moderation 'rules' needs the miniature world")
-        return session.plan.data.world.moderation(threshold=ev["threshold"])
-    from ..common.moderation import BeaverDam
-
-    return BeaverDam(ev["moderation"], threshold=ev["threshold"], batch_size=ev["batch_size"])
+    """The testbed's judge at the evaluation threshold."""
+    return session.plan.testbed.judge(session.config, session.plan.data, session.config["evaluation"]["threshold"])
 
 
 def evaluate(session: Session, label: str, payload: dict, load: Callable) -> dict:
@@ -73,12 +61,13 @@ def evaluate(session: Session, label: str, payload: dict, load: Callable) -> dic
 
 def result_row(session: Session, stage: str, ratio, result: dict) -> dict:
     config, plan = session.config, session.plan
+    testbed = plan.testbed
     m = result["metrics"]
     row = {
         "method": plan.method.name,
         "paper": plan.method.paper,
-        "testbed": testbed_name(config),
-        "judge": config["evaluation"]["moderation"] if not is_world(config) else "rules",
+        "testbed": testbed.row_name(config),
+        "judge": testbed.judge_name(config),
         "stage": stage,
         "harmful_ratio": ratio,
         "num_samples": config["finetune"]["num_samples"],
@@ -87,13 +76,12 @@ def result_row(session: Session, stage: str, ratio, result: dict) -> dict:
         "refusal_rate": m["refusal_rate"],
         "fa": m["fa"],
         "task": plan.data.task,
-        "model": "miniature-world" if is_world(config) else config["model"]["base"],
+        "model": testbed.model_name(config),
         "seed": config["seed"],
     }
     for key in plan.data.extra_eval:
         row[key] = m.get(key)
-    if is_world(config):
-        row["world_seed"] = config["world"]["seed"]
+    row.update(testbed.row_fields(config))
     if config["finetune"]["attack"] != DEFAULT_ATTACK:  # rows made before the attack seam have no such key
         row["attack"] = config["finetune"]["attack"]
         # What reached fine-tuning: after Virus's upload filter, how many poisoned rows the guardrail let through.

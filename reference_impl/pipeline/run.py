@@ -1,4 +1,4 @@
-"""The pipeline: align -> fine-tune on the user's data -> post-process -> evaluate (DEFENSES.md 1.1, 2.1).
+"""The pipeline: align -> fine-tune on the user's data -> post-process -> evaluate .
 
 `prepare(config)` (plan.py) checks everything that can be checked without training and returns a `Plan`;
 `execute(plan, out_dir)` runs the stages (align.py, finetune.py, post.py, evaluate.py), each reusing its finished
@@ -14,7 +14,7 @@ from typing import Callable
 from .align import alignment_stage
 from .evaluate import evaluate, result_row
 from .finetune import finetune_stage
-from .plan import Plan, prepare
+from .plan import Plan, build_mixture, prepare
 from .post import post_stage
 from .session import Session, is_main_process
 
@@ -25,12 +25,8 @@ def execute(plan: Plan, out_dir: str | Path, log: Callable[[str], None] = print)
     session.setup_torch()
     started = time.time()
     ft = session.config["finetune"]
-    from ..testbeds import smollm2
-
-    if smollm2.handles(session.config):  # the attack's harmful answers are the unaligned model's own (cached)
-        from .plan import build_mixture
-
-        smollm2.fill_answers(session)
+    if plan.testbed.before_training(session.config, plan.data, session.out, lambda: (session.load_base(), session.tokenizer()),
+                                    log):  # rows answered at run time (SmolLM2: the unaligned model's own answers)
         plan.mixture = build_mixture(plan)
     align_payload, align_dir = alignment_stage(session)
     ft_payload, ft_dir, mode = finetune_stage(session, align_payload, align_dir)

@@ -265,16 +265,16 @@ def test_virus_needs_a_guardrail_model_and_names_the_config_line(tmp_path):
 
 
 def test_an_attack_whose_harmful_data_the_run_lacks_is_refused_before_training(monkeypatch):
-    from reference_impl.pipeline import plan as plan_module
+    from reference_impl.testbeds.miniature_world import MiniatureWorld
 
-    original = plan_module.load_data
+    original = MiniatureWorld.load_data
 
-    def no_harmful(config):
-        data = original(config)
+    def no_harmful(self, config):
+        data = original(self, config)
         data.user_harmful = []
         return data
 
-    monkeypatch.setattr(plan_module, "load_data", no_harmful)
+    monkeypatch.setattr(MiniatureWorld, "load_data", no_harmful)
     with pytest.raises(ConfigError, match="finetune.attack pure_bad needs harmful rows; data.harmful gives none"):
         pipeline.prepare(fast("finetune.attack=pure_bad"))
 
@@ -328,10 +328,10 @@ def test_virus_filter_scores_rows_a_run_optimised_and_refuses_rows_of_other_data
     answer unchanged for one and the harmful row appended for the other), no search; rows of other data are refused."""
     from reference_impl.cli import WORLD_CONFIG
     from reference_impl.experiments import virus_filter
-    from reference_impl.pipeline.data import load_data
+    from reference_impl.testbeds import testbed_for
 
     config = load_config(WORLD_CONFIG, [])
-    data = load_data(config)
+    data = testbed_for(config).load_data(config)
     normal = int((1 - config["finetune"]["harmful_ratio"]) * config["finetune"]["num_samples"])
     pairs = list(zip(data.task_train[normal : normal + 2], data.user_harmful[:2]))
     rows = [dict(pairs[0][0], harmful=True, virus={"harmful_source": pairs[0][1]["instruction"], "cosine": 0.5, "objective": [0.0, -1.0]}),

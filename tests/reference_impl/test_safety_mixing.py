@@ -9,7 +9,7 @@ import pytest
 
 from reference_impl.common.evaluation import is_refusal
 from reference_impl.defenses import safety_mixing
-from reference_impl.pipeline.data import RunData
+from reference_impl.testbeds import RunData
 
 
 def refusal(i):

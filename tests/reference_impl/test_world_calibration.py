@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from reference_impl.common.world import calibration_misses
+from reference_impl.testbeds.miniature_world import calibration_misses
 
 #: A pair of the committed results in which every target holds (world 0, seed 44: 6 / 23 / 35 / 71, FA 91).
 PAIR = {"world.seed": 0, "seed": 44}
