@@ -50,9 +50,10 @@ def attack_overrides(items: list[str], attacks) -> dict[str, list[str]]:
 
 def cmd_matrix(args) -> int:
     from .attacks import ATTACKS
-    from .cli import _load, _run_one
-    from .pipeline import is_main_process, markdown_table, write_results
+    from .common.config import ConfigError
+    from .pipeline import is_main_process, write_results
     from .registry import METHODS
+    from .runs import load_run_config, run_many
 
     try:
         methods = split_names(args.methods, METHODS, "methods")
@@ -64,34 +65,28 @@ def cmd_matrix(args) -> int:
     pairs = []
     for attack in attacks:  # attack-major: an attack's rows are built once, then every method trains on them
         for method in methods:
-            config, error = _load(args.config, args.overrides + [f"finetune.attack={attack}"] + per_attack.get(attack, []), method)
-            if error:
+            try:
+                config = load_run_config(args.config, args.overrides + [f"finetune.attack={attack}"] + per_attack.get(attack, []), method)
+            except ConfigError as error:
                 print(f"error: {error}", file=sys.stderr)
                 return 2
-            pairs.append((method, attack, config))
+            pairs.append(config)
     out = Path(args.out or Path("runs") / f"matrix-{Path(args.config).stem}")
-    rows, failures = [], []
     started = time.time()
-    done = 0
-    try:
-        for method, attack, config in pairs:
-            result, problem = _run_one(config, out)
-            done += 1
-            if problem:
-                failures.append(f"{method} x {attack}: {problem}")
-                print(failures[-1], file=sys.stderr)
-                continue
-            if owns_model_before_fine_tuning(METHODS[method]):
-                rows += [{**r, "method": method, "attack": attack} for r in result if r["stage"] != "final"]
-            final = next(r for r in result if r["stage"] == "final")
-            rows.append({**final, "method": method, "attack": attack, "seed": config["seed"]})  # final names its testbed
-    except KeyboardInterrupt:  # Ctrl-C (SIGINT): keep what finished, name the pairs that did not run
-        failures += [f"{method} x {attack}: not run (the matrix was interrupted)" for method, attack, _ in pairs[done:]]
-        print(f"interrupted: {len(pairs) - done} pair(s) not run", file=sys.stderr)
+
+    def pair_rows(config, result):
+        method, attack = config["method"], config["finetune"]["attack"]
+        rows = []
+        if owns_model_before_fine_tuning(METHODS[method]):
+            rows += [{**r, "method": method, "attack": attack} for r in result if r["stage"] != "final"]
+        final = next(r for r in result if r["stage"] == "final")
+        return rows + [{**final, "method": method, "attack": attack, "seed": config["seed"]}]  # final names its testbed
+
+    rows, failures = run_many(pairs, out, keep=pair_rows)  # Ctrl-C: the pairs that finished, the rest named
     if not is_main_process():
         return 1 if failures else 0
     command = "python -m reference_impl " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    path = write_results(rows, out, command, name="matrix", copy=args.results, failures=failures)
+    path = write_results(rows, out, command, name="matrix", copy=args.results, failures=[str(f) for f in failures])
     print(matrix_table(rows), end="")
     print(f"{len(pairs)} runs in {time.time() - started:.0f}s; results: {path}")
     return 1 if failures else 0

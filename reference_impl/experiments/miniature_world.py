@@ -62,9 +62,7 @@ def run_all(methods: list[str], ratios: tuple[float, ...], out: Path, extra: lis
     """Run every (seed, method, p) in world seed 0, and SFT in every world seed of `world_seeds` (with the aligned
     model's row at p = 0); returns the result rows and one line per run that stopped. A seed of None keeps the
     config's own. Per-method settings come from the config's `method_configs`, as for `run CONFIG --method M`."""
-    from reference_impl.cli import WORLD_CONFIG
-    from reference_impl.common.config import ConfigError, load_config
-    from reference_impl.pipeline import PipelineError, run
+    from reference_impl.runs import WORLD_CONFIG, run_many
 
     configs = []
     for world in world_seeds:  # check every config before training anything
@@ -74,20 +72,22 @@ def run_all(methods: list[str], ratios: tuple[float, ...], out: Path, extra: lis
                     overrides = [f"world.seed={world}", f"method={method}", f"finetune.harmful_ratio={ratio}"] + extra
                     overrides += [] if seed is None else [f"seed={seed}"]
                     overrides += ["evaluation.aligned=true"] if method == "sft" and ratio == 0 else []
-                    try:
-                        configs.append(load_config(WORLD_CONFIG, overrides))
-                    except ConfigError as error:
-                        raise SystemExit(f"error: {error}") from None
-    rows, failures = [], []
-    for config in configs:
-        try:
-            rows += [row for row in run(config, out) if row["stage"] in ("final", "aligned")]
-            # The rows so far, in case a long sweep is stopped: a re-run reuses every finished stage anyway.
-            (out / "rows-so-far.json").write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
-        except (ConfigError, PipelineError) as error:
-            failures.append(f"{config['method']} p={config['finetune']['harmful_ratio']} seed={config['seed']}: {error}")
-            print(failures[-1], file=sys.stderr)
-    return rows, failures
+                    configs.append(_config(WORLD_CONFIG, overrides))
+    # The rows so far go to rows-so-far.json after each run, in case a long sweep is stopped (a re-run reuses
+    # every finished stage anyway).
+    rows, failures = run_many(configs, out, keep=lambda config, result: [r for r in result if r["stage"] in ("final", "aligned")],
+                              progress=out / "rows-so-far.json")
+    return rows, [str(f) for f in failures]
+
+
+def _config(path, overrides: list[str]) -> dict:
+    from reference_impl.common.config import ConfigError
+    from reference_impl.runs import load_run_config
+
+    try:
+        return load_run_config(path, overrides)
+    except ConfigError as error:
+        raise SystemExit(f"error: {error}") from None
 
 
 SECOND_WORLD_RESULTS = ROOT / "reference_impl" / "results" / "miniature_world_seed1.json"
@@ -110,27 +110,22 @@ def run_ablation(out: Path, extra: list[str], ratio: float = 0.1, plan: dict | N
                  seeds: dict | None = None) -> tuple[list[dict], list[str]]:
     """Each setting of `plan` (default ABLATION) at p = `ratio`, unless the setting names its own
     finetune.harmful_ratio (SFT alignment and fine-tuning are shared), for each of the method's `seeds`."""
-    from reference_impl.cli import WORLD_CONFIG
-    from reference_impl.common.config import ConfigError, load_config
-    from reference_impl.pipeline import PipelineError, run
+    from reference_impl.runs import WORLD_CONFIG, run_many
 
-    rows, failures = [], []
+    configs, settings = [], {}
     for method, variants in (plan or ABLATION).items():
         for variant, seed in ((v, s) for v in variants for s in (seeds or {}).get(method, (None,))):
             overrides = [f"method={method}", f"finetune.harmful_ratio={ratio}"] + variant + extra
             overrides += [] if seed is None else [f"seed={seed}"]
-            try:
-                result = run(load_config(WORLD_CONFIG, overrides), out)
-            except (ConfigError, PipelineError) as error:
-                failures.append(f"{method} {' '.join(variant)} seed={seed}: {error}")
-                print(failures[-1], file=sys.stderr)
-                continue
-            for row in result:
-                if row["stage"] == "final":
-                    row["setting"] = ", ".join(v.removeprefix("method_config.") for v in variant
-                                               if not v.startswith("finetune.harmful_ratio=")) or "defaults"
-                    rows.append(row)
-    return rows, failures
+            configs.append(_config(WORLD_CONFIG, overrides))
+            settings[id(configs[-1])] = ", ".join(v.removeprefix("method_config.") for v in variant
+                                                  if not v.startswith("finetune.harmful_ratio=")) or "defaults"
+
+    def finals(config, result):
+        return [{**row, "setting": settings[id(config)]} for row in result if row["stage"] == "final"]
+
+    rows, failures = run_many(configs, out, keep=finals)
+    return rows, [str(f) for f in failures]
 
 
 def ablation_table(data: dict) -> str:
@@ -261,21 +256,20 @@ def main(argv: list[str] | None = None) -> int:
         from reference_impl.registry import METHODS
 
         methods = list(METHODS) if args.methods == "all" else args.methods.split(",")
-        from reference_impl.cli import WORLD_CONFIG
         from reference_impl.common.config import load_config
+        from reference_impl.runs import WORLD_CONFIG, merge_commands, merge_rows, read_document
 
         seeds = tuple(int(s) for s in args.seeds.split(","))
         world_seeds = tuple(int(s) for s in args.world_seeds.split(","))
         started = time.time()
         rows, failures = run_all(methods, RATIOS, Path(args.out), args.overrides, seeds, world_seeds)
         document = results_document(rows, command.strip())
-        if args.methods != "all" and RESULTS.exists():  # a subset re-run keeps the other methods' rows and commands
-            previous = json.loads(RESULTS.read_text(encoding="utf-8"))
-            kept = [row for row in previous["rows"] if row["method"] not in methods]
-            document["rows"] = kept + rows
-            document["command"] = "; ".join(dict.fromkeys(previous["command"].split("; ") + [command.strip()]))
+        previous = read_document(RESULTS) if args.methods != "all" else None
+        if previous is not None:  # a subset re-run keeps the other methods' rows and commands
+            document["rows"] = merge_rows(previous, rows, replaces=lambda row: row["method"] in methods)
+            document["command"] = merge_commands(previous, command.strip())
         method_configs = load_config(WORLD_CONFIG, args.overrides)["method_configs"]
-        kept_settings = {} if args.methods == "all" or not RESULTS.exists() else previous.get("settings", {})
+        kept_settings = {} if previous is None else previous.get("settings", {})
         kept_settings = {m: value for m, value in kept_settings.items() if m not in methods}
         document["settings"] = {**kept_settings, **{m: method_configs[m] for m in methods if m in method_configs}}
         document["failures"] = failures

@@ -46,8 +46,7 @@ def measure(config_overrides: list[str], rows: int, attack: dict, cache_dir: Pat
     import torch
 
     from ..attacks import virus
-    from ..cli import WORLD_CONFIG
-    from ..common.config import load_config
+    from ..runs import WORLD_CONFIG, load_run_config as load_config
     from ..pipeline.plan import base_model_loader, guardrail_loader
     from ..testbeds import testbed_for
 
@@ -125,8 +124,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     from ..pipeline.results import machine_description
 
-    from ..cli import WORLD_CONFIG
-    from ..common.config import ConfigError, load_config
+    from ..common.config import ConfigError
+    from ..runs import WORLD_CONFIG, load_run_config as load_config
     from ..testbeds import testbed_for
 
     try:

@@ -351,7 +351,7 @@ def test_virus_filter_scores_rows_a_run_optimised_and_refuses_rows_of_other_data
 
 def test_an_interrupted_matrix_keeps_the_finished_pairs_and_names_the_rest(tmp_path, monkeypatch, capsys):
     """Ctrl-C during a long matrix: the results file holds the pairs that finished and lists the others as not run."""
-    from reference_impl import cli
+    from reference_impl import cli, runs
 
     calls = []
 
@@ -362,12 +362,12 @@ def test_an_interrupted_matrix_keeps_the_finished_pairs_and_names_the_rest(tmp_p
         return [{"stage": "final", "method": config["method"], "hs": 50.0, "fa": 90.0, "harmful_ratio": 0.1,
                  "testbed": "miniature_world_v2"}], None
 
-    monkeypatch.setattr(cli, "_run_one", fake_run)
+    monkeypatch.setattr(runs, "run_one", fake_run)
     target = tmp_path / "matrix_test.json"
     assert cli.main(["matrix", str(cli.WORLD_CONFIG), "--methods", "sft,non_aligned", "--attacks", "mixture,benign",
                      "--out", str(tmp_path / "m"), "--results", str(target)]) == 1
     document = json.loads(target.read_text())
     assert [(r["method"], r["attack"]) for r in document["rows"]] == [("sft", "mixture")]
-    assert document["failures"] == [f"{m} x {a}: not run (the matrix was interrupted)"
+    assert document["failures"] == [f"{m} x {a} p=0.1 seed=43: not run: interrupted"
                                     for m, a in (("non_aligned", "mixture"), ("sft", "benign"), ("non_aligned", "benign"))]
-    assert "interrupted: 3 pair(s) not run" in capsys.readouterr().err
+    assert "interrupted: 3 run(s) not done" in capsys.readouterr().err
