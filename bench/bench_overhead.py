@@ -64,6 +64,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from reference_impl.tables import render
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "reference_impl" / "results" / "overhead.json"  # the published figures (README, site)
 SCRATCH = ROOT / ".bench" / "overhead.json"  # where a plain `make bench` writes (git-ignored)
@@ -684,6 +686,7 @@ def write_results(path: Path, rows: list[dict], label: str, machine: str, comman
     all_rows = previous + rows
     machines = sorted({r["machine"] for r in all_rows})
     data = {
+        "kind": "overhead",
         "machine": "; ".join(machines),
         "date": dt.date.today().isoformat(),
         "command": command,
@@ -704,37 +707,9 @@ def write_readme_block(path: Path) -> None:
         raise SystemExit(f"error: {path} has no {start} ... {end} block")
     head, rest = text.split(start, 1)
     tail = rest.split(end, 1)[1]
-    block = markdown_table(json.loads(RESULTS.read_text()))
+    block = render(json.loads(RESULTS.read_text()), str(RESULTS))
     path.write_text(f"{head}{start}\n{block}{end}{tail}", encoding="utf-8")
     print(f"wrote the overhead tables into {path}")
-
-
-def markdown_table(data: dict) -> str:
-    """The README tables of `overhead.json`: one table per model, headed by the model and the machine."""
-    blocks = []
-    for model in dict.fromkeys(row["model"] for row in data["rows"]):
-        rows = [row for row in data["rows"] if row["model"] == model]
-        lines = [
-            f"{model} — {rows[0]['machine']}:",
-            "",
-            "| method | time (s) | × reference | peak memory (MB) | × SFT | target |",
-            "|---|--:|--:|--:|--:|---|",
-        ]
-        for row in rows:
-            verdict = {True: "met", False: "missed", None: "–"}[row.get("within_target")]
-            if "step_time_s" in row:
-                target = "reference (1 forward + 1 backward)" if row["method"] == "sft" else (
-                    "–" if row["target_time_ratio"] is None else f"≤ {row['target_time_ratio']}× SFT step: {verdict}")
-                cells = [f"{row['step_time_s']:.4f} per step", f"{row['step_time_ratio']:.2f}",
-                         f"{row['peak_mem_mb']:.1f}", f"{row['peak_mem_ratio']:.2f}", target]
-            elif "time_ratio" in row:
-                target = f"≤ {row['target_time_ratio']:g}× {row['reference']} ({row['reference_time_s']:.4f} s): {verdict}"
-                cells = [f"{row['time_s']:.4f} {row.get('time_unit', 'in all')}", f"{row['time_ratio']:.2f}", "–", "–", target]
-            else:
-                cells = [f"{row['time_s']:.4f} in all", "–", "–", "–", f"< {row.get('target_time_s', 1.0):g} s: {verdict}"]
-            lines.append("| " + " | ".join([row["method"]] + cells) + " |")
-        blocks.append("\n".join(lines) + "\n")
-    return "\n".join(blocks)
 
 
 if __name__ == "__main__":

@@ -76,10 +76,10 @@ def cmd_list(args) -> int:
 
 
 def cmd_table(args) -> int:
-    from .pipeline.results import readme_table, replace_marked
+    from .tables import render_file, replace_marked
 
     try:
-        text = readme_table(args.results)
+        text = render_file(args.results)
         if args.write:
             replace_marked(args.write, Path(args.results).stem, text)
             print(f"{args.write}: results:{Path(args.results).stem} table updated")
@@ -164,7 +164,8 @@ def cmd_sweep(args) -> int:
 
     if not is_main_process():
         return 1 if failures else 0
-    path = write_results(rows, out, command_line(), copy=args.results, failures=[str(f) for f in failures])
+    path = write_results(rows, out, command_line(), copy=args.results, failures=[str(f) for f in failures],
+                         kind="defense_by_ratio")
     print(markdown_table(rows), end="")
     print(f"{len(configs)} runs in {time.time() - started:.0f}s; results: {path}")
     return 1 if failures else 0

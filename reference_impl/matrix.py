@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from .tables.matrix import matrix_cells
+
 
 def split_names(text: str, known, what: str) -> list[str]:
     names = list(known) if text == "all" else [n.strip() for n in text.split(",") if n.strip()]
@@ -86,8 +88,9 @@ def cmd_matrix(args) -> int:
     if not is_main_process():
         return 1 if failures else 0
     command = "python -m reference_impl " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    path = write_results(rows, out, command, name="matrix", copy=args.results, failures=[str(f) for f in failures])
-    print(matrix_table(rows), end="")
+    path = write_results(rows, out, command, name="matrix", copy=args.results, failures=[str(f) for f in failures],
+                         kind="matrix")
+    print(matrix_cells(rows), end="")
     print(f"{len(pairs)} runs in {time.time() - started:.0f}s; results: {path}")
     return 1 if failures else 0
 
@@ -96,23 +99,6 @@ def owns_model_before_fine_tuning(method) -> bool:
     """Whether this method's model before fine-tuning is one no other method in the matrix shares: the defenses of
     the fine-tuning and post-fine-tuning stages start from plain SFT's aligned model, so `sft`'s row stands for it."""
     return method.name in ("sft", "non_aligned") or method.stage == "alignment"
-
-
-def row_label(row: dict) -> str:
-    """The table's row name: the method, or the method's model before fine-tuning (`evaluation.aligned`)."""
-    stage = row.get("stage", "final")
-    return row["method"] if stage == "final" else f"{row['method']}, {stage} (not fine-tuned)"
-
-
-def matrix_table(rows: list[dict]) -> str:
-    """Defense rows, attack columns, "HS / FA" cells."""
-    methods = list(dict.fromkeys(row_label(r) for r in rows))
-    attacks = list(dict.fromkeys(r["attack"] for r in rows))
-    cell = {(row_label(r), r["attack"]): f"{r['hs']} / {r['fa']}" for r in rows}
-    lines = ["| method | " + " | ".join(f"{a} HS / FA" for a in attacks) + " |", "|---" * (len(attacks) + 1) + "|"]
-    for m in methods:
-        lines.append(f"| {m} | " + " | ".join(cell.get((m, a), "") for a in attacks) + " |")
-    return "\n".join(lines) + "\n"
 
 
 def add_parser(sub) -> None:

@@ -27,10 +27,11 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import statistics
 import sys
 import time
 from pathlib import Path
+
+from reference_impl.tables import render, render_file
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "reference_impl" / "results" / "miniature_world_v2.json"
@@ -128,53 +129,6 @@ def run_ablation(out: Path, extra: list[str], ratio: float = 0.1, plan: dict | N
     return rows, [str(f) for f in failures]
 
 
-def ablation_table(data: dict) -> str:
-    """One line per (method, setting, p), in the file's order; over several seeds, means and the HS range."""
-    groups: dict[tuple, list[dict]] = {}
-    for row in data["rows"]:
-        groups.setdefault((row["method"], row["setting"], row["harmful_ratio"]), []).append(row)
-    lines = ["| method | setting | p | seeds | HS | FA | refusals |", "|---|---|--:|--:|--:|--:|--:|"]
-    for (method, setting, ratio), runs in groups.items():
-        lines.append(f"| {method} | {setting} | {ratio:g} | {len(runs)} | {_spread([r['hs'] for r in runs])} | "
-                     f"{_mean([r['fa'] for r in runs])} | {_mean([r.get('refusal_rate') for r in runs])} |")
-    return "\n".join(lines) + "\n"
-
-
-def markdown_table(data: dict) -> str:
-    """HS and FA per method and harmful ratio with their averages (the papers' layout), then the refusal rates.
-
-    With several training seeds a cell is the mean over seeds, and an HS cell adds the seeds' range in brackets
-    (min–max): the spread is part of the result in a world this small."""
-    from reference_impl.registry import METHODS
-
-    first_world = min((r.get("world_seed", 0) for r in data["rows"]), default=0)
-    rows = [r for r in data["rows"] if r.get("stage", "final") == "final" and r.get("world_seed", 0) == first_world]
-    ratios = sorted({r["harmful_ratio"] for r in rows})
-    header = ["method", "stage"] + [f"{kind} p={ratio:g}" for ratio in ratios for kind in ("HS", "FA")] + ["avg HS", "avg FA"]
-    refusal_header = ["method"] + [f"refusals p={ratio:g}" for ratio in ratios]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * 2 + ["--:"] * (len(header) - 2)) + "|"]
-    refusals = ["| " + " | ".join(refusal_header) + " |", "|---|" + "|".join(["--:"] * len(ratios)) + "|"]
-    for name, method in METHODS.items():
-        found: dict[float, list[dict]] = {}
-        for r in rows:
-            if r["method"] == name:
-                found.setdefault(r["harmful_ratio"], []).append(r)
-        if not found:
-            continue
-        cells = [name, method.stage if method.paper else "baseline"]
-        for ratio in ratios:
-            runs = found.get(ratio)
-            cells += ["–", "–"] if runs is None else [_spread([r["hs"] for r in runs]), _mean([r["fa"] for r in runs])]
-        present = [r for runs in found.values() for r in runs]
-        cells += [_mean([r["hs"] for r in present]), _mean([r["fa"] for r in present])]
-        lines.append("| " + " | ".join(cells) + " |")
-        refusals.append("| " + " | ".join([name] + [_mean([r.get("refusal_rate") for r in found[p]]) if p in found else "–"
-                                                     for p in ratios]) + " |")
-    seeds = sorted({r.get("seed") for r in rows}, key=str)
-    note = f"Mean over training seeds {', '.join(map(str, seeds))}; HS cells add [min–max] over them.\n\n" if len(seeds) > 1 else ""
-    return note + "\n".join(lines) + "\n\n" + "\n".join(refusals) + "\n"
-
-
 def calibration_table(data: dict) -> str:
     """SFT per (world seed, training seed): the aligned model, then HS/FA at each p, and what misses world v2's
     targets (`world.calibration_misses`)."""
@@ -200,21 +154,6 @@ def calibration_table(data: dict) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     held = sum(1 for pair in pairs.values() if not calibration_misses(pair["aligned"], pair["finals"]))
     return "\n".join(lines) + f"\n\nTargets held in {held} of {len(pairs)} pairs.\n"
-
-
-def _mean(values: list) -> str:
-    values = [v for v in values if v is not None]
-    return _number(statistics.mean(values)) if values else "–"
-
-
-def _spread(values: list) -> str:
-    if len(values) == 1:
-        return _number(values[0])
-    return f"{_mean(values)} [{min(values):g}–{max(values):g}]"
-
-
-def _number(value) -> str:
-    return "–" if value is None else f"{value:.1f}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -246,10 +185,10 @@ def main(argv: list[str] | None = None) -> int:
             out = Path(args.out) if args.ablation else Path(args.out).with_name("sweep-defenses-world1")
             rows, failures = run_ablation(out, extra, plan=ABLATION if args.ablation else SECOND_WORLD,
                                           seeds=ABLATION_SEEDS if args.ablation else dict.fromkeys(SECOND_WORLD, SEEDS))
-            document = results_document(rows, command.strip())
+            document = results_document(rows, command.strip(), kind="settings")
             document["failures"] = failures
             target.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
-        print(ablation_table(json.loads(target.read_text(encoding="utf-8"))), end="")
+        print(render_file(target), end="")
         return 0
     if args.run:
         from reference_impl.pipeline import results_document
@@ -263,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         world_seeds = tuple(int(s) for s in args.world_seeds.split(","))
         started = time.time()
         rows, failures = run_all(methods, RATIOS, Path(args.out), args.overrides, seeds, world_seeds)
-        document = results_document(rows, command.strip())
+        document = results_document(rows, command.strip(), kind="defense_by_ratio")
         previous = read_document(RESULTS) if args.methods != "all" else None
         if previous is not None:  # a subset re-run keeps the other methods' rows and commands
             document["rows"] = merge_rows(previous, rows, replaces=lambda row: row["method"] in methods)
@@ -279,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         if failures:
             print(f"{len(failures)} run(s) stopped (listed in the results file)", file=sys.stderr)
     data = json.loads(RESULTS.read_text(encoding="utf-8"))
-    print(calibration_table(data) if args.calibration else markdown_table(data), end="")
+    print(calibration_table(data) if args.calibration else render(data, str(RESULTS)), end="")
     return 0
 
 

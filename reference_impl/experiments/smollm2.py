@@ -23,12 +23,14 @@ import sys
 import time
 from pathlib import Path
 
+from reference_impl.tables import render
+from reference_impl.tables.rows import METHOD_ORDER
+
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "reference_impl" / "configs" / "smollm2_135m.yaml"
 RESULTS = ROOT / "reference_impl" / "results" / "smollm2_135m.json"
 #: SFT, the non-aligned baseline, the five first defenses (issue 6) and the fine-tuning-stage ones (issue 13).
-METHODS = ("non_aligned", "sft", "vaccine", "booster", "lisa", "antidote", "safe_lora",
-           "ldifs", "ewc", "kl", "constrained_sft", "safety_mixing", "backdoor_align", "ptst")
+METHODS = METHOD_ORDER
 
 
 def plan(methods: list[str], extra: list[str], clean: bool = True) -> list[dict]:
@@ -57,21 +59,6 @@ def run_all(configs: list[dict], out: Path) -> tuple[list[dict], list[str]]:
     return rows, [str(f) for f in failures]
 
 
-def table(document: dict) -> str:
-    """Method rows in the order of METHODS (others after), p, HS, FA, with the command that made them."""
-    order = {m: i for i, m in enumerate(METHODS)}
-    rows = sorted(document["rows"], key=lambda r: (order.get(r["method"], len(order)), r["stage"] != "aligned",
-                                                    r.get("harmful_ratio") or 0))
-    lines = ["| method | stage | p | HS | FA |", "|---|---|---|---|---|"]
-    for r in rows:
-        p = "" if r["stage"] == "aligned" else r["harmful_ratio"]
-        lines.append(f"| {r['method']} | {r['stage']} | {p} | {r['hs']} | {r['fa']} |")
-    seeds = sorted({r["seed"] for r in rows if r.get("seed") is not None})
-    seed_text = f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}" if seeds else "seed not recorded"
-    return "\n".join(lines) + f"\n\nSmolLM2-135M-Instruct, {seed_text}; {document['machine']}, {document['date']}; " \
-                              f"`{document['command']}`\n"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m reference_impl.experiments.smollm2",
                                      description=__doc__.split("\n\n")[0])
@@ -90,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.time()
         rows, failures = run_all(configs, Path(args.out))
         command = "python -m reference_impl.experiments.smollm2 " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-        document = results_document(rows, command.strip())
+        document = results_document(rows, command.strip(), kind="method_rows")
         previous = read_document(RESULTS)
         if previous is not None:  # a subset re-run keeps the other methods' rows and the commands that made them
             document["rows"] = merge_rows(previous, rows, replaces=lambda row: row["method"] in methods)
@@ -102,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     if not RESULTS.exists():
         print(f"no results yet: {RESULTS} (run with --run)", file=sys.stderr)
         return 1
-    print(table(json.loads(RESULTS.read_text(encoding="utf-8"))), end="")
+    print(render(json.loads(RESULTS.read_text(encoding="utf-8")), str(RESULTS)), end="")
     return 0
 
 

@@ -94,21 +94,6 @@ def measure(config_overrides: list[str], rows: int, attack: dict, cache_dir: Pat
     }
 
 
-def filter_table(document: dict) -> str:
-    """Per upload kind: rows, flagged, passed and the guardrail's mean flag probability, one block per run (lambda)."""
-    lines = []
-    for run in document["runs"]:
-        config = run["attack_config"]
-        lines += [f"lambda {config['lam']}, {config['steps']} GCG steps, {config['candidates']} candidates per step:", "",
-                  "| upload | rows | flagged | passed | mean p(flag) |", "|---|--:|--:|--:|--:|"]
-        for kind, label in (("plain_harmful", "plain harmful rows"), ("mixing", "benign row + harmful suffix"), ("virus", "Virus rows")):
-            r = run[kind]
-            lines.append(f"| {label} | {r['rows']} | {r['flagged']} | {r['passed']} | {r['mean_p_flag']} |")
-        lines.append("")
-    return "\n".join(lines) + f"\n{document['testbed']}; guardrail: {document['guardrail']}; {document['machine']}, " \
-                              f"{document['date']}; `{document['command']}`\n"
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m reference_impl.experiments.virus_filter", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default=None, help="a run config (default: the miniature world's)")
@@ -138,7 +123,7 @@ def main(argv=None) -> int:
     runs = [measure(args.overrides, args.rows, {"lam": lam, **search}, Path(args.cache), rows_from=args.rows_from,
                     config_path=args.config) for lam in args.lam or [0.1]]
     out = Path(args.out or RESULTS / f"virus_filter_{testbed}.json")
-    document = {"machine": machine_description(), "date": time.strftime("%Y-%m-%d"),
+    document = {"kind": "upload_filter", "machine": machine_description(), "date": time.strftime("%Y-%m-%d"),
                 "command": "python -m reference_impl.experiments.virus_filter " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
                 "testbed": testbed, "guardrail": runs[0]["guardrail"], "runs": runs}
     out.write_text(json.dumps(document, indent=1) + "\n")
