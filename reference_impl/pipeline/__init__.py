@@ -13,4 +13,5 @@
 from .plan import PipelineError, Plan, prepare  # noqa: F401
 from .results import markdown_table, results_document, write_results  # noqa: F401
 from .run import execute, run  # noqa: F401
+from . import evaluate  # noqa: F401 - the module (tests patch its EVALUATION_VERSION)
 from .session import STAGE_VERSION, is_main_process  # noqa: F401

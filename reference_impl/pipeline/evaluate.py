@@ -10,6 +10,7 @@ import time
 from typing import Callable
 
 from ..attacks import DEFAULT_ATTACK
+from ..common.metrics import EVALUATION_VERSION, core_keys, expected_keys
 from ..common.templates import PLAIN
 from .align import config_dict
 from .session import Session, fingerprint
@@ -42,9 +43,15 @@ def evaluate(session: Session, label: str, payload: dict, load: Callable) -> dic
     query = session.plan.query_template  # the attacker's prompt on the harmful queries (identity shift, pure bad)
     if query is not None:  # likewise only when the attack declares one
         eval_payload["query_template"] = config_dict(query)
+    if EVALUATION_VERSION != 1:  # left out at 1, so that evaluations made before the metrics seam keep their files
+        eval_payload["evaluation_version"] = EVALUATION_VERSION
     path = session.stages / f"eval-{label}-{fingerprint(eval_payload)}.json"
     if path.exists():
-        return json.loads(path.read_text())
+        cached = json.loads(path.read_text())
+        missing = [key for key in expected_keys(list(d.extra_eval)) if key not in cached["metrics"]]
+        if not missing:
+            return cached
+        session.log(f"evaluation ({label}): the cached one lacks {', '.join(missing)}; evaluating again")
     started = time.time()
     model = merge_lora(load())
     result = evaluate_model(
@@ -71,10 +78,7 @@ def result_row(session: Session, stage: str, ratio, result: dict) -> dict:
         "stage": stage,
         "harmful_ratio": ratio,
         "num_samples": config["finetune"]["num_samples"],
-        "hs": m["hs"],
-        "hs_plus": m["hs_plus"],
-        "refusal_rate": m["refusal_rate"],
-        "fa": m["fa"],
+        **{key: m[key] for key in core_keys()},  # common/metrics.py: the metrics, in their order
         "task": plan.data.task,
         "model": testbed.model_name(config),
         "seed": config["seed"],

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from ..common.metrics import METRICS
+
 #: The order of SmolLM2's table: SFT, the non-aligned baseline, the five first defenses, the fine-tuning-stage ones.
 METHOD_ORDER = ("non_aligned", "sft", "vaccine", "booster", "lisa", "antidote", "safe_lora",
                 "ldifs", "ewc", "kl", "constrained_sft", "safety_mixing", "backdoor_align", "ptst")
 
-COLUMNS = [("method", "method"), ("stage", "stage"), ("harmful_ratio", "p"), ("hs", "HS %"), ("hs_plus", "HS+ %"),
-           ("refusal_rate", "refusals %"), ("fa", "FA %"), ("benign_answered", "benign answered %")]
+COLUMNS = [("method", "method"), ("stage", "stage"), ("harmful_ratio", "p")] + [(m.key, m.label) for m in METRICS]
 
 
 def runs_table(document: dict) -> str:
