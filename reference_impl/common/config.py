@@ -98,6 +98,12 @@ FREE_MAPPINGS = {("method_config",), ("method_configs",), ("finetune", "attack_c
 OPTIONAL = {("testbed",), ("model", "tokenizer"), ("model", "device_map"), ("data", "task", "subset")}
 
 
+#: Where the registered method and attack names come from (name lists, checked by `validate`). Filled in by the
+#: package (reference_impl/__init__.py) with the registry's and the attacks' names: `common` sits below both and
+#: imports neither (the layering test, tests/reference_impl/test_layers.py).
+KNOWN_NAMES: dict[str, Any] = {"method": lambda: (), "attack": lambda: ()}
+
+
 class ConfigError(ValueError):
     """A configuration problem, already formatted as `file:line: message`."""
 
@@ -245,8 +251,7 @@ def validate(config: dict, source: str = "<config>", lines: dict | None = None) 
         value = DEFAULTS_AT_CONFIG(config, path)
         if value not in allowed:
             fail(path, f"must be one of {', '.join(allowed)}; got {value!r}")
-    from ..registry import METHODS
-
+    METHODS, ATTACKS = KNOWN_NAMES["method"](), KNOWN_NAMES["attack"]()
     if config["method"] not in METHODS:
         fail(("method",), f"names no registered method: {config['method']!r} (registered: {', '.join(METHODS)})")
     for name, overrides in config["method_configs"].items():
@@ -254,8 +259,6 @@ def validate(config: dict, source: str = "<config>", lines: dict | None = None) 
             fail(("method_configs", name), f"names no registered method (registered: {', '.join(METHODS)})")
         if not isinstance(overrides, dict):
             fail(("method_configs", name), "must be a mapping of Config fields")
-    from ..attacks import ATTACKS
-
     if config["finetune"]["attack"] not in ATTACKS:
         fail(("finetune", "attack"), f"names no known attack: {config['finetune']['attack']!r} (known: {', '.join(ATTACKS)})")
     ratio = config["finetune"]["harmful_ratio"]

@@ -217,7 +217,7 @@ def check_run_length(config: Config, total_steps: int) -> None:
 
     Raised as the pipeline's ``PipelineError`` (a run that cannot go on), which its CLI reports in one line.
     """
-    from reference_impl.pipeline import PipelineError
+    from reference_impl.common.errors import PipelineError
 
     if config.alignment_steps > 0 and total_steps <= config.alignment_steps:
         raise PipelineError(

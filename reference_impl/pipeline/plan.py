@@ -20,11 +20,8 @@ from ..attacks import load_attack
 from ..common.config import ConfigError, where
 from ..common.method import NEED_KEYS, AttackSpec, MethodSpec, PromptTemplate, attack_query_template, templates
 from ..common.schedule import schedule_context
+from ..common.errors import PipelineError  # noqa: F401 - raised by the stages and by methods (common/errors.py)
 from ..testbeds import RunData, Testbed, testbed_for
-
-
-class PipelineError(RuntimeError):
-    """A run that cannot go on (bad method config, too little data, a NaN loss...): one clear line."""
 
 
 @dataclass

@@ -28,7 +28,7 @@ def test_sft_dose_response_in_one_world_seed_pair(tmp_path):
     pytest.importorskip("torch")
     from reference_impl.cli import WORLD_CONFIG
     from reference_impl.common.config import load_config
-    from reference_impl.common.pipeline import run
+    from reference_impl.pipeline import run
 
     aligned, finals = None, []
     for ratio in (0.0, 0.05, 0.1, 0.2):
