@@ -13,6 +13,10 @@ torchrun with FSDP or DeepSpeed) and a defense overrides ONE method:
 `training_step(model, inputs, num_items_in_batch=None)` (the current signature) calls `defense_step`, stops the run
 on a NaN/inf loss with the step number (`NonFiniteLossError`), and returns the loss scaled for logging.
 
+A defense that sets `self.last_losses = {name: value}` in its step gets each component averaged into the
+Trainer's logs as `defense/<name>` and over the run by `loss_components()` (the pipeline logs them and puts them in
+the result row).
+
 Helpers: `extra_datasets={"alignment": rows, "harmful": rows}` + `next_extra_batch(name)` (an endless, re-shuffled
 dataloader per name, batches collated and on the device); `lm_loss`; `forward_backward`; `trainable_parameters`;
 `grads()` / `set_grads()`; `perturbed_weights({param: delta})`; `forward_hooks(modules, hook)`; and module
@@ -86,6 +90,11 @@ class HFTTrainer(Trainer):
         self.defense_config = defense_config
         self._extra_iterators: dict[tuple[str, int], Iterator] = {}
         self._extra_epochs: dict[tuple[str, int], int] = {}
+        # Loss components (`last_losses`, set by a defense's step): [sum, count] per name, over the run and since
+        # the last log (TRL's habit: each term of the objective logged, here as `defense/<name>`).
+        self._components: dict[str, list[float]] = {}
+        self._window: dict[str, list[float]] = {}
+        self._recorded: Any = None
 
     # ------------------------------------------------------------------------------------------------
     # The step
@@ -96,11 +105,37 @@ class HFTTrainer(Trainer):
             self.optimizer.train()
         inputs = self._prepare_inputs(inputs)
         loss = self.defense_step(model, inputs)
+        self._record_components()
         loss = torch.as_tensor(loss, device=self.args.device).detach().float()
         if not torch.isfinite(loss):
             raise NonFiniteLossError(self.state.global_step + 1, float(loss))
         # The Trainer sums the returned values over the accumulation micro-batches for its logs.
         return loss / self._accumulation_steps()
+
+    def _record_components(self) -> None:
+        """Add this step's `last_losses` (a new dict each step; one left unchanged is not counted twice)."""
+        latest = getattr(self, "last_losses", None)
+        if not latest or latest is self._recorded:
+            return
+        self._recorded = latest
+        for name, value in latest.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float, torch.Tensor)):
+                continue
+            value = float(value)
+            for store in (self._components, self._window):
+                total = store.setdefault(name, [0.0, 0])
+                total[0] += value
+                total[1] += 1
+
+    def loss_components(self) -> dict[str, float]:
+        """Each loss component's mean over the steps so far (empty for a defense that records none)."""
+        return {name: round(total / count, 6) for name, (total, count) in self._components.items()}
+
+    def log(self, logs: dict[str, float], *args, **kwargs) -> None:
+        """The Trainer's log, plus `defense/<name>`: each component's mean since the last log."""
+        logs = {**logs, **{f"defense/{name}": round(total / count, 6) for name, (total, count) in self._window.items()}}
+        self._window = {}
+        super().log(logs, *args, **kwargs)
 
     def defense_step(self, model: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         """THE override point: put this micro-batch's gradient into `.grad`, return the detached loss to log.

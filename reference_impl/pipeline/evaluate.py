@@ -66,7 +66,8 @@ def evaluate(session: Session, label: str, payload: dict, load: Callable) -> dic
     return result
 
 
-def result_row(session: Session, stage: str, ratio, result: dict) -> dict:
+def result_row(session: Session, stage: str, ratio, result: dict, losses: dict | None = None) -> dict:
+    """One results row; `losses`: the defense's loss components per stage it trained (`defense_losses`)."""
     config, plan = session.config, session.plan
     testbed = plan.testbed
     m = result["metrics"]
@@ -86,6 +87,8 @@ def result_row(session: Session, stage: str, ratio, result: dict) -> dict:
     for key in plan.data.extra_eval:
         row[key] = m.get(key)
     row.update(testbed.row_fields(config))
+    if losses:
+        row["defense_losses"] = losses
     if config["finetune"]["attack"] != DEFAULT_ATTACK:  # rows made before the attack seam have no such key
         row["attack"] = config["finetune"]["attack"]
         # What reached fine-tuning: after Virus's upload filter, how many poisoned rows the guardrail let through.

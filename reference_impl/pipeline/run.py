@@ -16,7 +16,7 @@ from .evaluate import evaluate, result_row
 from .finetune import finetune_stage
 from .plan import Plan, build_mixture, prepare
 from .post import post_stage
-from .session import Session, is_main_process
+from .session import Session, is_main_process, loss_components
 
 
 def execute(plan: Plan, out_dir: str | Path, log: Callable[[str], None] = print) -> list[dict]:
@@ -33,9 +33,12 @@ def execute(plan: Plan, out_dir: str | Path, log: Callable[[str], None] = print)
     if not is_main_process():
         return []  # under accelerate launch / torchrun, rank 0 alone post-processes and evaluates
     rows = []
+    # The defense's loss components (means over its steps), per stage it trained: kept in the result row.
+    losses = {stage: c for stage, c in (("alignment", loss_components(align_dir)), ("fine_tuning", loss_components(ft_dir))) if c}
     if session.config["evaluation"]["aligned"]:
         result = evaluate(session, "aligned", align_payload, lambda: session.load_aligned(align_dir))
-        rows.append(result_row(session, "aligned" if align_dir else "base", None, result))
+        aligned_losses = {k: v for k, v in losses.items() if k == "alignment"}
+        rows.append(result_row(session, "aligned" if align_dir else "base", None, result, aligned_losses))
     post_payload, post_dir = post_stage(session, ft_payload, align_dir, ft_dir, mode)
     if post_dir is not None:
         from transformers import AutoModelForCausalLM
@@ -43,7 +46,7 @@ def execute(plan: Plan, out_dir: str | Path, log: Callable[[str], None] = print)
         final = evaluate(session, "final", post_payload, lambda: AutoModelForCausalLM.from_pretrained(post_dir / "model"))
     else:
         final = evaluate(session, "final", ft_payload, lambda: session.load_finetuned(align_dir, ft_dir, mode))
-    rows.append(result_row(session, "final", ft["harmful_ratio"], final))
+    rows.append(result_row(session, "final", ft["harmful_ratio"], final, losses))
     log(f"{plan.method.name} p={ft['harmful_ratio']}: " + ", ".join(
         f"{k}={v}" for k, v in final["metrics"].items()) + f"  ({time.time() - started:.0f}s)")
     return rows

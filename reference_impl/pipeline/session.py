@@ -39,6 +39,14 @@ def mark_done(directory: Path, info: dict) -> None:
         (directory / "DONE").write_text(json.dumps(info, indent=1))
 
 
+def loss_components(directory: Path | None) -> dict:
+    """The per-step loss components' means a finished training stage recorded (harness `loss_components`)."""
+    done = None if directory is None else directory / "DONE"
+    if done is None or not done.exists():
+        return {}
+    return json.loads(done.read_text()).get("loss_components", {})
+
+
 class Session:
     """One plan's run under `out_dir`: shared tokenizer, base-model cache, timings."""
 
