@@ -40,7 +40,7 @@ reference log-probabilities reported apart); safety mixing, BackdoorAlign and PT
 RESTA under a second on the tiny model.
 
     python -m bench overhead                                              # as `make bench` runs it
-    python -m bench.bench_overhead --output reference_impl/results/overhead.json   # publish (README, site)
+    python -m bench.bench_overhead --output reference_impl/results/overhead.json   # publish (the site's measured-results page)
     python -m bench.bench_overhead --model-size 1b --dtype bf16 --device cuda \
         --output reference_impl/results/overhead.json                    # on a GPU (random 1.1B Llama)
 
@@ -67,7 +67,7 @@ from pathlib import Path
 from reference_impl.tables import render
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "reference_impl" / "results" / "overhead.json"  # the published figures (README, site)
+RESULTS = ROOT / "reference_impl" / "results" / "overhead.json"  # the published figures (measured-results page)
 SCRATCH = ROOT / ".bench" / "overhead.json"  # where a plain `make bench` writes (git-ignored)
 
 #: Maximum time ratio against SFT (step; epoch for DATA_METHODS), from DEFENSES.md 7 passes per step (issues 6, 12-14).

@@ -4,7 +4,7 @@
     python -m reference_impl run CONFIG.yaml [--method NAME] [--set key.path=value ...] [--out DIR]
     python -m reference_impl sweep CONFIG.yaml --methods sft,vaccine --ratios 0,0.05,0.1 [--out DIR] [--results FILE]
     python -m reference_impl demo [--out DIR] [--seed N]
-    python -m reference_impl table reference_impl/results/miniature_world.json [--write README.md]
+    python -m reference_impl table reference_impl/results/miniature_world_v2.json [--write site/reference/measured-results.md]
     python -m reference_impl matrix CONFIG.yaml --methods sft,vaccine --attacks mixture,virus [--out DIR] [--set ...]
 
 Problems with the config, the data or the models are reported in one line before any training starts
@@ -47,9 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--out", default="runs/demo", help="run directory; results in DIR/miniature_world.json")
     demo.add_argument("--seed", type=int, default=0, help="seed of the miniature world (default 0)")
 
-    table = sub.add_parser("table", help="the README's results table of a results JSON file (--write: update the README)")
+    table = sub.add_parser("table", help="a results file's table, by its kind (--write: update the marked block of a page)")
     table.add_argument("results", help="a results file, e.g. reference_impl/results/miniature_world.json")
-    table.add_argument("--write", metavar="README", default=None,
+    table.add_argument("--write", metavar="PAGE", default=None,
                        help="replace the table between <!-- results:NAME --> markers in this file instead of printing")
 
     from .matrix import add_parser as add_matrix

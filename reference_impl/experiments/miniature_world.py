@@ -3,7 +3,7 @@
 (world seed, training seed) pairs that calibrate world v2 (issue 11).
 
     python -m reference_impl.experiments.miniature_world --run    # run everything, write the results, print the table
-    python -m reference_impl.experiments.miniature_world          # the README table of the committed results
+    python -m reference_impl.experiments.miniature_world          # the table of the committed results
     python -m reference_impl.experiments.miniature_world --calibration   # SFT per (world seed, seed) pair, targets
     python -m reference_impl.experiments.miniature_world --ablation --run   # defense strength: post-fine-tuning
                                                        # settings over the seeds, Vaccine rho and Booster lambda
@@ -19,7 +19,7 @@ gives the table's row). Finished stages are reused from `runs/sweep-defenses`
 (SFT alignment is shared by sft, lisa, antidote and safe_lora; SFT fine-tuning by sft, antidote and safe_lora),
 so a re-run after changing one defense only re-trains what that defense changes. The rows go to
 `reference_impl/results/miniature_world_v2.json` (world v2; `miniature_world.json` holds the v1 world's table that
-the README shows, a test checks that the README holds exactly that text).
+the measured-results page shows; a test checks that the page holds exactly that text).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from reference_impl.tables import render, render_file
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "reference_impl" / "results" / "miniature_world_v2.json"
-V1_RESULTS = ROOT / "reference_impl" / "results" / "miniature_world.json"  # the v1 world's table (README)
+V1_RESULTS = ROOT / "reference_impl" / "results" / "miniature_world.json"  # the v1 world's table
 OUT = ROOT / "runs" / "sweep-defenses"
 ABLATION_RESULTS = ROOT / "reference_impl" / "results" / "miniature_world_ablation.json"
 RATIOS = (0.0, 0.05, 0.1, 0.2)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 
 def overhead_table(data: dict) -> str:
-    """The README tables of `overhead.json`: one table per model, headed by the model and the machine."""
+    """The tables of `overhead.json`: one table per model, headed by the model and the machine."""
     blocks = []
     for model in dict.fromkeys(row["model"] for row in data["rows"]):
         rows = [row for row in data["rows"] if row["model"] == model]

@@ -154,3 +154,11 @@ def test_the_checks_are_not_vacuous():
                                    "reference_impl.defenses.x -> reference_impl.defenses.y"]
     assert cycles(edges) == [["reference_impl.common.a", "reference_impl.pipeline.b", "reference_impl.common.a"]]
     assert imports(PACKAGE / "pipeline" / "run.py") >= {"reference_impl.pipeline.align", "reference_impl.pipeline.session"}
+
+
+def test_shared_modules_are_short():
+    """No module of common/, pipeline/ or testbeds/ over 300 lines (issue 27): a newcomer reads each in one sitting."""
+    long = [f"{path.relative_to(ROOT)}: {n} lines" for folder in ("common", "pipeline", "testbeds")
+            for path in sorted((PACKAGE / folder).glob("*.py"))
+            if (n := len(path.read_text(encoding="utf-8").splitlines())) > 300]
+    assert not long, "\n".join(long)

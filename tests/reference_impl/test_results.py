@@ -80,28 +80,35 @@ def test_overhead_rows_are_consistent():
                 assert rows[method]["time_s"] > 0
 
 
-def test_readme_overhead_block_is_the_published_figures():
-    """The README's overhead tables are `python -m bench.bench_overhead --readme README.md` output."""
+def test_overhead_block_is_the_published_figures():
+    """The measured-results page's overhead tables are `python -m bench.bench_overhead --readme PAGE` output."""
     from reference_impl.tables.overhead import overhead_table
 
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = readme.split("<!-- overhead -->\n", 1)[1].split("<!-- /overhead -->", 1)[0]
+    page = (ROOT / "site" / "reference" / "measured-results.md").read_text(encoding="utf-8")
+    block = page.split("<!-- overhead -->\n", 1)[1].split("<!-- /overhead -->", 1)[0]
     assert block == overhead_table(load("overhead.json")), \
-        "README overhead tables are stale: run python -m bench.bench_overhead --readme README.md"
+        "overhead tables are stale: run python -m bench.bench_overhead --readme site/reference/measured-results.md"
+
+
+def test_the_readme_is_a_short_front_door():
+    """At most 200 lines; the full tables live on the measured-results page."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 200
+    assert "site/reference/measured-results.md" in readme
 
 
 def test_readme_results_tables_are_the_table_command_output(capsys):
     """Every block between `<!-- results:NAME -->` markers in the README and the measured-results page is exactly
-    `python -m reference_impl table reference_impl/results/NAME.json`; the README holds the world v2 table, SmolLM2's
+    `python -m reference_impl table reference_impl/results/NAME.json`; the page holds the world v2 table, SmolLM2's
     and both defense-by-attack matrices (issues 13 and 15)."""
     import re
 
     from reference_impl import cli
     from reference_impl.tables import marked_block
 
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    page = (ROOT / "site" / "reference" / "measured-results.md").read_text(encoding="utf-8")
     for name in ("miniature_world_v2", "smollm2_135m", "matrix_miniature_world_v2", "matrix_smollm2_135m"):
-        assert f"<!-- results:{name} -->" in readme, f"README.md lacks the <!-- results:{name} --> markers"
+        assert f"<!-- results:{name} -->" in page, f"measured-results.md lacks the <!-- results:{name} --> markers"
     for page in ("README.md", "site/reference/measured-results.md"):
         text = (ROOT / page).read_text(encoding="utf-8")
         for name in re.findall(r"<!-- results:([\w.-]+) -->", text):
