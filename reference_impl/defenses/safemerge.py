@@ -18,14 +18,19 @@ Algorithm (DEFENSES.md 5.3):
    and the merged adapter has scale 1, so its update is B_new A_new. That product has cross terms
    (sqrt(w_ft w_safe s_ft s_safe) (B_ft A_safe + B_safe A_ft)); it is not a blend of the two updates.
    `combination="dare_linear"` first applies DARE to every A_k and B_k (keep each entry with probability
-   `density`, divide the kept ones by `density`).
+   `density`, divide the kept ones by `density`), on EVERY LoRA layer: upstream routes the layers weighted
+   (1, 0) through the same peft merge, so DARE drops and rescales their fine-tuned A and B too.
 No data and no training: one projection, one cosine and at most one merge per LoRA layer.
 
 Deviations:
 * Upstream builds a new adapter of rank r and alpha r (scale 1). We keep the fine-tuning adapter's own rank and
   alpha and store B_new / s_ft in it, so s_ft B A equals B_new A_new exactly and the saved adapter keeps its
-  config. Layers with weights (1, 0) are left bit-for-bit as they were (upstream rescales A and B by sqrt(s_ft)
-  each, the same product).
+  config. With `linear` (the default), layers with weights (1, 0) are left bit-for-bit as they were (upstream
+  rescales A and B by sqrt(s_ft) each, the same product); with `dare_linear` they go through DARE as upstream
+  (``utils.py`` ``SafeLoRAMerger.add_weighted_adapter_safelora``, the ``local_weights = [1.0, 0.0]`` branch,
+  calls peft's ``_generalized_task_arithmetic_weighted_adapter`` for every layer).
+* DARE's masks come from a generator seeded with `seed` (``torch.rand < density``); peft draws them with
+  ``torch.bernoulli`` from the global generator: the same distribution, other draws.
 * Upstream pairs the projection matrices with the LoRA layers by walking the model's parameter list in order
   (every parameter whose name contains a target-module name); a bias or a reordering shifts every later layer.
   We match by module name and check every shape.
@@ -195,8 +200,9 @@ def merge(model, safety: Mapping[str, tuple], base, aligned, config: Config) -> 
             cos = 0.0 if c is None else update_cosine(c, lora_a, lora_b)
             cos = round(cos, 5)
             chosen = cos < config.threshold  # step 3 (strict, as upstream)
-            if chosen:
-                weights = (1.0 - config.safety_weight, config.safety_weight)
+            # Step 4. A (1, 0) layer only changes under DARE (upstream merges every layer through peft).
+            if chosen or config.combination == "dare_linear":
+                weights = (1.0 - config.safety_weight, config.safety_weight) if chosen else (1.0, 0.0)
                 new_a, new_b = merged_factors(
                     [(lora_a, lora_b, scale), (safe_a.to(lora_a.device), safe_b.to(lora_b.device), safe_scale)],
                     weights, config, generator,
