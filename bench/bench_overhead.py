@@ -33,7 +33,7 @@ Peak memory:
   `tracemalloc` (sees only Python's allocator, not tensor storage) nor RSS (the C allocator keeps freed pages,
   so a second step looks free) measures this.
 
-Targets (issues 6, 13 and 14; from the number of forward/backward passes per step, DEFENSES.md 7): Vaccine <= 2.3x
+Targets (issues 6, 13 and 14; from the number of forward/backward passes per step, site/reference/protocol.md, 'Overhead targets'): Vaccine <= 2.3x
 SFT, Booster and Panacea <= 3.4x, Lisa, EWC and constrained SFT <= 1.15x (EWC's Fisher pass and constrained SFT's
 reference log-probabilities reported apart); safety mixing, BackdoorAlign and PTST <= 1.15x SFT's epoch; Antidote
 <= 2x one forward pass over its calibration data, SafeDelta <= 3x one over its 128 samples; Safe LoRA, SafeMERGE and
@@ -70,7 +70,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "reference_impl" / "results" / "overhead.json"  # the published figures (measured-results page)
 SCRATCH = ROOT / ".bench" / "overhead.json"  # where a plain `make bench` writes (git-ignored)
 
-#: Maximum time ratio against SFT (step; epoch for DATA_METHODS), from DEFENSES.md 7 passes per step (issues 6, 12-14).
+#: Maximum time ratio against SFT (step; epoch for DATA_METHODS), from the passes per step (site/reference/protocol.md, 'Overhead targets') (issues 6, 12-14).
 TARGETS = {"vaccine": 2.3, "booster": 3.4, "lisa": 1.15, "t_vaccine": 2.3, "repnoise": 3.5,
            "ldifs": 1.5, "kl": 1.5, "ewc": 1.15, "constrained_sft": 1.15, "panacea": 3.4,
            "safety_mixing": 1.15, "backdoor_align": 1.15, "ptst": 1.15}

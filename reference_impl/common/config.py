@@ -31,7 +31,7 @@ def _train_defaults(lr: float, epochs: float, lora: dict) -> dict:
     }
 
 
-#: The schema and its defaults. Paper-scale values follow Vaccine's SST2 setting (DEFENSES.md 1.2, 2.1).
+#: The schema and its defaults. Paper-scale values follow Vaccine's SST2 setting (site/reference/protocol.md, 'LoRA settings' and 'Attacks').
 DEFAULTS: dict[str, Any] = {
     "seed": 43,
     "method": "sft",

@@ -1,6 +1,6 @@
 """`HFTTrainer`: the `transformers.Trainer` subclass that every training-time defense extends.
 
-Every git-disl defense is "SFT plus a custom training step" (DEFENSES.md 1.3, 9.1). Here the Trainer keeps its
+Every git-disl defense is "SFT plus a custom training step" (site/reference/protocol.md, 'Pipeline'). Here the Trainer keeps its
 own loop (optimizer, scheduler, gradient accumulation, clipping, mixed precision, checkpoints, `accelerate launch` /
 torchrun with FSDP or DeepSpeed) and a defense overrides ONE method:
 

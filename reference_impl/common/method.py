@@ -11,7 +11,7 @@ job, and which prompt template it trains and evaluates with. `trainer` and `post
 of the module (resolved when the stage runs), so the top of the file never imports torch.
 
 An attack module declares `ATTACK = AttackSpec(config=Config, build=build_rows, needs=(...))`: how the user's
-fine-tuning data is made from the run's harmful and benign rows (DEFENSES.md 2), and optionally
+fine-tuning data is made from the run's harmful and benign rows (site/reference/protocol.md, 'Attacks'), and optionally
 `query_template=`: the prompt its harmful questions are asked with at evaluation (`attack_query_template`).
 
 What the pipeline (reference_impl/pipeline/) does with each field:
@@ -101,7 +101,7 @@ def templates(spec: MethodSpec, config: Any) -> tuple[PromptTemplate, PromptTemp
 
 @dataclass(frozen=True)
 class AttackSpec:
-    """How an attack builds the user's fine-tuning data (DEFENSES.md 2.1-2.3)."""
+    """How an attack builds the user's fine-tuning data (site/reference/protocol.md, 'Attacks')."""
 
     config: type  # the frozen Config dataclass with the paper's defaults
     #: (harmful_rows, benign_rows, finetune_section, config, context) -> the user's rows, each with a bool "harmful"

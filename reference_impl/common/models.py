@@ -1,6 +1,6 @@
 """Models: load a causal LM and its tokenizer, add / continue / merge LoRA adapters, find decoder modules.
 
-Everything the git-disl repositories do around the model (DEFENSES.md 1.1-1.2, 1.5):
+Everything the git-disl repositories do around the model (site/reference/protocol.md, 'LoRA settings' and 'Prompt template'):
 * `load_model` / `load_tokenizer`: a local path or a hub id, with dtype and device map;
 * `prepare_pad_token`: add `[PAD]` when the tokenizer has none and resize the embeddings, new rows set to the
   mean embedding ("smart_tokenizer_and_embedding_resize" in Vaccine/Lisa/Booster's train.py);
@@ -9,7 +9,7 @@ Everything the git-disl repositories do around the model (DEFENSES.md 1.1-1.2, 1
 * `tiny_llama` and `word_tokenizer` (tiny_models.py, re-exported here): a small Llama-architecture model and a
   word-level tokenizer built locally, for tests and the miniature world: nothing is downloaded;
 * `decoder_layers`, `attention_modules`, `mlp_modules`: architecture-agnostic module discovery that sees through
-  peft wrappers (DEFENSES.md 9.2: never hard-code `base_model.model.model.layers`).
+  peft wrappers (site/reference/protocol.md, 'Implementation notes': never hard-code `base_model.model.model.layers`).
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def load_tokenizer(name_or_path: str | Path, *, model_max_length: int = 200, **k
 
 
 def prepare_pad_token(tokenizer, model) -> None:
-    """Give the tokenizer a pad token; new embedding rows get the mean of the old ones (DEFENSES.md 1.5)."""
+    """Give the tokenizer a pad token; new embedding rows get the mean of the old ones (site/reference/protocol.md, 'Prompt template')."""
     if tokenizer.pad_token is not None:
         return
     tokenizer.add_special_tokens({"pad_token": "[PAD]"})
@@ -100,7 +100,7 @@ def prepare_pad_token(tokenizer, model) -> None:
 
 @dataclass(frozen=True)
 class LoraSettings:
-    """One LoRA configuration (DEFENSES.md 1.2 lists each repo's)."""
+    """One LoRA configuration (site/reference/protocol.md, 'LoRA settings', lists each repository's)."""
 
     r: int = 8
     alpha: float = 4
@@ -166,7 +166,7 @@ def unwrap_model(model: nn.Module) -> nn.Module:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Module discovery (DEFENSES.md 9.2)
+# Module discovery (site/reference/protocol.md, 'Implementation notes')
 
 _LAYER_PATHS = ("model.layers", "model.decoder.layers", "transformer.h", "gpt_neox.layers", "transformer.layers")
 _ATTENTION_NAMES = ("self_attn", "attn", "self_attention", "attention")

@@ -53,7 +53,7 @@ def word_tokenizer(texts: Iterable[str], *, model_max_length: int = 200, extra_w
 
 @dataclass(frozen=True)
 class TinyLlamaSpec:
-    """Size of a tiny Llama-architecture model (DEFENSES.md 9.3: hidden 32-64, 2 layers, 4 heads)."""
+    """Size of a tiny Llama-architecture model (site/reference/protocol.md, 'Implementation notes': hidden 32-64, 2 layers, 4 heads)."""
 
     hidden_size: int = 64
     num_layers: int = 2

@@ -6,7 +6,7 @@ from __future__ import annotations
 def training_arguments(output_dir, **overrides):
     """`TrainingArguments` with the defaults a run of this package wants (no reporting, no unused-column pruning).
 
-    The git-disl scripts pass `optim=adamw_torch`, a seed of 43 and `--bf16 --tf32` on GPUs (DEFENSES.md 1.2).
+    The git-disl scripts pass `optim=adamw_torch`, a seed of 43 and `--bf16 --tf32` on GPUs (site/reference/protocol.md, 'LoRA settings').
     """
     from transformers import TrainingArguments
 

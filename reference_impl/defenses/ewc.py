@@ -11,7 +11,7 @@ Stage: **fine-tuning**. Needs: the provider's alignment set (for the Fisher info
 
 Algorithm
 ---------
-(DEFENSES.md 4.3)
+(the official code named above)
 
 1. Before the first step: the diagonal Fisher information of the alignment loss at the starting weights w_0,
    F = sum over the alignment batches b of (d L_align(b) / d w)^2, for every trainable parameter (a sum, as

@@ -11,7 +11,7 @@ the reference.
 
 Algorithm
 ---------
-Each fine-tuning step on the user's batch x (DEFENSES.md 4.2):
+Each fine-tuning step on the user's batch x (the paper and the official code named above):
 
 1. Forward x through the model and through the frozen reference (the aligned model as fine-tuning started),
    recording the output a_l of every decoder layer's MLP.

@@ -82,7 +82,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from reference_impl.common.method import MethodSpec
-from reference_impl.defenses.vaccine import _require
+from reference_impl.common.needs import require
 
 ALIGNMENT = "alignment"
 FINETUNE = "finetune"
@@ -141,7 +141,7 @@ def check_config(config: Config, context: object = None) -> None:
     if config.finetune_steps == 0:
         raise ValueError("lisa: finetune_steps must be > 0, or the user's data is never trained on")
     if config.alignment_steps > 0:
-        _require(context, "alignment_data",
+        require(context, "alignment_data",
                  "lisa: needs an alignment dataset at fine-tuning time (or set defense.alignment_steps=0)")
     total = context.get("finetune_steps") if isinstance(context, dict) else None
     if total is not None:

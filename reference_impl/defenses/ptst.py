@@ -10,7 +10,7 @@ Stage: **fine-tuning and inference**, a template policy only. Needs: nothing bey
 
 Algorithm
 ---------
-(DEFENSES.md 4.6)
+(the paper and the official code named above)
 
 1. Fine-tune with a template that has no safety system prompt: here the pipeline's plain Alpaca template, whose
    "system prompt" is its header line ("Below is an instruction that describes a task...", the paper's

@@ -12,7 +12,7 @@ Stage: **alignment** (once, before the model is released or offered for fine-tun
 
 Algorithm
 ---------
-Each step takes a harmless batch (the alignment batch: refusals) and a harmful batch, and descends (DEFENSES.md 3.4)
+Each step takes a harmless batch (the alignment batch: refusals) and a harmful batch, and descends (the paper and the official code named above)
 
     L = CE(harmless) + beta * L_noise - alpha * log( mean_j CE_j(harmful) + 1 )
 

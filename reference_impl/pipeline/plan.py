@@ -92,7 +92,7 @@ def build_config(config_cls: type, overrides: dict, section: str, name: str):
 
 
 def availability(data: RunData, config: dict, spec: MethodSpec) -> dict:
-    """What the run can give a method (NEED_KEYS; DEFENSES.md NEEDS), read by its `check`; models are described
+    """What the run can give a method (NEED_KEYS; taxonomy/needs.yaml), read by its `check`; models are described
     (not loaded), None where the run has none."""
     aligned = "the aligned model" if spec.aligned else None
     return {

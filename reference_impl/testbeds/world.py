@@ -205,7 +205,7 @@ def build(seed: int = 0, spec: WorldSpec | None = None) -> World:
         sst2_train=sst2_train,
         sst2_validation=sst2_validation,
         pretrain=pretrain,
-        # The same converters as the real data (DEFENSES.md 1.4).
+        # The same converters as the real data (site/reference/protocol.md, 'Data').
         alignment=beavertails_rows(train_rows, safe=True),
         user_harmful=beavertails_rows(train_rows, safe=False),
         defender_harmful=refusal_harmful_rows(refusal_file),
