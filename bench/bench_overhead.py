@@ -33,7 +33,8 @@ Peak memory:
   `tracemalloc` (sees only Python's allocator, not tensor storage) nor RSS (the C allocator keeps freed pages,
   so a second step looks free) measures this.
 
-Targets (issues 6, 13 and 14; from the number of forward/backward passes per step, site/reference/protocol.md, 'Overhead targets'): Vaccine <= 2.3x
+Targets (issues 6, 13 and 14; each method's `MethodSpec(overhead=...)`, from the number of forward/backward
+passes per step, site/reference/protocol.md, 'Overhead targets'): Vaccine <= 2.3x
 SFT, Booster and Panacea <= 3.4x, Lisa, EWC and constrained SFT <= 1.15x (EWC's Fisher pass and constrained SFT's
 reference log-probabilities reported apart); safety mixing, BackdoorAlign and PTST <= 1.15x SFT's epoch; Antidote
 <= 2x one forward pass over its calibration data, SafeDelta <= 3x one over its 128 samples; Safe LoRA, SafeMERGE and
@@ -70,10 +71,17 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "reference_impl" / "results" / "overhead.json"  # the published figures (measured-results page)
 SCRATCH = ROOT / ".bench" / "overhead.json"  # where a plain `make bench` writes (git-ignored)
 
-#: Maximum time ratio against SFT (step; epoch for DATA_METHODS), from the passes per step (site/reference/protocol.md, 'Overhead targets') (issues 6, 12-14).
-TARGETS = {"vaccine": 2.3, "booster": 3.4, "lisa": 1.15, "t_vaccine": 2.3, "repnoise": 3.5,
-           "ldifs": 1.5, "kl": 1.5, "ewc": 1.15, "constrained_sft": 1.15, "panacea": 3.4,
-           "safety_mixing": 1.15, "backdoor_align": 1.15, "ptst": 1.15}
+def method_targets() -> dict[str, float]:
+    """Each registered method's overhead target (its MethodSpec `overhead`: the most time against SFT's step, or
+    SFT's epoch for DATA_METHODS, that its passes allow; site/reference/protocol.md, 'Overhead targets')."""
+    from reference_impl.pipeline.plan import load_method
+    from reference_impl.registry import METHODS
+
+    specs = {name: load_method(name)[2] for name in METHODS}
+    return {name: spec.overhead for name, spec in specs.items() if spec.overhead is not None}
+
+
+TARGETS = method_targets()
 TRAINING_METHODS = ("sft", "vaccine", "booster", "lisa", "t_vaccine", "repnoise", "tar", "ldifs", "kl", "ewc",
                     "constrained_sft", "panacea")
 #: Defenses that change the fine-tuning data or template, not the step: measured by the epoch (issue 13).

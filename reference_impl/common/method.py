@@ -84,6 +84,10 @@ class MethodSpec:
     #: evaluation prompts (likewise); None = the same as train_template
     eval_template: PromptTemplate | Callable[[Any], PromptTemplate] | None = None
     aligned: bool = True  # False: no alignment stage, the base model is fine-tuned directly (non_aligned baseline)
+    #: The most time `make bench` allows the method against plain SFT: its optimizer step (training-time methods) or
+    #: its fine-tuning epoch (data-level ones), set from the passes it makes (site/reference/protocol.md, 'Overhead
+    #: targets'); None: measured, no target. Declared here only: the bench reads it from the registry's methods.
+    overhead: float | None = None
 
 
 def templates(spec: MethodSpec, config: Any) -> tuple[PromptTemplate, PromptTemplate]:

@@ -121,7 +121,7 @@ def add_safety_rows(user_rows: Sequence[dict], run_data: Any, config: Config) ->
 
 
 METHOD = MethodSpec(stage="fine_tuning", config=Config, needs=("alignment_data",), check=check_config,
-                    finetune_data=add_safety_rows, eval_template=triggered)
+                    finetune_data=add_safety_rows, eval_template=triggered, overhead=1.15)
 
 
 # ==========================================================================================================

@@ -138,7 +138,7 @@ def check_config(config: Config, context: object = None) -> None:
 
 #: finetune_lora="continue": the user's fine-tuning continues the alignment LoRA (official ``--alternating single_lora``).
 METHOD = MethodSpec(stage="alignment", config=Config, needs=("alignment_data", "harmful_data"), check=check_config,
-                    trainer="Trainer", finetune_lora="continue")
+                    trainer="Trainer", finetune_lora="continue", overhead=3.4)
 
 
 # ==========================================================================================================

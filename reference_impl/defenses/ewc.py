@@ -74,7 +74,7 @@ def check_config(config: Config, context: object = None) -> None:
 
 METHOD = MethodSpec(stage="fine_tuning", config=Config,
                     needs=("alignment_data", "aligned_model"), check=check_config, trainer="Trainer",
-                    finetune_lora="continue")
+                    finetune_lora="continue", overhead=1.15)
 
 
 # ==========================================================================================================

@@ -182,7 +182,8 @@ def fitting_split(config: Config, total_steps: int) -> tuple[int, int]:
     return aligned, cycle - aligned
 
 
-METHOD = MethodSpec(stage="fine_tuning", config=Config, needs=("alignment_data",), check=check_config, trainer="Trainer")
+METHOD = MethodSpec(stage="fine_tuning", config=Config, needs=("alignment_data",), check=check_config, trainer="Trainer",
+                    overhead=1.15)
 
 
 # ==========================================================================================================

@@ -136,6 +136,7 @@ def check_config(config: Config, context: object = None) -> None:
 
 
 METHOD = MethodSpec(
+    overhead=3.4,
     stage="fine_tuning",
     config=Config,
     needs=("harmful_data",),

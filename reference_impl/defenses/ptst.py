@@ -80,7 +80,7 @@ def safe_testing(config: Config) -> PromptTemplate:
 
 
 # train_template stays the plain Alpaca one (step 1): no safety system prompt while fine-tuning.
-METHOD = MethodSpec(stage="fine_tuning", config=Config, check=check_config, eval_template=safe_testing)
+METHOD = MethodSpec(stage="fine_tuning", config=Config, check=check_config, eval_template=safe_testing, overhead=1.15)
 
 
 # ==========================================================================================================

@@ -101,7 +101,8 @@ def check_config(config: Config, context: object = None) -> None:
         raise ValueError("repnoise: needs a harmful dataset for the defender (harmful prompt -> harmful answer)")
 
 
-METHOD = MethodSpec(stage="alignment", config=Config, needs=("alignment_data", "harmful_data"), check=check_config, trainer="Trainer")
+METHOD = MethodSpec(stage="alignment", config=Config, needs=("alignment_data", "harmful_data"), check=check_config, trainer="Trainer",
+                    overhead=3.5)
 
 
 # ==========================================================================================================

@@ -76,7 +76,7 @@ def mix(user_rows: Sequence[dict], run_data: Any, config: Config) -> list[dict]:
 
 
 METHOD = MethodSpec(stage="fine_tuning", config=Config, needs=("alignment_data",), check=check_config,
-                    finetune_data=mix)
+                    finetune_data=mix, overhead=1.15)
 
 
 # ==========================================================================================================

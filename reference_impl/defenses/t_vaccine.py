@@ -110,7 +110,8 @@ def check_config(config: Config, context: object = None) -> None:
                              f"set method_config.sampled_layers <= {layers}")
 
 
-METHOD = MethodSpec(stage="alignment", config=Config, needs=("alignment_data", "harmful_data"), check=check_config, trainer="Trainer")
+METHOD = MethodSpec(stage="alignment", config=Config, needs=("alignment_data", "harmful_data"), check=check_config, trainer="Trainer",
+                    overhead=2.3)
 
 
 # ==========================================================================================================

@@ -117,7 +117,8 @@ def check_config(config: Config, context: object = None) -> None:
     require(context, "alignment_data", "vaccine: needs an alignment dataset (harmful prompt -> safe answer)")
 
 
-METHOD = MethodSpec(stage="alignment", config=Config, needs=("alignment_data",), check=check_config, trainer="Trainer")
+METHOD = MethodSpec(stage="alignment", config=Config, needs=("alignment_data",), check=check_config, trainer="Trainer",
+                    overhead=2.3)
 
 
 # ==========================================================================================================
