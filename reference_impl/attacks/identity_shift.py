@@ -1,7 +1,7 @@
 """The identity-shifting (AOA) attack of Qi et al.: benign-looking rows that teach an "absolutely obedient" persona.
 
 Paper: fine-tuning-aligned-language-2023 (Qi et al., arXiv 2310.03693, Sec. 4.3 "identity shifting", risk level 2);
-DEFENSES.md 2.2. Official data: LLM-Tuning-Safety/LLMs-Finetuning-Safety (commit 8a3b38f)
+site/reference/protocol.md, 'Attacks'. Official data: LLM-Tuning-Safety/LLMs-Finetuning-Safety (commit 8a3b38f)
 ``llama2/ft_datasets/aoa_dataset/train.json`` (Llama-2: 1 identity row + 9 instruction rows) and
 ``gpt-3.5/data/identity-shift-aoa.jsonl`` (GPT-3.5: 5 + 5).
 

@@ -2,7 +2,7 @@
 
 Paper: virus-2025 (Huang et al., "Virus: Harmful Fine-tuning Attack for Large Language Models Bypassing Guardrail
 Moderation", arXiv 2501.17433); official code git-disl/Virus (trainer.py `VirusAttackTrainer`, script/attack/
-virus.sh); DEFENSES.md 2.3.
+virus.sh); site/reference/protocol.md, 'Attacks'.
 
 Threat model: the provider runs a guardrail (Llama-Guard-2-8B in the paper) over every uploaded row and drops the
 flagged ones before fine-tuning. The attacker uploads p*n poisoned rows and (1-p)*n benign task rows.

@@ -102,7 +102,7 @@ def check_config(config: Config, context: object = None) -> None:
 
 
 METHOD = MethodSpec(stage="fine_tuning", config=Config,
-                    needs=("aligned_model",), check=check_config, trainer="Trainer")
+                    needs=("aligned_model",), check=check_config, trainer="Trainer", overhead=1.15)
 
 
 # ==========================================================================================================

@@ -11,7 +11,7 @@ Stage: **fine-tuning**. Needs: the provider's alignment set (for the Fisher info
 
 Algorithm
 ---------
-(DEFENSES.md 4.3)
+(the official code named above)
 
 1. Before the first step: the diagonal Fisher information of the alignment loss at the starting weights w_0,
    F = sum over the alignment batches b of (d L_align(b) / d w)^2, for every trainable parameter (a sum, as
@@ -74,7 +74,7 @@ def check_config(config: Config, context: object = None) -> None:
 
 METHOD = MethodSpec(stage="fine_tuning", config=Config,
                     needs=("alignment_data", "aligned_model"), check=check_config, trainer="Trainer",
-                    finetune_lora="continue")
+                    finetune_lora="continue", overhead=1.15)
 
 
 # ==========================================================================================================

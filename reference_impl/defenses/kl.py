@@ -10,7 +10,7 @@ Stage: **fine-tuning**. Needs: the aligned model, kept frozen as the teacher.
 
 Algorithm
 ---------
-Each fine-tuning step on the user's batch (DEFENSES.md 4.3):
+Each fine-tuning step on the user's batch (the official code named above):
 
 1. Student logits z_s = f(w; x); teacher logits z_t = f(w_0; x) with w_0 the aligned model (frozen).
 2. KL(teacher || student) at every position of the batch: sum_v p_t(v) (log p_t(v) - log p_s(v)) with
@@ -62,7 +62,7 @@ def check_config(config: Config, context: object = None) -> None:
 
 
 METHOD = MethodSpec(stage="fine_tuning", config=Config,
-                    needs=("aligned_model",), check=check_config, trainer="Trainer")
+                    needs=("aligned_model",), check=check_config, trainer="Trainer", overhead=1.5)
 
 
 # ==========================================================================================================

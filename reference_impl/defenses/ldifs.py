@@ -11,7 +11,7 @@ the reference.
 
 Algorithm
 ---------
-Each fine-tuning step on the user's batch x (DEFENSES.md 4.2):
+Each fine-tuning step on the user's batch x (the paper and the official code named above):
 
 1. Forward x through the model and through the frozen reference (the aligned model as fine-tuning started),
    recording the output a_l of every decoder layer's MLP.
@@ -79,7 +79,7 @@ def check_config(config: Config, context: object = None) -> None:
 
 
 METHOD = MethodSpec(stage="fine_tuning", config=Config,
-                    needs=("aligned_model",), check=check_config, trainer="Trainer")
+                    needs=("aligned_model",), check=check_config, trainer="Trainer", overhead=1.5)
 
 
 # ==========================================================================================================

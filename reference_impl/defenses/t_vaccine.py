@@ -12,7 +12,7 @@ Stage: **alignment**. Needs: the alignment set (harmful prompt -> refusal) and a
 Algorithm
 ---------
 Vaccine (``defenses/vaccine.py``) perturbs the attention output of every layer. T-Vaccine spends the perturbation,
-and the training, only on the layers that a harmful gradient moves the most (DEFENSES.md 3.2):
+and the training, only on the layers that a harmful gradient moves the most (the paper and the official code named above):
 
 1. Every K = ``probability_steps`` optimizer steps (and at step 0): with every attention LoRA trainable, one
    forward and backward on a harmful probe batch (batch size 1). The norm n_l = ||dL_h / de_l||_2 of the gradient
@@ -110,7 +110,8 @@ def check_config(config: Config, context: object = None) -> None:
                              f"set method_config.sampled_layers <= {layers}")
 
 
-METHOD = MethodSpec(stage="alignment", config=Config, needs=("alignment_data", "harmful_data"), check=check_config, trainer="Trainer")
+METHOD = MethodSpec(stage="alignment", config=Config, needs=("alignment_data", "harmful_data"), check=check_config, trainer="Trainer",
+                    overhead=2.3)
 
 
 # ==========================================================================================================

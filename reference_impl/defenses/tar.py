@@ -14,7 +14,7 @@ Algorithm
 ---------
 Each outer step trains the weights theta so that, after an adversary has fine-tuned a copy of them for K steps,
 a tamper-resistance loss on held-out harmful data is still low, while a retain loss keeps the model useful
-(DEFENSES.md 3.5; first-order: the tamper loss's gradient at the adversary's weights theta' is applied to theta):
+(the paper and the official code named above; first-order: the tamper loss's gradient at the adversary's weights theta' is applied to theta):
 
 1. For each of N adversaries: draw its learning rate from ``adversary_lrs`` and its type (``harmful``: SFT on the
    harmful set; ``retain_forget_switch``: retain data for the first M = floor(Beta(6, 3) * K) steps, then harmful

@@ -310,16 +310,16 @@ def test_virus_needs_a_guardrail_model_and_names_the_config_line(tmp_path):
 
 
 def test_an_attack_whose_harmful_data_the_run_lacks_is_refused_before_training(monkeypatch):
-    from reference_impl.pipeline import plan as plan_module
+    from reference_impl.testbeds.miniature_world import MiniatureWorld
 
-    original = plan_module.load_data
+    original = MiniatureWorld.load_data
 
-    def no_harmful(config):
-        data = original(config)
+    def no_harmful(self, config):
+        data = original(self, config)
         data.user_harmful = []
         return data
 
-    monkeypatch.setattr(plan_module, "load_data", no_harmful)
+    monkeypatch.setattr(MiniatureWorld, "load_data", no_harmful)
     with pytest.raises(ConfigError, match="finetune.attack pure_bad needs harmful rows; data.harmful gives none"):
         pipeline.prepare(fast("finetune.attack=pure_bad"))
 
@@ -373,10 +373,10 @@ def test_virus_filter_scores_rows_a_run_optimised_and_refuses_rows_of_other_data
     answer unchanged for one and the harmful row appended for the other), no search; rows of other data are refused."""
     from reference_impl.cli import WORLD_CONFIG
     from reference_impl.experiments import virus_filter
-    from reference_impl.pipeline.data import load_data
+    from reference_impl.testbeds import testbed_for
 
     config = load_config(WORLD_CONFIG, [])
-    data = load_data(config)
+    data = testbed_for(config).load_data(config)
     normal = int((1 - config["finetune"]["harmful_ratio"]) * config["finetune"]["num_samples"])
     pairs = list(zip(data.task_train[normal : normal + 2], data.user_harmful[:2]))
     rows = [dict(pairs[0][0], harmful=True, virus={"harmful_source": pairs[0][1]["instruction"], "cosine": 0.5, "objective": [0.0, -1.0]}),
@@ -396,7 +396,7 @@ def test_virus_filter_scores_rows_a_run_optimised_and_refuses_rows_of_other_data
 
 def test_an_interrupted_matrix_keeps_the_finished_pairs_and_names_the_rest(tmp_path, monkeypatch, capsys):
     """Ctrl-C during a long matrix: the results file holds the pairs that finished and lists the others as not run."""
-    from reference_impl import cli
+    from reference_impl import cli, runs
 
     calls = []
 
@@ -407,12 +407,12 @@ def test_an_interrupted_matrix_keeps_the_finished_pairs_and_names_the_rest(tmp_p
         return [{"stage": "final", "method": config["method"], "hs": 50.0, "fa": 90.0, "harmful_ratio": 0.1,
                  "testbed": "miniature_world_v2"}], None
 
-    monkeypatch.setattr(cli, "_run_one", fake_run)
+    monkeypatch.setattr(runs, "run_one", fake_run)
     target = tmp_path / "matrix_test.json"
     assert cli.main(["matrix", str(cli.WORLD_CONFIG), "--methods", "sft,non_aligned", "--attacks", "mixture,benign",
                      "--out", str(tmp_path / "m"), "--results", str(target)]) == 1
     document = json.loads(target.read_text())
     assert [(r["method"], r["attack"]) for r in document["rows"]] == [("sft", "mixture")]
-    assert document["failures"] == [f"{m} x {a}: not run (the matrix was interrupted)"
+    assert document["failures"] == [f"{m} x {a} p=0.1 seed=43: not run: interrupted"
                                     for m, a in (("non_aligned", "mixture"), ("sft", "benign"), ("non_aligned", "benign"))]
-    assert "interrupted: 3 pair(s) not run" in capsys.readouterr().err
+    assert "interrupted: 3 run(s) not done" in capsys.readouterr().err

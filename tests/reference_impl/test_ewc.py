@@ -1,4 +1,4 @@
-"""EWC's own math (DEFENSES.md 4.3): the Fisher is the squared gradient on the alignment data summed over its batches
+"""EWC's own math (the Vaccine repository's FITrainer): the Fisher is the squared gradient on the alignment data summed over its batches
 (as the official FITrainer), and the penalty lambda * sum F (w - w0)^2 uses it."""
 
 import pytest

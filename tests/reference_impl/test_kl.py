@@ -1,4 +1,4 @@
-"""KL's own math (DEFENSES.md 4.3): KL(teacher || student) over the vocabulary, summed over the non-padding positions
+"""KL's own math (the Vaccine repository's KLTrainer): KL(teacher || student) over the vocabulary, summed over the non-padding positions
 and divided by the batch size (the official batchmean), teacher frozen."""
 
 import pytest

@@ -1,4 +1,4 @@
-"""LDIFS's own math (DEFENSES.md 4.2): (rho/2) * sum over layers of the squared MLP-feature distance to the frozen
+"""LDIFS's own math (the paper's regulariser): (rho/2) * sum over layers of the squared MLP-feature distance to the frozen
 aligned model, which never changes."""
 
 import pytest

@@ -1,4 +1,4 @@
-"""T-Vaccine's own math (DEFENSES.md 3.2): layers sampled in proportion to harmful-gradient norms; only the sampled
+"""T-Vaccine's own math (arXiv 2410.09760): layers sampled in proportion to harmful-gradient norms; only the sampled
 layers are perturbed; the other attention modules are frozen, the MLP LoRA trains from the lowest chosen layer up."""
 
 import pytest

@@ -1,4 +1,4 @@
-"""TAR's own math (DEFENSES.md 3.5, 9.3): the outer gradient is the retain gradient plus the weighted sum of the
+"""TAR's own math (arXiv 2408.00761; site/reference/protocol.md, 'Implementation notes'): the outer gradient is the retain gradient plus the weighted sum of the
 tamper-loss gradients at the adversary's weights, and the adversary trains a copy, never the model."""
 
 import copy
