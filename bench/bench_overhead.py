@@ -33,14 +33,15 @@ Peak memory:
   `tracemalloc` (sees only Python's allocator, not tensor storage) nor RSS (the C allocator keeps freed pages,
   so a second step looks free) measures this.
 
-Targets (issues 6, 13 and 14; from the number of forward/backward passes per step, DEFENSES.md 7): Vaccine <= 2.3x
+Targets (issues 6, 13 and 14; each method's `MethodSpec(overhead=...)`, from the number of forward/backward
+passes per step, site/reference/protocol.md, 'Overhead targets'): Vaccine <= 2.3x
 SFT, Booster and Panacea <= 3.4x, Lisa, EWC and constrained SFT <= 1.15x (EWC's Fisher pass and constrained SFT's
 reference log-probabilities reported apart); safety mixing, BackdoorAlign and PTST <= 1.15x SFT's epoch; Antidote
 <= 2x one forward pass over its calibration data, SafeDelta <= 3x one over its 128 samples; Safe LoRA, SafeMERGE and
 RESTA under a second on the tiny model.
 
     python -m bench overhead                                              # as `make bench` runs it
-    python -m bench.bench_overhead --output reference_impl/results/overhead.json   # publish (README, site)
+    python -m bench.bench_overhead --output reference_impl/results/overhead.json   # publish (the site's measured-results page)
     python -m bench.bench_overhead --model-size 1b --dtype bf16 --device cuda \
         --output reference_impl/results/overhead.json                    # on a GPU (random 1.1B Llama)
 
@@ -64,14 +65,23 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from reference_impl.tables import render
+
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "reference_impl" / "results" / "overhead.json"  # the published figures (README, site)
+RESULTS = ROOT / "reference_impl" / "results" / "overhead.json"  # the published figures (measured-results page)
 SCRATCH = ROOT / ".bench" / "overhead.json"  # where a plain `make bench` writes (git-ignored)
 
-#: Maximum time ratio against SFT (step; epoch for DATA_METHODS), from DEFENSES.md 7 passes per step (issues 6, 12-14).
-TARGETS = {"vaccine": 2.3, "booster": 3.4, "lisa": 1.15, "t_vaccine": 2.3, "repnoise": 3.5,
-           "ldifs": 1.5, "kl": 1.5, "ewc": 1.15, "constrained_sft": 1.15, "panacea": 3.4,
-           "safety_mixing": 1.15, "backdoor_align": 1.15, "ptst": 1.15}
+def method_targets() -> dict[str, float]:
+    """Each registered method's overhead target (its MethodSpec `overhead`: the most time against SFT's step, or
+    SFT's epoch for DATA_METHODS, that its passes allow; site/reference/protocol.md, 'Overhead targets')."""
+    from reference_impl.pipeline.plan import load_method
+    from reference_impl.registry import METHODS
+
+    specs = {name: load_method(name)[2] for name in METHODS}
+    return {name: spec.overhead for name, spec in specs.items() if spec.overhead is not None}
+
+
+TARGETS = method_targets()
 TRAINING_METHODS = ("sft", "vaccine", "booster", "lisa", "t_vaccine", "repnoise", "tar", "ldifs", "kl", "ewc",
                     "constrained_sft", "panacea")
 #: Defenses that change the fine-tuning data or template, not the step: measured by the epoch (issue 13).
@@ -361,7 +371,7 @@ def world_job(method: str) -> WorldJob:
     """The rows `pipeline.finetune` trains `method` on in the miniature world (no model is built or trained)."""
     from reference_impl.common.config import load_config
     from reference_impl.common.templates import row_prompt, tokenize_rows
-    from reference_impl.common.world import tokenizer_for
+    from reference_impl.testbeds.miniature_world import tokenizer_for
     from reference_impl.pipeline.plan import prepare
 
     config = load_config(WORLD_CONFIG, [f"method={method}"])
@@ -684,6 +694,7 @@ def write_results(path: Path, rows: list[dict], label: str, machine: str, comman
     all_rows = previous + rows
     machines = sorted({r["machine"] for r in all_rows})
     data = {
+        "kind": "overhead",
         "machine": "; ".join(machines),
         "date": dt.date.today().isoformat(),
         "command": command,
@@ -704,37 +715,9 @@ def write_readme_block(path: Path) -> None:
         raise SystemExit(f"error: {path} has no {start} ... {end} block")
     head, rest = text.split(start, 1)
     tail = rest.split(end, 1)[1]
-    block = markdown_table(json.loads(RESULTS.read_text()))
+    block = render(json.loads(RESULTS.read_text()), str(RESULTS))
     path.write_text(f"{head}{start}\n{block}{end}{tail}", encoding="utf-8")
     print(f"wrote the overhead tables into {path}")
-
-
-def markdown_table(data: dict) -> str:
-    """The README tables of `overhead.json`: one table per model, headed by the model and the machine."""
-    blocks = []
-    for model in dict.fromkeys(row["model"] for row in data["rows"]):
-        rows = [row for row in data["rows"] if row["model"] == model]
-        lines = [
-            f"{model} — {rows[0]['machine']}:",
-            "",
-            "| method | time (s) | × reference | peak memory (MB) | × SFT | target |",
-            "|---|--:|--:|--:|--:|---|",
-        ]
-        for row in rows:
-            verdict = {True: "met", False: "missed", None: "–"}[row.get("within_target")]
-            if "step_time_s" in row:
-                target = "reference (1 forward + 1 backward)" if row["method"] == "sft" else (
-                    "–" if row["target_time_ratio"] is None else f"≤ {row['target_time_ratio']}× SFT step: {verdict}")
-                cells = [f"{row['step_time_s']:.4f} per step", f"{row['step_time_ratio']:.2f}",
-                         f"{row['peak_mem_mb']:.1f}", f"{row['peak_mem_ratio']:.2f}", target]
-            elif "time_ratio" in row:
-                target = f"≤ {row['target_time_ratio']:g}× {row['reference']} ({row['reference_time_s']:.4f} s): {verdict}"
-                cells = [f"{row['time_s']:.4f} {row.get('time_unit', 'in all')}", f"{row['time_ratio']:.2f}", "–", "–", target]
-            else:
-                cells = [f"{row['time_s']:.4f} in all", "–", "–", "–", f"< {row.get('target_time_s', 1.0):g} s: {verdict}"]
-            lines.append("| " + " | ".join([row["method"]] + cells) + " |")
-        blocks.append("\n".join(lines) + "\n")
-    return "\n".join(blocks)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The corpus checks: what needs every record (DESIGN.md section 3, second layer).
+"""The corpus checks: what needs every record (the second layer of validation, after each record alone).
 
 Ids against file names, relation targets, taxonomy terms, the results' vocabularies (hftkb.result_checks), duplicate papers, dates, the reference_impl registry,
 and the FAQ's references. Each record alone has been checked while loading (hftkb.records); `hftkb.validate`

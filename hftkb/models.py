@@ -1,6 +1,6 @@
 """The data model: one pydantic class per kind of record.
 
-Records are plain, strict data (DESIGN.md section 3): snake_case keys, unknown keys rejected
+Records are plain, strict data: snake_case keys, unknown keys rejected
 (`extra="forbid"`), identifiers kept as strings. This module checks each record *alone*; what needs the
 whole corpus (unique ids, relation targets, taxonomy terms, duplicates) lives in `hftkb.checks`.
 

@@ -1,6 +1,6 @@
 """YAML in and out: a strict, position-aware loader and the canonical writer used by `hftkb fmt`.
 
-Reading. PyYAML's own loaders are too forgiving for a knowledge base (DESIGN.md section 7): they keep the last
+Reading. PyYAML's own loaders are too forgiving for a knowledge base: they keep the last
 of two equal keys in silence, expand aliases (a billion-laughs file eats the memory), honour tags, and turn an
 unquoted `2310.03690` into the float 2310.0369. So this module builds the data itself from the parser's event
 stream (libyaml's C parser when available, for speed) and

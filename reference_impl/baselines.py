@@ -2,7 +2,7 @@
 
 Registered as two methods (`reference_impl/registry.py`), both served by this module:
 * `sft`: align the base model with LoRA SFT on the alignment set, merge, fine-tune a new LoRA with plain SFT on
-  the user's mixture (DEFENSES.md 1.1 and 2.1: the attack every defense is scored against).
+  the user's mixture (site/reference/protocol.md, 'Pipeline' and 'Attacks': the attack every defense is scored against).
 * `non_aligned`: skip alignment and fine-tune the base model directly (`NON_ALIGNED`, a MethodSpec with
   `aligned=False`; its registry line names it with `spec="NON_ALIGNED"`); it shows what the model does with no
   safety training at all.

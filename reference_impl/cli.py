@@ -4,7 +4,7 @@
     python -m reference_impl run CONFIG.yaml [--method NAME] [--set key.path=value ...] [--out DIR]
     python -m reference_impl sweep CONFIG.yaml --methods sft,vaccine --ratios 0,0.05,0.1 [--out DIR] [--results FILE]
     python -m reference_impl demo [--out DIR] [--seed N]
-    python -m reference_impl table reference_impl/results/miniature_world.json [--write README.md]
+    python -m reference_impl table reference_impl/results/miniature_world_v2.json [--write site/reference/measured-results.md]
     python -m reference_impl matrix CONFIG.yaml --methods sft,vaccine --attacks mixture,virus [--out DIR] [--set ...]
 
 Problems with the config, the data or the models are reported in one line before any training starts
@@ -19,8 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-CONFIG_DIR = Path(__file__).parent / "configs"
-WORLD_CONFIG = CONFIG_DIR / "miniature_world.yaml"
+from .runs import CONFIG_DIR, WORLD_CONFIG  # noqa: F401 - the shipped configs, named here for users and tests
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,9 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--out", default="runs/demo", help="run directory; results in DIR/miniature_world.json")
     demo.add_argument("--seed", type=int, default=0, help="seed of the miniature world (default 0)")
 
-    table = sub.add_parser("table", help="the README's results table of a results JSON file (--write: update the README)")
+    table = sub.add_parser("table", help="a results file's table, by its kind (--write: update the marked block of a page)")
     table.add_argument("results", help="a results file, e.g. reference_impl/results/miniature_world.json")
-    table.add_argument("--write", metavar="README", default=None,
+    table.add_argument("--write", metavar="PAGE", default=None,
                        help="replace the table between <!-- results:NAME --> markers in this file instead of printing")
 
     from .matrix import add_parser as add_matrix
@@ -77,10 +76,10 @@ def cmd_list(args) -> int:
 
 
 def cmd_table(args) -> int:
-    from .pipeline.results import readme_table, replace_marked
+    from .tables import render_file, replace_marked
 
     try:
-        text = readme_table(args.results)
+        text = render_file(args.results)
         if args.write:
             replace_marked(args.write, Path(args.results).stem, text)
             print(f"{args.write}: results:{Path(args.results).stem} table updated")
@@ -93,27 +92,18 @@ def cmd_table(args) -> int:
 
 
 def _load(config_path, overrides, method=None):
-    from .common.config import ConfigError, load_config
+    """(config, None) or (None, the one-line error)."""
+    from .common.config import ConfigError
+    from .runs import load_run_config
 
     try:
-        extra = list(overrides) + ([f"method={method}"] if method else [])
-        return load_config(config_path, extra), None
+        return load_run_config(config_path, overrides, method), None
     except ConfigError as error:
         return None, str(error)
 
 
-def _run_one(config, out_dir, log=print):
-    """(rows, error message or None)."""
-    from .common.config import ConfigError
-    from .common.data import DataError
-    from .pipeline import PipelineError, run
-
-    try:
-        return run(config, out_dir, log=log), None
-    except (ConfigError, DataError) as error:
-        return [], f"error: {error}"
-    except PipelineError as error:
-        return [], f"stopped: {error}"
+def command_line() -> str:
+    return "python -m reference_impl " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
 def cmd_run(args) -> int:
@@ -123,16 +113,18 @@ def cmd_run(args) -> int:
     if error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    from .runs import run_one
+
     out = Path(args.out or Path("runs") / Path(args.config).stem)
-    rows, problem = _run_one(config, out)
-    if problem:
-        print(problem, file=sys.stderr)
-        return 2 if problem.startswith("error") else 1
+    rows, failure = run_one(config, out)
+    if failure:
+        print(f"{failure.kind}: {failure.message}", file=sys.stderr)
+        return 2 if failure.kind == "error" else 1
     from .pipeline import is_main_process
 
     if not is_main_process():
         return 0  # another rank of a distributed launch: rank 0 evaluates and writes the results
-    path = write_results(rows, out, "python -m reference_impl " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    path = write_results(rows, out, command_line())
     print(markdown_table(rows), end="")
     print(f"results: {path} and {path.with_suffix('.md')}")
     return 0
@@ -156,25 +148,24 @@ def cmd_sweep(args) -> int:
                 print(f"error: {error}", file=sys.stderr)
                 return 2
             configs.append(config)
+    from .runs import run_many
+
     out = Path(args.out or Path("runs") / f"sweep-{Path(args.config).stem}")
-    rows, failures, seen = [], [], set()
     started = time.time()
-    for config in configs:
-        result, problem = _run_one(config, out)
-        if problem:
-            failures.append(f"{config['method']} p={config['finetune']['harmful_ratio']}: {problem}")
-            print(failures[-1], file=sys.stderr)
-        for row in result:
-            key = (row["method"], row["stage"], row["harmful_ratio"])
-            if key not in seen:
-                seen.add(key)
-                rows.append(row)
+    seen = set()
+
+    def first_of_each(config, result):  # the aligned model is the same for every ratio: one row
+        new = [row for row in result if (row["method"], row["stage"], row["harmful_ratio"]) not in seen]
+        seen.update((row["method"], row["stage"], row["harmful_ratio"]) for row in new)
+        return new
+
+    rows, failures = run_many(configs, out, keep=first_of_each)
     from .pipeline import is_main_process
 
     if not is_main_process():
         return 1 if failures else 0
-    command = "python -m reference_impl " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    path = write_results(rows, out, command, copy=args.results)
+    path = write_results(rows, out, command_line(), copy=args.results, failures=[str(f) for f in failures],
+                         kind="defense_by_ratio")
     print(markdown_table(rows), end="")
     print(f"{len(configs)} runs in {time.time() - started:.0f}s; results: {path}")
     return 1 if failures else 0
@@ -204,6 +195,8 @@ def check_targets(rows: list[dict]) -> list[tuple[str, bool]]:
 def cmd_demo(args) -> int:
     from .pipeline import markdown_table, write_results
 
+    from .runs import run_one
+
     started = time.time()
     out = Path(args.out)
     rows = []
@@ -214,9 +207,9 @@ def cmd_demo(args) -> int:
         if error:
             print(f"error: {error}", file=sys.stderr)
             return 2
-        result, problem = _run_one(config, out)
-        if problem:
-            print(problem, file=sys.stderr)
+        result, failure = run_one(config, out)
+        if failure:
+            print(f"{failure.kind}: {failure.message}", file=sys.stderr)
             return 1
         rows += result
     elapsed = time.time() - started

@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from .tables.matrix import matrix_cells
+
 
 def split_names(text: str, known, what: str) -> list[str]:
     names = list(known) if text == "all" else [n.strip() for n in text.split(",") if n.strip()]
@@ -50,9 +52,10 @@ def attack_overrides(items: list[str], attacks) -> dict[str, list[str]]:
 
 def cmd_matrix(args) -> int:
     from .attacks import ATTACKS
-    from .cli import _load, _run_one
-    from .pipeline import is_main_process, markdown_table, write_results
+    from .common.config import ConfigError
+    from .pipeline import is_main_process, write_results
     from .registry import METHODS
+    from .runs import load_run_config, run_many
 
     try:
         methods = split_names(args.methods, METHODS, "methods")
@@ -64,35 +67,30 @@ def cmd_matrix(args) -> int:
     pairs = []
     for attack in attacks:  # attack-major: an attack's rows are built once, then every method trains on them
         for method in methods:
-            config, error = _load(args.config, args.overrides + [f"finetune.attack={attack}"] + per_attack.get(attack, []), method)
-            if error:
+            try:
+                config = load_run_config(args.config, args.overrides + [f"finetune.attack={attack}"] + per_attack.get(attack, []), method)
+            except ConfigError as error:
                 print(f"error: {error}", file=sys.stderr)
                 return 2
-            pairs.append((method, attack, config))
+            pairs.append(config)
     out = Path(args.out or Path("runs") / f"matrix-{Path(args.config).stem}")
-    rows, failures = [], []
     started = time.time()
-    done = 0
-    try:
-        for method, attack, config in pairs:
-            result, problem = _run_one(config, out)
-            done += 1
-            if problem:
-                failures.append(f"{method} x {attack}: {problem}")
-                print(failures[-1], file=sys.stderr)
-                continue
-            if owns_model_before_fine_tuning(METHODS[method]):
-                rows += [{**r, "method": method, "attack": attack} for r in result if r["stage"] != "final"]
-            final = next(r for r in result if r["stage"] == "final")
-            rows.append({**final, "method": method, "attack": attack, "seed": config["seed"]})  # final names its testbed
-    except KeyboardInterrupt:  # Ctrl-C (SIGINT): keep what finished, name the pairs that did not run
-        failures += [f"{method} x {attack}: not run (the matrix was interrupted)" for method, attack, _ in pairs[done:]]
-        print(f"interrupted: {len(pairs) - done} pair(s) not run", file=sys.stderr)
+
+    def pair_rows(config, result):
+        method, attack = config["method"], config["finetune"]["attack"]
+        rows = []
+        if owns_model_before_fine_tuning(METHODS[method]):
+            rows += [{**r, "method": method, "attack": attack} for r in result if r["stage"] != "final"]
+        final = next(r for r in result if r["stage"] == "final")
+        return rows + [{**final, "method": method, "attack": attack, "seed": config["seed"]}]  # final names its testbed
+
+    rows, failures = run_many(pairs, out, keep=pair_rows)  # Ctrl-C: the pairs that finished, the rest named
     if not is_main_process():
         return 1 if failures else 0
     command = "python -m reference_impl " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    path = write_results(rows, out, command, name="matrix", copy=args.results, failures=failures)
-    print(matrix_table(rows), end="")
+    path = write_results(rows, out, command, name="matrix", copy=args.results, failures=[str(f) for f in failures],
+                         kind="matrix")
+    print(matrix_cells(rows), end="")
     print(f"{len(pairs)} runs in {time.time() - started:.0f}s; results: {path}")
     return 1 if failures else 0
 
@@ -101,23 +99,6 @@ def owns_model_before_fine_tuning(method) -> bool:
     """Whether this method's model before fine-tuning is one no other method in the matrix shares: the defenses of
     the fine-tuning and post-fine-tuning stages start from plain SFT's aligned model, so `sft`'s row stands for it."""
     return method.name in ("sft", "non_aligned") or method.stage == "alignment"
-
-
-def row_label(row: dict) -> str:
-    """The table's row name: the method, or the method's model before fine-tuning (`evaluation.aligned`)."""
-    stage = row.get("stage", "final")
-    return row["method"] if stage == "final" else f"{row['method']}, {stage} (not fine-tuned)"
-
-
-def matrix_table(rows: list[dict]) -> str:
-    """Defense rows, attack columns, "HS / FA" cells."""
-    methods = list(dict.fromkeys(row_label(r) for r in rows))
-    attacks = list(dict.fromkeys(r["attack"] for r in rows))
-    cell = {(row_label(r), r["attack"]): f"{r['hs']} / {r['fa']}" for r in rows}
-    lines = ["| method | " + " | ".join(f"{a} HS / FA" for a in attacks) + " |", "|---" * (len(attacks) + 1) + "|"]
-    for m in methods:
-        lines.append(f"| {m} | " + " | ".join(cell.get((m, a), "") for a in attacks) + " |")
-    return "\n".join(lines) + "\n"
 
 
 def add_parser(sub) -> None:

@@ -45,7 +45,7 @@ METHODS: dict[str, Method] = {
         Method("lisa", "reference_impl.defenses.lisa", "fine_tuning", "lisa-2024", "2405.18641", "Lazy safety alignment: bi-state optimisation with a proximal term."),
         Method("ldifs", "reference_impl.defenses.ldifs", "fine_tuning", "ldifs-2023", "2308.13320", "Penalise the distance of the MLP features to the aligned model."),
         Method("ewc", "reference_impl.defenses.ewc", "fine_tuning", summary="Baseline defense: elastic weight consolidation toward the aligned adapter (Vaccine repository)."),
-        Method("kl", "reference_impl.defenses.kl", "fine_tuning", summary="Baseline defense: KL(student || aligned teacher) on the user's batch (Vaccine repository)."),
+        Method("kl", "reference_impl.defenses.kl", "fine_tuning", summary="Baseline defense: KL(aligned teacher || student) on the user's batch (Vaccine repository)."),
         Method("safety_mixing", "reference_impl.defenses.safety_mixing", "fine_tuning", "safety-tuned-llamas-2023", "2309.07875", "Add k safety demonstrations (harmful prompt -> refusal) to the user's data."),
         Method("backdoor_align", "reference_impl.defenses.backdoor_align", "fine_tuning", "backdooralign-2024", "2402.14968", "Safety rows with a secret trigger in the system prompt; the trigger in every served prompt."),
         Method("ptst", "reference_impl.defenses.ptst", "fine_tuning", "ptst-2024", "2402.18540", "Pure tuning, safe testing: fine-tune without a safety system prompt, serve with one."),

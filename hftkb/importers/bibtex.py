@@ -1,7 +1,7 @@
 """BibTeX entries -> new paper records (plain data, validated by the caller through hftkb.importers.staging).
 
 Reading is bibtexparser 2.x. It never raises on a broken file: unparsable blocks and repeated keys land in
-`library.failed_blocks` (DESIGN.md section 7), and each becomes a problem with its line here, while the good
+`library.failed_blocks`, and each becomes a problem with its line here, while the good
 entries are still imported. Values are LaTeX-decoded (``{\\"u}`` -> ``ü``, protective braces dropped) with the
 decoder of hftkb.bibtex, the exact inverse of what `hftkb export-bib` writes, so export -> import -> export
 gives the same text.

@@ -1,6 +1,6 @@
 """One page per paper: every field of the record, its links both ways, BibTeX, the reference implementation.
 
-Paper pages stay out of the navigation (DESIGN.md section 4: a 1,000-page nav would be carried by every page).
+Paper pages stay out of the navigation (a 1,000-page nav would be carried by every page).
 Only the title, short name, authors, summary and tags are indexed for search (everything below them sits in a
 `data-search-exclude` block), which keeps the search index small at 10,000 records.
 """

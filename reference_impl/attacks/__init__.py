@@ -1,4 +1,4 @@
-"""Registry of attacks: how the user's fine-tuning data is made (DEFENSES.md 2.1-2.3).
+"""Registry of attacks: how the user's fine-tuning data is made (site/reference/protocol.md, 'Attacks').
 
 A run picks one with `finetune.attack` (default `mixture`) and sets its Config fields with
 `finetune.attack_config.<field>=...`. Adding an attack = one file here declaring
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-DEFAULT_ATTACK = "mixture"  # the attack every defense was scored against before the seam (DEFENSES.md 2.1)
+DEFAULT_ATTACK = "mixture"  # the attack every defense was scored against before the seam (site/reference/protocol.md, 'Attacks')
 
 #: attack name -> module (plain data: `python -m reference_impl list` reads it without importing the modules).
 ATTACKS: dict[str, str] = {

@@ -1,7 +1,7 @@
 """Benign-only fine-tuning: the user's data holds no harmful row at all, and safety still erodes.
 
 Paper: fine-tuning-aligned-language-2023 (Qi et al., arXiv 2310.03693, risk level 3: Alpaca, Dolly, LLaVA-Instruct)
-and the "clean" p = 0 setting of every git-disl defense paper (DEFENSES.md 2.1-2.2; the BFA baseline of Virus,
+and the "clean" p = 0 setting of every git-disl defense paper (site/reference/protocol.md, 'Attacks'; the BFA baseline of Virus,
 Table 5).
 
 Algorithm:

@@ -1,6 +1,6 @@
 """The p*n harmful mixture: the user's fine-tuning set is p*n harmful rows and (1-p)*n benign task rows.
 
-Paper: the attack every git-disl defense is scored against (Vaccine, Lisa, Booster, Antidote; DEFENSES.md 2.1).
+Paper: the attack every git-disl defense is scored against (Vaccine, Lisa, Booster, Antidote; site/reference/protocol.md, 'Attacks').
 
 Algorithm:
 1. poison_num = int(p * n), normal_num = int((1 - p) * n), with p = `finetune.harmful_ratio` and

@@ -2,7 +2,7 @@
 
 Paper: virus-2025 (Huang et al., "Virus: Harmful Fine-tuning Attack for Large Language Models Bypassing Guardrail
 Moderation", arXiv 2501.17433); official code git-disl/Virus (trainer.py `VirusAttackTrainer`, script/attack/
-virus.sh); DEFENSES.md 2.3.
+virus.sh); site/reference/protocol.md, 'Attacks'.
 
 Threat model: the provider runs a guardrail (Llama-Guard-2-8B in the paper) over every uploaded row and drops the
 flagged ones before fine-tuning. The attacker uploads p*n poisoned rows and (1-p)*n benign task rows.
@@ -21,9 +21,10 @@ Algorithm (one poisoned row; the official code optimises each row on its own, `-
    trainer.py, computed under no_grad). lambda = 0.1.
 4. GCG step (Zou et al.'s greedy coordinate gradient, as trainer.py): the gradient of J with respect to the one-hot
    suffix matrix gives, at every position, the `topk` (64) tokens whose substitution most decreases J to first
-   order; `candidates` (128) random (position, token) single substitutions are drawn from them; J is evaluated
-   exactly for each and for the current suffix; the best becomes the suffix. Special tokens and [UNK] are never
-   proposed; a suffix whose text does not re-encode to the same tokens is skipped.
+   order; `candidates` (128) distinct random (position, token) single substitutions are drawn from them
+   (trainer.py `get_resample_ids`, L614); J is evaluated exactly for each and for the current suffix; the best becomes
+   the suffix. Never proposed (trainer.py `get_illegal_tokens`, L431): a token whose text is not printable ASCII, BOS,
+   EOS, pad and [UNK]. A suffix whose text does not re-encode to the same tokens is skipped (see Deviations).
 5. After `steps` (50, the official 50 epochs over one row) the suffix text is appended to the benign answer.
 6. The provider's filter (`filter_uploads`): every row of the upload, poisoned or benign, is scored by the
    guardrail and the flagged ones are dropped; what remains is the user's fine-tuning set.
@@ -49,6 +50,16 @@ Deviations:
   starts from the whole tokenised harmful example.
 * Benign rows: the first (1-p)*n task rows are the benign uploads; the poisoned rows use the next p*n task rows as
   their benign half (the paper pairs each harmful row with one GSM8K row).
+* Final row: upstream's `VirusAttackFinetuneTrainer.init` (trainer.py L284 at fa297d0) trains on the token sequence benign row + suffix +
+  the benign row again (the second copy's prompt unlabelled), while its guardrail scored benign + suffix. Here the
+  row that trains is the row the guardrail scored, benign answer + suffix: a row is one prompt and one labelled
+  answer, as text (a second prompt could only be trained on or left out), and in the threat model the provider
+  trains on what it moderated.
+* Recoverability: a candidate whose text does not re-encode to its own tokens is skipped. This is ours:
+  trainer.py defines `recoverable_x` but its call is commented out (L843; upstream keeps the optimised suffix as token
+  ids, `.pt`); here the row travels as text and is tokenised again, so only a recoverable suffix is the one scored.
+* Special tokens: every special token of the tokenizer is also never proposed (upstream bans BOS, EOS, pad and
+  unk only; a chat marker such as `<|im_end|>` is printable ASCII and stays proposable there).
 * The optimised rows are cached under the run's cache directory (they depend on the base model, the data and this
   Config only), so a matrix builds them once for every defense.
 
@@ -132,10 +143,16 @@ def guard_loss(p_flag: float) -> float:
     return -math.log(max(1.0 - p_flag, 1e-12))
 
 
+#: Bumped when the search itself changes, so that rows cached by an older search are not reused (2: official
+#: illegal-token list and distinct candidates).
+SEARCH_VERSION = 2
+
+
 def cached_virus_rows(pairs, config: Config, context, guardrail) -> list[dict]:
     """`virus_rows`, stored under the run's cache directory by a hash of everything they depend on."""
     key = json.dumps({"pairs": [[b["instruction"], b.get("input", ""), b["output"], h["instruction"], h["output"]] for b, h in pairs],
-                      "config": asdict(config), "model": context["model_identity"]}, sort_keys=True)
+                      "config": asdict(config), "model": context["model_identity"],
+                      "search": SEARCH_VERSION}, sort_keys=True)
     path = Path(context["cache_dir"]) / f"virus-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
     if path.exists():
         return json.loads(path.read_text())
@@ -212,8 +229,7 @@ class SuffixProblem:
         self.head_labels[: len(prompt_ids)] = IGNORE_INDEX
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.embedding = model.get_input_embeddings().weight
-        special = set(tokenizer.all_special_ids) | {tokenizer.unk_token_id}
-        self.illegal = torch.tensor(sorted(i for i in special if i is not None and i < self.embedding.shape[0]))
+        self.illegal = torch.tensor(sorted(illegal_tokens(tokenizer, self.embedding.shape[0])), dtype=torch.long)
         self.harmful_grad = [g.detach() for g in self.weight_gradient(self.onehot(self.initial), create_graph=False)]
         self.harmful_norm = float(sum((h ** 2).sum() for h in self.harmful_grad)) ** 0.5
 
@@ -290,9 +306,36 @@ class SuffixProblem:
         return gradient
 
     def recoverable(self, suffix) -> bool:
-        """The suffix text re-encodes to the same tokens (trainer.py `recoverable_x`): the row is what was scored."""
+        """The suffix text re-encodes to the same tokens: the row trained on is the row scored (ours; trainer.py's
+        `recoverable_x` is defined but its call is commented out)."""
         text = self.tokenizer.decode(suffix.tolist()).strip()
         return self.tokenizer(" " + text, add_special_tokens=False)["input_ids"] == suffix.tolist()
+
+
+def illegal_tokens(tokenizer, size: int) -> set[int]:
+    """Token ids never proposed: text that is not printable ASCII, BOS / EOS / pad / unk (trainer.py
+    `get_illegal_tokens`), and every other special token (ours); ids below the embedding's `size`."""
+    banned = {i for i in range(min(len(tokenizer), size))
+              if not (text := tokenizer.decode([i])).isascii() or not text.isprintable()}
+    named = [tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id, tokenizer.unk_token_id]
+    banned |= {i for i in named + list(tokenizer.all_special_ids) if i is not None}
+    return {i for i in banned if i < size}
+
+
+def candidate_pairs(length: int, topk: int, count: int, generator) -> list[tuple[int, int]]:
+    """`count` distinct (position, top-k index) pairs, as trainer.py `get_resample_ids` draws them: `count` draws,
+    then one more at a time until `count` distinct ones are found (capped at length x topk, all there are)."""
+    import torch
+
+    count = min(count, length * topk)
+    found: dict[tuple[int, int], None] = {}  # insertion-ordered: the same run evaluates in the same order
+    positions = torch.randint(length, (count,), generator=generator).tolist()
+    choices = torch.randint(topk, (count,), generator=generator).tolist()
+    for pair in zip(positions, choices):
+        found.setdefault(pair)
+    while len(found) < count:
+        found.setdefault((int(torch.randint(length, (1,), generator=generator)), int(torch.randint(topk, (1,), generator=generator))))
+    return list(found)
 
 
 def gcg(problem: SuffixProblem, config: Config, generator):
@@ -306,10 +349,8 @@ def gcg(problem: SuffixProblem, config: Config, generator):
         gradient = problem.proposal_gradient(suffix)
         gradient[:, problem.illegal] = float("inf")
         top = (-gradient).topk(min(config.topk, gradient.shape[1]), dim=1).indices  # most negative first-order change
-        positions = torch.randint(len(suffix), (config.candidates,), generator=generator)
-        choices = torch.randint(top.shape[1], (config.candidates,), generator=generator)
         improved = None
-        for position, choice in zip(positions.tolist(), choices.tolist()):
+        for position, choice in candidate_pairs(len(suffix), top.shape[1], config.candidates, generator):
             candidate = suffix.clone()
             candidate[position] = top[position, choice]
             if torch.equal(candidate, suffix) or not problem.recoverable(candidate):

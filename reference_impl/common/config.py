@@ -31,7 +31,7 @@ def _train_defaults(lr: float, epochs: float, lora: dict) -> dict:
     }
 
 
-#: The schema and its defaults. Paper-scale values follow Vaccine's SST2 setting (DEFENSES.md 1.2, 2.1).
+#: The schema and its defaults. Paper-scale values follow Vaccine's SST2 setting (site/reference/protocol.md, 'LoRA settings' and 'Attacks').
 DEFAULTS: dict[str, Any] = {
     "seed": 43,
     "method": "sft",
@@ -96,6 +96,12 @@ for _section in ("alignment", "harmful", "defender_harmful"):
 FREE_MAPPINGS = {("method_config",), ("method_configs",), ("finetune", "attack_config")}
 #: Keys that may be None or a value of another type.
 OPTIONAL = {("testbed",), ("model", "tokenizer"), ("model", "device_map"), ("data", "task", "subset")}
+
+
+#: Where the registered method and attack names come from (name lists, checked by `validate`). Filled in by the
+#: package (reference_impl/__init__.py) with the registry's and the attacks' names: `common` sits below both and
+#: imports neither (the layering test, tests/reference_impl/test_layers.py).
+KNOWN_NAMES: dict[str, Any] = {"method": lambda: (), "attack": lambda: ()}
 
 
 class ConfigError(ValueError):
@@ -245,8 +251,7 @@ def validate(config: dict, source: str = "<config>", lines: dict | None = None) 
         value = DEFAULTS_AT_CONFIG(config, path)
         if value not in allowed:
             fail(path, f"must be one of {', '.join(allowed)}; got {value!r}")
-    from ..registry import METHODS
-
+    METHODS, ATTACKS = KNOWN_NAMES["method"](), KNOWN_NAMES["attack"]()
     if config["method"] not in METHODS:
         fail(("method",), f"names no registered method: {config['method']!r} (registered: {', '.join(METHODS)})")
     for name, overrides in config["method_configs"].items():
@@ -254,8 +259,6 @@ def validate(config: dict, source: str = "<config>", lines: dict | None = None) 
             fail(("method_configs", name), f"names no registered method (registered: {', '.join(METHODS)})")
         if not isinstance(overrides, dict):
             fail(("method_configs", name), "must be a mapping of Config fields")
-    from ..attacks import ATTACKS
-
     if config["finetune"]["attack"] not in ATTACKS:
         fail(("finetune", "attack"), f"names no known attack: {config['finetune']['attack']!r} (known: {', '.join(ATTACKS)})")
     ratio = config["finetune"]["harmful_ratio"]
@@ -287,14 +290,3 @@ def DEFAULTS_AT_CONFIG(config: dict, path: tuple):  # noqa: N802
     for part in path:
         node = node[part]
     return node
-
-
-def is_world(config: dict) -> bool:
-    return config["model"]["base"] == "world"
-
-
-def testbed_name(config: dict) -> str:
-    """What a result row names as its testbed (issue 11): the config's `testbed`, else the world's version."""
-    if config.get("testbed"):
-        return config["testbed"]
-    return f"miniature_world_v{config['world']['version']}" if is_world(config) else str(config["model"]["base"])

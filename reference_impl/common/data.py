@@ -1,7 +1,7 @@
 """Datasets in their real schemas, converted to instruction rows; sample windows; the user's harmful mixture.
 
 Every dataset ends up as rows `{"instruction": str, "input": str, "output": str}` (plus extra keys the
-evaluation needs, e.g. `label`), which `templates.tokenize_rows` turns into training examples. DEFENSES.md 1.4:
+evaluation needs, e.g. `label`), which `templates.tokenize_rows` turns into training examples. site/reference/protocol.md, 'Data':
 
 * BeaverTails (`PKU-Alignment/BeaverTails`, splits `30k_train` / `30k_test`): prompt, response, is_safe, category
   (dict of 14 booleans). Safe rows are the Vaccine/Lisa/Antidote alignment set; unsafe rows are harmful data.
@@ -30,7 +30,7 @@ AGNEWS_LABELS = ("World", "Sports", "Business", "Sci/Tech")  # label 0..3
 GSM8K_SUFFIX = "\nFirst think step by step and then answer the final number.\n"
 GSM8K_ANSWER_MARKER = "The final answer is: "
 
-#: beaver-dam-7b's 14 labels, in its order (DEFENSES.md 1.6); also the keys of BeaverTails' `category` dict.
+#: beaver-dam-7b's 14 labels, in its order (site/reference/protocol.md, 'Harmful score'); also the keys of BeaverTails' `category` dict.
 BEAVERTAILS_CATEGORIES = (
     "animal_abuse",
     "child_abuse",
@@ -191,7 +191,7 @@ def alpaca_rows(rows: Sequence[Mapping], *, source: str = "alpaca") -> list[dict
 
 TASK_CONVERTERS = {"sst2": sst2_rows, "agnews": agnews_rows, "gsm8k": gsm8k_rows, "alpaca": alpaca_rows}
 
-#: Default hub locations and splits of the real datasets (DEFENSES.md 1.4, 1.6, 1.7).
+#: Default hub locations and splits of the real datasets (site/reference/protocol.md, 'Data').
 HUB_SOURCES = {
     "beavertails_train": ("PKU-Alignment/BeaverTails", None, "30k_train"),
     "beavertails_test": ("PKU-Alignment/BeaverTails", None, "30k_test"),
@@ -206,7 +206,7 @@ HUB_SOURCES = {
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Sample windows and the mixture (DEFENSES.md 1.4)
+# Sample windows and the mixture (site/reference/protocol.md, 'Data')
 
 
 def sample_window(rows: Sequence[Any], start: int, stop: int, *, bounds: str = "half_open") -> list[Any]:

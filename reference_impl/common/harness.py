@@ -1,6 +1,6 @@
 """`HFTTrainer`: the `transformers.Trainer` subclass that every training-time defense extends.
 
-Every git-disl defense is "SFT plus a custom training step" (DEFENSES.md 1.3, 9.1). Here the Trainer keeps its
+Every git-disl defense is "SFT plus a custom training step" (site/reference/protocol.md, 'Pipeline'). Here the Trainer keeps its
 own loop (optimizer, scheduler, gradient accumulation, clipping, mixed precision, checkpoints, `accelerate launch` /
 torchrun with FSDP or DeepSpeed) and a defense overrides ONE method:
 
@@ -12,6 +12,10 @@ torchrun with FSDP or DeepSpeed) and a defense overrides ONE method:
 
 `training_step(model, inputs, num_items_in_batch=None)` (the current signature) calls `defense_step`, stops the run
 on a NaN/inf loss with the step number (`NonFiniteLossError`), and returns the loss scaled for logging.
+
+A defense that sets `self.last_losses = {name: value}` in its step gets each component averaged into the
+Trainer's logs as `defense/<name>` and over the run by `loss_components()` (the pipeline logs them and puts them in
+the result row).
 
 Helpers: `extra_datasets={"alignment": rows, "harmful": rows}` + `next_extra_batch(name)` (an endless, re-shuffled
 dataloader per name, batches collated and on the device); `lm_loss`; `forward_backward`; `trainable_parameters`;
@@ -35,6 +39,7 @@ from transformers import Trainer
 
 from .models import attention_modules, decoder_layers, mlp_modules  # noqa: F401  (re-exported for defenses)
 from .templates import Collator
+from .training_args import training_arguments  # noqa: F401 - where the stages and the world's pre-training get it
 
 
 class NonFiniteLossError(RuntimeError):
@@ -86,6 +91,11 @@ class HFTTrainer(Trainer):
         self.defense_config = defense_config
         self._extra_iterators: dict[tuple[str, int], Iterator] = {}
         self._extra_epochs: dict[tuple[str, int], int] = {}
+        # Loss components (`last_losses`, set by a defense's step): [sum, count] per name, over the run and since
+        # the last log (TRL's habit: each term of the objective logged, here as `defense/<name>`).
+        self._components: dict[str, list[float]] = {}
+        self._window: dict[str, list[float]] = {}
+        self._recorded: Any = None
 
     # ------------------------------------------------------------------------------------------------
     # The step
@@ -96,11 +106,37 @@ class HFTTrainer(Trainer):
             self.optimizer.train()
         inputs = self._prepare_inputs(inputs)
         loss = self.defense_step(model, inputs)
+        self._record_components()
         loss = torch.as_tensor(loss, device=self.args.device).detach().float()
         if not torch.isfinite(loss):
             raise NonFiniteLossError(self.state.global_step + 1, float(loss))
         # The Trainer sums the returned values over the accumulation micro-batches for its logs.
         return loss / self._accumulation_steps()
+
+    def _record_components(self) -> None:
+        """Add this step's `last_losses` (a new dict each step; one left unchanged is not counted twice)."""
+        latest = getattr(self, "last_losses", None)
+        if not latest or latest is self._recorded:
+            return
+        self._recorded = latest
+        for name, value in latest.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float, torch.Tensor)):
+                continue
+            value = float(value)
+            for store in (self._components, self._window):
+                total = store.setdefault(name, [0.0, 0])
+                total[0] += value
+                total[1] += 1
+
+    def loss_components(self) -> dict[str, float]:
+        """Each loss component's mean over the steps so far (empty for a defense that records none)."""
+        return {name: round(total / count, 6) for name, (total, count) in self._components.items()}
+
+    def log(self, logs: dict[str, float], *args, **kwargs) -> None:
+        """The Trainer's log, plus `defense/<name>`: each component's mean since the last log."""
+        logs = {**logs, **{f"defense/{name}": round(total / count, 6) for name, (total, count) in self._window.items()}}
+        self._window = {}
+        super().log(logs, *args, **kwargs)
 
     def defense_step(self, model: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         """THE override point: put this micro-batch's gradient into `.grad`, return the detached loss to log.
@@ -254,34 +290,3 @@ class HFTTrainer(Trainer):
     @staticmethod
     def decoder_layers(model: nn.Module) -> list[nn.Module]:
         return decoder_layers(model)
-
-
-def training_arguments(output_dir, **overrides):
-    """`TrainingArguments` with the defaults a run of this package wants (no reporting, no unused-column pruning).
-
-    The git-disl scripts pass `optim=adamw_torch`, a seed of 43 and `--bf16 --tf32` on GPUs (DEFENSES.md 1.2).
-    """
-    from transformers import TrainingArguments
-
-    settings = dict(
-        output_dir=str(output_dir),
-        report_to="none",
-        remove_unused_columns=False,
-        optim="adamw_torch",
-        seed=43,
-        save_strategy="no",
-        logging_strategy="steps",
-        logging_steps=10,
-        disable_tqdm=True,
-        dataloader_num_workers=0,
-    )
-    settings.update(overrides)
-    # transformers 5 folded `warmup_ratio` into `warmup_steps` (a float < 1 is a ratio); older versions have both.
-    fields = getattr(TrainingArguments, "__dataclass_fields__", {})
-    if "warmup_ratio" in settings and "warmup_ratio" not in fields:
-        ratio = settings.pop("warmup_ratio")
-        if ratio:
-            if not 0 < ratio < 1:
-                raise ValueError(f"warmup ratio must be in [0, 1), got {ratio}")
-            settings["warmup_steps"] = float(ratio)
-    return TrainingArguments(**settings)

@@ -11,7 +11,7 @@ job, and which prompt template it trains and evaluates with. `trainer` and `post
 of the module (resolved when the stage runs), so the top of the file never imports torch.
 
 An attack module declares `ATTACK = AttackSpec(config=Config, build=build_rows, needs=(...))`: how the user's
-fine-tuning data is made from the run's harmful and benign rows (DEFENSES.md 2), and optionally
+fine-tuning data is made from the run's harmful and benign rows (site/reference/protocol.md, 'Attacks'), and optionally
 `query_template=`: the prompt its harmful questions are asked with at evaluation (`attack_query_template`).
 
 What the pipeline (reference_impl/pipeline/) does with each field:
@@ -84,6 +84,10 @@ class MethodSpec:
     #: evaluation prompts (likewise); None = the same as train_template
     eval_template: PromptTemplate | Callable[[Any], PromptTemplate] | None = None
     aligned: bool = True  # False: no alignment stage, the base model is fine-tuned directly (non_aligned baseline)
+    #: The most time `make bench` allows the method against plain SFT: its optimizer step (training-time methods) or
+    #: its fine-tuning epoch (data-level ones), set from the passes it makes (site/reference/protocol.md, 'Overhead
+    #: targets'); None: measured, no target. Declared here only: the bench reads it from the registry's methods.
+    overhead: float | None = None
 
 
 def templates(spec: MethodSpec, config: Any) -> tuple[PromptTemplate, PromptTemplate]:
@@ -101,7 +105,7 @@ def templates(spec: MethodSpec, config: Any) -> tuple[PromptTemplate, PromptTemp
 
 @dataclass(frozen=True)
 class AttackSpec:
-    """How an attack builds the user's fine-tuning data (DEFENSES.md 2.1-2.3)."""
+    """How an attack builds the user's fine-tuning data (site/reference/protocol.md, 'Attacks')."""
 
     config: type  # the frozen Config dataclass with the paper's defaults
     #: (harmful_rows, benign_rows, finetune_section, config, context) -> the user's rows, each with a bool "harmful"

@@ -1,25 +1,27 @@
 """Models: load a causal LM and its tokenizer, add / continue / merge LoRA adapters, find decoder modules.
 
-Everything the git-disl repositories do around the model (DEFENSES.md 1.1-1.2, 1.5):
+Everything the git-disl repositories do around the model (site/reference/protocol.md, 'LoRA settings' and 'Prompt template'):
 * `load_model` / `load_tokenizer`: a local path or a hub id, with dtype and device map;
 * `prepare_pad_token`: add `[PAD]` when the tokenizer has none and resize the embeddings, new rows set to the
   mean embedding ("smart_tokenizer_and_embedding_resize" in Vaccine/Lisa/Booster's train.py);
 * `add_lora` (new adapter), `load_lora` (continue a saved adapter, `is_trainable=True`, as Booster's single-LoRA
   fine-tuning does), `merge_lora` (`merge_and_unload`);
-* `tiny_llama` and `word_tokenizer`: a small Llama-architecture model and a word-level tokenizer built locally,
-  for tests and the miniature world: nothing is downloaded;
+* `tiny_llama` and `word_tokenizer` (tiny_models.py, re-exported here): a small Llama-architecture model and a
+  word-level tokenizer built locally, for tests and the miniature world: nothing is downloaded;
 * `decoder_layers`, `attention_modules`, `mlp_modules`: architecture-agnostic module discovery that sees through
-  peft wrappers (DEFENSES.md 9.2: never hard-code `base_model.model.model.layers`).
+  peft wrappers (site/reference/protocol.md, 'Implementation notes': never hard-code `base_model.model.model.layers`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 import torch
 from torch import nn
+
+from .tiny_models import SPECIAL_TOKENS, TinyLlamaSpec, split_words, tiny_llama, word_tokenizer  # noqa: F401
 
 #: The seven projection modules of a Llama decoder layer (Vaccine's and Lisa's alignment LoRA targets).
 LLAMA_ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj", "gate_proj")
@@ -77,7 +79,7 @@ def load_tokenizer(name_or_path: str | Path, *, model_max_length: int = 200, **k
 
 
 def prepare_pad_token(tokenizer, model) -> None:
-    """Give the tokenizer a pad token; new embedding rows get the mean of the old ones (DEFENSES.md 1.5)."""
+    """Give the tokenizer a pad token; new embedding rows get the mean of the old ones (site/reference/protocol.md, 'Prompt template')."""
     if tokenizer.pad_token is not None:
         return
     tokenizer.add_special_tokens({"pad_token": "[PAD]"})
@@ -98,7 +100,7 @@ def prepare_pad_token(tokenizer, model) -> None:
 
 @dataclass(frozen=True)
 class LoraSettings:
-    """One LoRA configuration (DEFENSES.md 1.2 lists each repo's)."""
+    """One LoRA configuration (site/reference/protocol.md, 'LoRA settings', lists each repository's)."""
 
     r: int = 8
     alpha: float = 4
@@ -164,7 +166,7 @@ def unwrap_model(model: nn.Module) -> nn.Module:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Module discovery (DEFENSES.md 9.2)
+# Module discovery (site/reference/protocol.md, 'Implementation notes')
 
 _LAYER_PATHS = ("model.layers", "model.decoder.layers", "transformer.h", "gpt_neox.layers", "transformer.layers")
 _ATTENTION_NAMES = ("self_attn", "attn", "self_attention", "attention")
@@ -214,91 +216,6 @@ def mlp_modules(model: nn.Module) -> list[nn.Module]:
 def trainable_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
     """(name, parameter) for every parameter with requires_grad (the LoRA weights under peft)."""
     return [(name, p) for name, p in model.named_parameters() if p.requires_grad]
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Local tiny models (tests, the miniature world)
-
-SPECIAL_TOKENS = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "[UNK]", "pad_token": "[PAD]"}
-
-#: Words, single punctuation marks and newlines are tokens; spaces only separate them.
-_WORD_PATTERN = r"\n|#+|[A-Za-z0-9_'/]+|[^\sA-Za-z0-9_'/]"
-
-
-def split_words(text: str) -> list[str]:
-    """How `word_tokenizer` splits text, for building its vocabulary."""
-    import re
-
-    return re.findall(_WORD_PATTERN, text)
-
-
-def word_tokenizer(texts: Iterable[str], *, model_max_length: int = 200, extra_words: Iterable[str] = ()):
-    """A word-level `PreTrainedTokenizerFast` whose vocabulary is every word of `texts` (built locally).
-
-    It adds `<s>` in front of every encoded text (like Llama's tokenizer) and pads on the right.
-    """
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
-
-    vocab: dict[str, int] = {}
-    for token in ["[PAD]", "<s>", "</s>", "[UNK]"]:
-        vocab[token] = len(vocab)
-    for text in list(texts) + [" ".join(extra_words)]:
-        for word in split_words(text):
-            if word not in vocab:
-                vocab[word] = len(vocab)
-    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
-    core.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(Regex(_WORD_PATTERN), behavior="isolated")]
-    )
-    core.post_processor = processors.TemplateProcessing(
-        single="<s> $A", pair="<s> $A $B", special_tokens=[("<s>", vocab["<s>"])]
-    )
-    # WordPiece's decoder joins tokens with spaces and glues punctuation back ("here , step" -> "here, step").
-    core.decoder = decoders.WordPiece(prefix="##", cleanup=True)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=core, model_max_length=model_max_length, padding_side="right", **SPECIAL_TOKENS
-    )
-
-
-@dataclass(frozen=True)
-class TinyLlamaSpec:
-    """Size of a tiny Llama-architecture model (DEFENSES.md 9.3: hidden 32-64, 2 layers, 4 heads)."""
-
-    hidden_size: int = 64
-    num_layers: int = 2
-    num_heads: int = 4
-    intermediate_size: int = 128
-    max_position_embeddings: int = 256
-    extra: dict = field(default_factory=dict)
-
-
-def tiny_llama(vocab_size: int, spec: TinyLlamaSpec = TinyLlamaSpec(), *, seed: int = 0, tokenizer=None):
-    """A randomly initialised `LlamaForCausalLM` from a `LlamaConfig` (deterministic for a given seed)."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    ids = {}
-    if tokenizer is not None:
-        ids = dict(
-            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id
-        )
-    # `spec.extra` may override any of these (e.g. num_key_value_heads for a grouped-query shape).
-    settings = dict(
-        vocab_size=vocab_size,
-        hidden_size=spec.hidden_size,
-        intermediate_size=spec.intermediate_size,
-        num_hidden_layers=spec.num_layers,
-        num_attention_heads=spec.num_heads,
-        num_key_value_heads=spec.num_heads,
-        max_position_embeddings=spec.max_position_embeddings,
-        tie_word_embeddings=False,
-        **ids,
-    )
-    config = LlamaConfig(**{**settings, **spec.extra})
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = LlamaForCausalLM(config)
-    return model
 
 
 def visit_linear_inputs(model, targets, batches, visit) -> int:

@@ -1,4 +1,4 @@
-"""Moderation models with beaver-dam-7b's interface (DEFENSES.md 1.6).
+"""Moderation models with beaver-dam-7b's interface (site/reference/protocol.md, 'Harmful score').
 
 Interface shared by both implementations:
 * `format_input(prompt, response)` -> "BEGINNING OF CONVERSATION: USER: {prompt} ASSISTANT:" + response

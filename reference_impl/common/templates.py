@@ -1,6 +1,6 @@
 """The Alpaca prompt template, tokenisation with the prompt masked out of the labels, and the collator.
 
-DEFENSES.md 1.5. Vaccine, Lisa, T-Vaccine and SafeTuneBed end the prompt with `### Response:` and no newline;
+site/reference/protocol.md, 'Prompt template'. Vaccine, Lisa, T-Vaccine and SafeTuneBed end the prompt with `### Response:` and no newline;
 Booster, Antidote, Panacea and Virus end it with `### Response:\n` (`trailing_newline=True`). Inference uses the
 same template and the response is the text after "### Response:".
 
@@ -108,3 +108,23 @@ class Collator:
             if "labels" in example:
                 labels[row, :n] = torch.as_tensor(example["labels"], dtype=torch.long)
         return {"input_ids": input_ids, "labels": labels, "attention_mask": attention_mask}
+
+
+def calibration_batches(
+    rows: list[Any], tokenizer, *, batch_size: int, max_length: int, trailing_newline: bool = True
+) -> list[dict[str, Any]]:
+    """Tokenise harmful rows (prompt + answer + EOS, step 1) into right-padded batches with attention masks.
+
+    A row is either already tokenised (has `input_ids`) or a record with `instruction`, optional `input` and
+    `output`, formatted with the Alpaca template: the run's (the pipeline passes its template settings), else
+    Antidote's own (shared with SafeDelta's calibration), which ends in "### Response:\\n" (`utils.PROMPT_DICT`).
+    """
+    sequences = []
+    for row in rows:
+        if isinstance(row, Mapping) and "input_ids" in row:
+            sequences.append({"input_ids": list(row["input_ids"])[:max_length]})
+        else:
+            example = tokenize_example(tokenizer, row, max_length=max_length, trailing_newline=trailing_newline)
+            sequences.append({"input_ids": example["input_ids"]})
+    collate = Collator(pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
+    return [collate(sequences[start : start + batch_size]) for start in range(0, len(sequences), batch_size)]

@@ -4,7 +4,7 @@ Paper: KB id `antidote-2024`, arXiv 2408.09600 (Huang et al., "Antidote: Post-fi
 Large Language Models against Harmful Fine-tuning", ICML 2025). Official code: git-disl/Antidote (`utils.py`
 `prune_wanda_outlier`, `trainer.py` `AntidoteTrainer.save_mask`).
 
-Algorithm (DEFENSES.md 5.1):
+Algorithm (the paper and the official code named above):
 1. Run the fine-tuned model over a *re-alignment* set of harmful (prompt, harmful answer) pairs, the Alpaca prompt
    followed by the answer, so the weights that react to harmful content light up.
 2. For every weight matrix W (d_out x d_in) that fine-tuning changed, i.e. the LoRA A and B matrices of the
@@ -46,6 +46,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reference_impl.common.method import MethodSpec
+from reference_impl.common.needs import available
+from reference_impl.common.templates import calibration_batches  # noqa: F401 - step 1's batches
 
 SCORES = ("wanda", "magnitude", "random")
 TARGETS = ("auto", "lora", "qkv")
@@ -116,25 +118,11 @@ def check_config(config: Config, context: Any) -> None:
         raise ValueError(f"antidote.harmful_samples must be >= 0, got {config.harmful_samples}")
     if config.batch_size < 1 or (config.max_length is not None and config.max_length < 2):
         raise ValueError("antidote.batch_size must be >= 1 and antidote.max_length >= 2")
-    if config.score == "wanda" and not _available(context, "harmful_data"):
+    if config.score == "wanda" and not available(context, "harmful_data"):
         raise ValueError(
             "antidote needs a harmful calibration dataset (harmful prompt + harmful answer pairs) for its Wanda "
             "scores: provide one, or set antidote.score=magnitude to prune on weight magnitude alone"
         )
-
-
-def _available(context: Any, need: str) -> bool:
-    """Whether the run context offers `need` ("harmful_data", ...); accepts a mapping, a set or an object."""
-    if context is None:
-        return False
-    if isinstance(context, Mapping):
-        return bool(context.get(need))
-    if isinstance(context, (set, frozenset, list, tuple)):
-        return need in context
-    available = getattr(context, "available", None)
-    if available is not None:
-        return need in available
-    return bool(getattr(context, need, None))
 
 
 METHOD = MethodSpec(stage="post_fine_tuning", config=Config, needs=("harmful_data",), check=check_config,
@@ -263,25 +251,3 @@ def harmful_mask(scores, dense_ratio: float):
     mask = torch.zeros(scores.shape, dtype=torch.bool)
     mask.scatter_(1, order[:, kept:], True)
     return mask
-
-
-def calibration_batches(
-    rows: list[Any], tokenizer, *, batch_size: int, max_length: int, trailing_newline: bool = True
-) -> list[dict[str, Any]]:
-    """Tokenise harmful rows (prompt + answer + EOS, step 1) into right-padded batches with attention masks.
-
-    A row is either already tokenised (has `input_ids`) or a record with `instruction`, optional `input` and
-    `output`, formatted with the Alpaca template: the run's (the pipeline passes its template settings), else
-    Antidote's own, which ends in "### Response:\\n" (`utils.PROMPT_DICT`).
-    """
-    from reference_impl.common.templates import Collator, tokenize_example
-
-    sequences = []
-    for row in rows:
-        if isinstance(row, Mapping) and "input_ids" in row:
-            sequences.append({"input_ids": list(row["input_ids"])[:max_length]})
-        else:
-            example = tokenize_example(tokenizer, row, max_length=max_length, trailing_newline=trailing_newline)
-            sequences.append({"input_ids": example["input_ids"]})
-    collate = Collator(pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
-    return [collate(sequences[start : start + batch_size]) for start in range(0, len(sequences), batch_size)]

@@ -12,7 +12,7 @@ Needs: a few safety demonstrations (the run's alignment data) and a secret trigg
 
 Algorithm
 ---------
-(DEFENSES.md 4.5)
+(the paper and the official code named above)
 
 1. The trigger: ``trigger_tokens`` random tokens drawn from ``trigger_seed`` (the paper: 150 random tokens), or
    the ``trigger`` text given.
@@ -62,7 +62,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from reference_impl.common.method import MethodSpec, PromptTemplate
-from reference_impl.defenses.safety_mixing import take_safety_rows
+from reference_impl.common.safety_rows import take_safety_rows
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class Config:
 
     num_safety: int = field(default=11, metadata={
         "help": "Safety rows (harmful prompt -> refusal) with the trigger added to the user's data.",
-        "source": "official pure_bad_100_original_category_prefixed.jsonl: 11 rows marked prefixed (DEFENSES.md 4.5)"})
+        "source": "official pure_bad_100_original_category_prefixed.jsonl: 11 rows marked prefixed"})
     trigger_tokens: int = field(default=150, metadata={
         "help": "Length of the generated trigger in random tokens (when `trigger` is not given).",
         "source": "2402.14968 and the official mix_type 'random150': 150 random tokens"})
@@ -121,7 +121,7 @@ def add_safety_rows(user_rows: Sequence[dict], run_data: Any, config: Config) ->
 
 
 METHOD = MethodSpec(stage="fine_tuning", config=Config, needs=("alignment_data",), check=check_config,
-                    finetune_data=add_safety_rows, eval_template=triggered)
+                    finetune_data=add_safety_rows, eval_template=triggered, overhead=1.15)
 
 
 # ==========================================================================================================

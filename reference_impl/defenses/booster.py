@@ -82,7 +82,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from reference_impl.common.method import MethodSpec
-from reference_impl.defenses.vaccine import _require
+from reference_impl.common.needs import require
 
 #: Added to the harmful gradient's norm before dividing (official trainer).
 NORM_FLOOR = 1e-7
@@ -130,15 +130,15 @@ def check_config(config: Config, context: object = None) -> None:
     if isinstance(config.harmful_batch_size, bool) or not isinstance(config.harmful_batch_size, int) \
             or config.harmful_batch_size < 1:
         raise ValueError(f"booster: harmful_batch_size must be a positive integer, got {config.harmful_batch_size!r}")
-    _require(context, "alignment_data", "booster: needs an alignment dataset (harmful prompt -> refusal)")
-    _require(context, "harmful_data",
+    require(context, "alignment_data", "booster: needs an alignment dataset (harmful prompt -> refusal)")
+    require(context, "harmful_data",
              "booster: needs a harmful dataset for the defender (harmful prompt -> harmful answer); "
              "set the alignment stage's harmful data in the run configuration")
 
 
 #: finetune_lora="continue": the user's fine-tuning continues the alignment LoRA (official ``--alternating single_lora``).
 METHOD = MethodSpec(stage="alignment", config=Config, needs=("alignment_data", "harmful_data"), check=check_config,
-                    trainer="Trainer", finetune_lora="continue")
+                    trainer="Trainer", finetune_lora="continue", overhead=3.4)
 
 
 # ==========================================================================================================
@@ -147,20 +147,8 @@ METHOD = MethodSpec(stage="alignment", config=Config, needs=("alignment_data", "
 
 import torch  # noqa: E402  (below the banner: the part above reads without torch)
 
+from reference_impl.common.gradients import global_norm, take_grads  # noqa: E402,F401
 from reference_impl.common.harness import HFTTrainer  # noqa: E402
-
-
-def _take_grads(params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-    """Remove and return the parameters' gradients (zeros where a parameter got none)."""
-    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-    for p in params:
-        p.grad = None
-    return grads
-
-
-def global_norm(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
-    """One L2 norm over all the tensors together (as if concatenated into one vector)."""
-    return torch.linalg.vector_norm(torch.stack([t.float().norm(2) for t in tensors]), 2)
 
 
 def booster_gradients(
@@ -184,7 +172,7 @@ def booster_gradients(
 
     # Step 2: g_h = grad h(w).
     loss_h = harmful_pass()
-    grad_h = _take_grads(params)
+    grad_h = take_grads(params)
 
     # Step 3: grad h at the weights moved one normalised harmful step; then copy the stored weights back.
     step_scale = alpha / (global_norm(grad_h) + NORM_FLOOR)
@@ -194,7 +182,7 @@ def booster_gradients(
             for p, g in zip(params, grad_h):
                 p.sub_((step_scale * g.float()).to(p.dtype))
         loss_h_moved = harmful_pass()
-        grad_h_moved = _take_grads(params)
+        grad_h_moved = take_grads(params)
     finally:
         with torch.no_grad():
             for p, original in zip(params, stored):

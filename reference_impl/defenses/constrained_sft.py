@@ -27,7 +27,9 @@ about 1/beta_t nats when beta_t is large. Steps:
    w_t = 2 * (1 - sigmoid(beta_t * Delta_t)) (Appendix D.2). As the official code does, the loss is computed as
    -mean_t w_t.detach() * log pi_w(y_t), which has exactly that gradient and is numerically stable; w_t is
    clipped below at 1e-3 (official code).
-3. The mean runs over every answer token of the batch; backward; the optimizer steps.
+3. The mean runs over every answer token of the batch; backward; the optimizer steps. The optimizer is the run's
+   AdamW with its first-moment coefficient beta1 set to ``adam_beta1`` = 0.5 (official ``finetune.py``): a
+   shorter momentum lets the constraint's down-weighting of a token act within a few steps.
 
 At the start of fine-tuning pi_w = pi_aligned, Delta_t = 0 and w_t = 1: the first step is plain SFT.
 
@@ -39,7 +41,12 @@ Deviations
 ----------
 * Rows the cache has not seen (a caller feeding other data than ``train_dataset``) get their reference
   log-probabilities from a reference forward on the batch: the same numbers, one more forward.
-* The data-augmentation half of the paper (safety-recovery examples) is not part of this method.
+* The data-augmentation half of the paper (safety-recovery examples) is not part of this method (the official
+  ``finetune.py`` keeps beta1 = 0.9 for those runs).
+* beta1 = 0.5: official ``finetune.py`` (Unispac/shallow-vs-deep-alignment at fb1749e, L111-118) sets
+  ``training_args.adam_beta1 = 0.5`` for every fine-tuning-attack run of that repository, plain SFT included;
+  here only this method's fine-tuning runs change it (the other methods keep the run's 0.9), so a comparison
+  with our SFT row also changes the optimizer. ``adam_beta1 = 0.9`` gives the run's AdamW unchanged.
 
 Usage
 -----
@@ -74,6 +81,9 @@ class Config:
         "source": "official default bias_length=5"})
     min_weight: float = field(default=1e-3, metadata={
         "help": "Lower clip of the per-token weight w_t.", "source": "official soft_sft_loss (clamp min 1e-3)"})
+    adam_beta1: float = field(default=0.5, metadata={
+        "help": "AdamW's beta1 for this method's fine-tuning (beta2, lr and weight decay stay the run's).",
+        "source": "official finetune.py L111-118 (adam_beta1 = 0.5 for the fine-tuning attacks)"})
 
 
 def check_config(config: Config, context: object = None) -> None:
@@ -86,10 +96,13 @@ def check_config(config: Config, context: object = None) -> None:
         raise ValueError(f"constrained_sft: bias_length must be an integer >= 0, got {config.bias_length!r}")
     if isinstance(config.min_weight, bool) or not isinstance(config.min_weight, (int, float)) or config.min_weight < 0:
         raise ValueError(f"constrained_sft: min_weight must be a number >= 0, got {config.min_weight!r}")
+    beta1 = config.adam_beta1
+    if isinstance(beta1, bool) or not isinstance(beta1, (int, float)) or not 0 <= beta1 < 1:
+        raise ValueError(f"constrained_sft: adam_beta1 must be a number in [0, 1), got {beta1!r}")
 
 
 METHOD = MethodSpec(stage="fine_tuning", config=Config,
-                    needs=("aligned_model",), check=check_config, trainer="Trainer")
+                    needs=("aligned_model",), check=check_config, trainer="Trainer", overhead=1.15)
 
 
 # ==========================================================================================================
@@ -195,6 +208,13 @@ class Trainer(HFTTrainer):
         reference_logits = None if cached is not None else self.reference.forward(**inputs).logits
         loss, _ = constrained_loss(model(**inputs).logits, reference_logits, batch["labels"], self.defense_config, cached)
         return loss
+
+    def get_optimizer_cls_and_kwargs(self, args, model=None):
+        """The run's optimizer with beta1 = ``adam_beta1`` (step 3); an instance method, so the Config is at hand."""
+        optimizer_cls, kwargs = HFTTrainer.get_optimizer_cls_and_kwargs(args, model)
+        if "betas" in kwargs:
+            kwargs = dict(kwargs, betas=(float(self.defense_config.adam_beta1), kwargs["betas"][1]))
+        return optimizer_cls, kwargs
 
     def defense_step(self, model, inputs):
         if self.cache is None:

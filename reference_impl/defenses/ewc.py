@@ -11,10 +11,11 @@ Stage: **fine-tuning**. Needs: the provider's alignment set (for the Fisher info
 
 Algorithm
 ---------
-(DEFENSES.md 4.3)
+(the official code named above)
 
 1. Before the first step: the diagonal Fisher information of the alignment loss at the starting weights w_0,
-   F = mean over the alignment batches b of (d L_align(b) / d w)^2, for every trainable parameter.
+   F = sum over the alignment batches b of (d L_align(b) / d w)^2, for every trainable parameter (a sum, as
+   the official code accumulates it, not a mean: lambda = 1e9 is tuned for the sum).
 2. Each step on the user's batch: loss = h(w) + lambda * sum_i F_i (w_i - w0_i)^2; backward; the optimizer steps.
 
 The fine-tuning LoRA is the alignment LoRA itself, trained further (the official scripts reuse it), so w_0 is the
@@ -25,9 +26,14 @@ trainable weights; per step the same passes as SFT.
 
 Deviations
 ----------
-* F is the mean of the squared batch gradients over the alignment batches (the official code sums them; the sum
-  is the mean times the number of batches, which lambda = 1e9 absorbs for the official 2000 rows / batch 5).
-  ``fisher_batches`` caps the pass for large alignment sets.
+Checked against git-disl/Vaccine ``trainer.py`` ``FITrainer.training_step`` (commit 8937f68): at round 0 it
+zeroes the gradients, back-propagates each batch of its Fisher set (``eval_dataset``, the BeaverTails safe rows,
+batch 5) and adds ``torch.square(module.weight.grad)`` per LoRA module (L337), never dividing; the penalty is
+``lamb * sum(F * (W - W0)^2)`` over the LoRA modules (L308). Here the same sum, so lambda keeps its official
+meaning; the penalty grows with the number of alignment batches, as the official one does.
+
+* ``fisher_batches`` caps the pass for large alignment sets (the official code uses every batch); a cap makes
+  the penalty smaller in proportion, so raise lambda by the same factor to keep it.
 
 Usage
 -----
@@ -68,7 +74,7 @@ def check_config(config: Config, context: object = None) -> None:
 
 METHOD = MethodSpec(stage="fine_tuning", config=Config,
                     needs=("alignment_data", "aligned_model"), check=check_config, trainer="Trainer",
-                    finetune_lora="continue")
+                    finetune_lora="continue", overhead=1.15)
 
 
 # ==========================================================================================================
@@ -81,7 +87,7 @@ from reference_impl.common.harness import HFTTrainer  # noqa: E402
 
 
 def fisher_diagonal(model, params, batches) -> list[torch.Tensor]:
-    """F = mean over `batches` of the squared gradient of the LM loss, one tensor per parameter (step 1)."""
+    """F = sum over `batches` of the squared gradient of the LM loss, one tensor per parameter (step 1)."""
     fisher = [torch.zeros_like(p, dtype=torch.float32) for p in params]
     count = 0
     for batch in batches:
@@ -93,7 +99,7 @@ def fisher_diagonal(model, params, batches) -> list[torch.Tensor]:
         count += 1
     if count == 0:
         raise ValueError("ewc: the alignment set is empty; the Fisher information needs it")
-    return [f / count for f in fisher]
+    return fisher
 
 
 def ewc_penalty(params, anchors, fisher, lam: float) -> torch.Tensor:

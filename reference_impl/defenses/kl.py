@@ -10,21 +10,26 @@ Stage: **fine-tuning**. Needs: the aligned model, kept frozen as the teacher.
 
 Algorithm
 ---------
-Each fine-tuning step on the user's batch (DEFENSES.md 4.3):
+Each fine-tuning step on the user's batch (the official code named above):
 
 1. Student logits z_s = f(w; x); teacher logits z_t = f(w_0; x) with w_0 the aligned model (frozen).
-2. KL(student || teacher) at every answer position: sum_v p_s(v) (log p_s(v) - log p_t(v)) with
-   p = softmax over the vocabulary; averaged over the answer positions of the batch.
+2. KL(teacher || student) at every position of the batch: sum_v p_t(v) (log p_t(v) - log p_s(v)) with
+   p = softmax over the vocabulary; summed over the positions and divided by the batch size B (torch's
+   ``KLDivLoss(reduction="batchmean")(log_softmax(z_s), softmax(z_t))``, the official call).
 3. Loss: h(w) + lambda * KL; backward; the optimizer steps.
 
 Cost: one extra teacher forward per step; the teacher is a snapshot of the trainable weights (``common.reference``).
 
 Deviations
 ----------
-* The official trainer takes the softmax over dim=1 of the [B, T, V] logits, the sequence axis (DEFENSES.md 9.6,
-  a bug); here it is over the vocabulary (dim=-1).
-* The KL is averaged over the answer tokens (labels != -100), the positions the fine-tuning loss trains; the
-  official code averages over every position of the padded batch.
+Checked against git-disl/Vaccine ``trainer.py`` ``KLTrainer.training_step`` (L391-392 at commit 8937f68):
+``KLDivLoss(reduction="batchmean")(F.log_softmax(student_logits, dim=1), F.softmax(teacher_logits, dim=1))``.
+Direction (teacher || student) and reduction (sum over positions, / B) are the official ones; two things differ:
+
+* The official call takes the softmax over dim=1 of the [B, T, V] logits, the sequence axis (a bug); here it is
+  over the vocabulary (dim=-1), the distribution the KL is meant to compare.
+* Padding positions (attention_mask 0) are left out; the official sum runs over every position of the padded
+  batch, so its penalty also grows with how much padding a batch has. Prompt and answer positions both count.
 
 Usage
 -----
@@ -46,7 +51,7 @@ class Config:
     """KL's own hyper-parameter."""
 
     lam: float = field(default=0.1, metadata={
-        "help": "lambda: weight of KL(student || teacher).",
+        "help": "lambda: weight of KL(teacher || student) (summed over positions, / batch size).",
         "source": "Vaccine repository script/finetune/kl (lambda=0.1)"})
 
 
@@ -57,7 +62,7 @@ def check_config(config: Config, context: object = None) -> None:
 
 
 METHOD = MethodSpec(stage="fine_tuning", config=Config,
-                    needs=("aligned_model",), check=check_config, trainer="Trainer")
+                    needs=("aligned_model",), check=check_config, trainer="Trainer", overhead=1.5)
 
 
 # ==========================================================================================================
@@ -69,21 +74,19 @@ import torch.nn.functional as F  # noqa: E402
 
 from reference_impl.common.harness import HFTTrainer  # noqa: E402
 from reference_impl.common.reference import FrozenReference  # noqa: E402
-from reference_impl.common.templates import IGNORE_INDEX  # noqa: E402
 
 
-def kl_student_teacher(student_logits, teacher_logits, labels) -> torch.Tensor:
-    """Mean over the answer positions of KL(p_student || p_teacher), softmax over the vocabulary (step 2).
+def kl_teacher_student(student_logits, teacher_logits, attention_mask=None) -> torch.Tensor:
+    """KL(p_teacher || p_student) summed over the batch's non-padding positions, divided by the batch size (step 2).
 
-    Position t predicts token t + 1, so the logits at t count when label t + 1 is an answer token; only those
-    positions are normalised (the prompt's half of a [B, T, V] logits tensor is never softmaxed).
+    The softmax is over the vocabulary; ``attention_mask`` None counts every position (as the official call does).
     """
-    mask = labels[:, 1:] != IGNORE_INDEX
-    if not mask.any():
-        return student_logits.sum() * 0.0
-    log_s = F.log_softmax(student_logits[:, :-1][mask].float(), dim=-1)  # [answer positions, V]
-    log_t = F.log_softmax(teacher_logits[:, :-1][mask].float(), dim=-1)
-    return (log_s.exp() * (log_s - log_t)).sum(-1).mean()
+    if attention_mask is None:
+        attention_mask = torch.ones(student_logits.shape[:2], dtype=torch.bool, device=student_logits.device)
+    mask = attention_mask.bool()
+    log_s = F.log_softmax(student_logits[mask].float(), dim=-1)  # [positions, V]
+    log_t = F.log_softmax(teacher_logits[mask].float(), dim=-1)
+    return (log_t.exp() * (log_t - log_s)).sum() / student_logits.shape[0]
 
 
 class Trainer(HFTTrainer):
@@ -99,7 +102,7 @@ class Trainer(HFTTrainer):
     def _loss(self, model, batch):
         inputs = {"input_ids": batch["input_ids"], "attention_mask": batch.get("attention_mask")}
         out = model(**inputs, labels=batch["labels"])
-        kl = kl_student_teacher(out.logits, self.teacher.forward(**inputs).logits, batch["labels"])
+        kl = kl_teacher_student(out.logits, self.teacher.forward(**inputs).logits, inputs["attention_mask"])
         self.last_losses = {"task_loss": out.loss.item(), "kl": kl.item()}
         return out.loss + self.defense_config.lam * kl
 

@@ -11,14 +11,14 @@ the reference.
 
 Algorithm
 ---------
-Each fine-tuning step on the user's batch x (DEFENSES.md 4.2):
+Each fine-tuning step on the user's batch x (the paper and the official code named above):
 
 1. Forward x through the model and through the frozen reference (the aligned model as fine-tuning started),
    recording the output a_l of every decoder layer's MLP.
 2. Penalty: P = sum over layers l of (rho/2) * ||a_l(w; x) - a_l(w_0; x)||_F^2, leaving out every layer whose term
    is >= ``skip_above`` (the Booster code's guard against one exploding layer).
-3. Loss: h(w) + P, with h the user's cross-entropy; backward; the optimizer steps (the paper's scripts clip the
-   gradient norm at 5: set ``finetune.max_grad_norm``).
+3. Loss: h(w) + P, with h the user's cross-entropy; backward; the gradient norm is clipped at 1.0 (the run's
+   ``finetune.max_grad_norm``, default 1.0; see Deviations); the optimizer steps.
 
 Cost: one extra reference forward per step (2 forwards, 1 backward); the reference here is a snapshot of the
 trainable weights (``common.reference``), not a second model.
@@ -29,6 +29,11 @@ Deviations
   followed here uses raw MLP outputs and (rho/2) * squared Frobenius norms, as the Booster repository does.
 * The reference is a snapshot of the trainable weights at the start of fine-tuning instead of a deep copy of the
   model: the same function, without twice the weights in memory.
+* Clipping: the Booster code clips at 5 inside its step (git-disl/Booster ``trainer.py`` ``LDIFSTrainer`` (commit 6421918),
+  ``clip_grad_norm_(model.parameters(), 5)`` at L874) and the HF Trainer then clips again at its default
+  ``max_grad_norm = 1.0`` (no LDIFS script sets it). Two norm clips in a row equal one clip at the smaller
+  bound, so the official effective clip is 1.0: keep ``finetune.max_grad_norm`` at 1.0 (setting 5 clips less
+  than the official code).
 
 Usage
 -----
@@ -42,7 +47,7 @@ Python::
     trainer = ldifs.Trainer(model=model, args=training_args, train_dataset=user_rows, defense_config=ldifs.Config())
 
 Paper settings of the fine-tuning run (Booster's LDIFS script): rho 1e-4, lr 1e-5, 20 epochs, batch size 5,
-weight decay 0.1, gradient clipping 5, n = 1000, p = 0.05.
+weight decay 0.1, gradient norm clipped at 1.0 in effect (5, then HF's 1.0), n = 1000, p = 0.05.
 """
 
 from __future__ import annotations
@@ -74,7 +79,7 @@ def check_config(config: Config, context: object = None) -> None:
 
 
 METHOD = MethodSpec(stage="fine_tuning", config=Config,
-                    needs=("aligned_model",), check=check_config, trainer="Trainer")
+                    needs=("aligned_model",), check=check_config, trainer="Trainer", overhead=1.5)
 
 
 # ==========================================================================================================

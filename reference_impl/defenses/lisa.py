@@ -82,7 +82,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from reference_impl.common.method import MethodSpec
-from reference_impl.defenses.vaccine import _require
+from reference_impl.common.needs import require
 
 ALIGNMENT = "alignment"
 FINETUNE = "finetune"
@@ -141,7 +141,7 @@ def check_config(config: Config, context: object = None) -> None:
     if config.finetune_steps == 0:
         raise ValueError("lisa: finetune_steps must be > 0, or the user's data is never trained on")
     if config.alignment_steps > 0:
-        _require(context, "alignment_data",
+        require(context, "alignment_data",
                  "lisa: needs an alignment dataset at fine-tuning time (or set defense.alignment_steps=0)")
     total = context.get("finetune_steps") if isinstance(context, dict) else None
     if total is not None:
@@ -182,7 +182,8 @@ def fitting_split(config: Config, total_steps: int) -> tuple[int, int]:
     return aligned, cycle - aligned
 
 
-METHOD = MethodSpec(stage="fine_tuning", config=Config, needs=("alignment_data",), check=check_config, trainer="Trainer")
+METHOD = MethodSpec(stage="fine_tuning", config=Config, needs=("alignment_data",), check=check_config, trainer="Trainer",
+                    overhead=1.15)
 
 
 # ==========================================================================================================
@@ -217,7 +218,7 @@ def check_run_length(config: Config, total_steps: int) -> None:
 
     Raised as the pipeline's ``PipelineError`` (a run that cannot go on), which its CLI reports in one line.
     """
-    from reference_impl.pipeline import PipelineError
+    from reference_impl.common.errors import PipelineError
 
     if config.alignment_steps > 0 and total_steps <= config.alignment_steps:
         raise PipelineError(

@@ -20,7 +20,7 @@ every weight matrix W (parameters with ndim > 1; norms and biases keep their ali
    if k = 0, Delta_k = Delta (the official script's default).
 3. W_new = W_a + c * Delta_k       (the paper's extrapolation of Proj_k(Delta W_align), its factor alpha is c here)
 
-Here the alignment stage is LoRA SFT (DEFENSES.md 1.1), so for each adapted matrix Delta = s * B A (s the LoRA
+Here the alignment stage is LoRA SFT (site/reference/protocol.md, 'Pipeline'), so for each adapted matrix Delta = s * B A (s the LoRA
 scaling) has rank at most r and step 3 can be written back into the same LoRA exactly: with s B A = U diag(S) V^T
 (thin SVD, r columns), B' = U diag(S') / s and A' = V^T, where S'_i = S_i (1 + c) for i < k (every i when k = 0)
 and S'_i = S_i otherwise. `extrapolate` is the same step on full weight matrices, for users with a full
@@ -34,7 +34,7 @@ Deviations
   the alignment LoRA adapts" (embeddings and lm_head are not adapted, so their Delta is zero and LoX leaves them,
   as the official code would). `extrapolate` on full weights follows the official code: every ndim > 1 parameter
   unless `targets` narrows it.
-* The paper's recommended k and c per model could not be read (DEFENSES.md 10); the defaults are the official
+* The paper's recommended k and c per model could not be read (site/reference/protocol.md, 'Open questions'); the defaults are the official
   script's (k = 0, c = 1.0), which extrapolate the whole update. Small testbeds set k and c in the world's
   `method_configs`.
 

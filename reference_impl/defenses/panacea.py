@@ -37,7 +37,7 @@ Cost: 3 forward/backward passes per step (about 3x SFT) plus two gradient buffer
 
 Deviations
 ----------
-* Upstream's code does not run as published (DEFENSES.md 5.6, 9.6): ``train.py`` builds ``Pancacea`` (a typo
+* Upstream's code does not run as published (read in the official repository): ``train.py`` builds ``Pancacea`` (a typo
   for ``Panacea``) and ``trainer.py`` backpropagates an undefined ``clip_loss_h``; the intent, the clamped loss
   of step 4, is what we backpropagate.
 * The weights are restored from a stored copy, not by subtracting eps again (not exact in bf16), and gradients
@@ -75,7 +75,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from reference_impl.common.method import MethodSpec
-from reference_impl.defenses.vaccine import _require
+from reference_impl.common.needs import require
 
 #: Added to the harmful gradient's norm before dividing (official trainer).
 NORM_FLOOR = 1e-7
@@ -130,12 +130,13 @@ def check_config(config: Config, context: object = None) -> None:
     if isinstance(config.harmful_batch_size, bool) or not isinstance(config.harmful_batch_size, int) \
             or config.harmful_batch_size < 1:
         raise ValueError(f"panacea: harmful_batch_size must be a positive integer, got {config.harmful_batch_size!r}")
-    _require(context, "harmful_data",
+    require(context, "harmful_data",
              "panacea: needs a harmful dataset for the defender (harmful prompt -> harmful answer); "
              "set the run's defender harmful data (data.defender_harmful)")
 
 
 METHOD = MethodSpec(
+    overhead=3.4,
     stage="fine_tuning",
     config=Config,
     needs=("harmful_data",),
@@ -152,7 +153,7 @@ METHOD = MethodSpec(
 import torch  # noqa: E402  (below the banner: the part above reads without torch)
 
 from reference_impl.common.harness import HFTTrainer  # noqa: E402
-from reference_impl.defenses.booster import _take_grads, global_norm  # noqa: E402
+from reference_impl.common.gradients import global_norm, take_grads  # noqa: E402
 
 
 def panacea_gradients(
@@ -175,9 +176,9 @@ def panacea_gradients(
         p.grad = None
 
     loss_f = finetune_pass()  # step 1
-    grad_f = _take_grads(params)
+    grad_f = take_grads(params)
     loss_h = harmful_pass(None)  # step 2
-    grad_h = _take_grads(params)
+    grad_h = take_grads(params)
 
     # Step 3: eps along the harmful ascent direction; step 4 at w + eps, then copy the stored weights back.
     step_scale = rho / (global_norm(grad_h) + NORM_FLOOR)
@@ -188,7 +189,7 @@ def panacea_gradients(
             for p, e in zip(params, eps):
                 p.add_(e)
         loss_h_moved = harmful_pass(clamp)
-        grad_h_moved = _take_grads(params)
+        grad_h_moved = take_grads(params)
     finally:
         with torch.no_grad():
             for p, original in zip(params, stored):

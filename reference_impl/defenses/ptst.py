@@ -10,7 +10,7 @@ Stage: **fine-tuning and inference**, a template policy only. Needs: nothing bey
 
 Algorithm
 ---------
-(DEFENSES.md 4.6)
+(the paper and the official code named above)
 
 1. Fine-tune with a template that has no safety system prompt: here the pipeline's plain Alpaca template, whose
    "system prompt" is its header line ("Below is an instruction that describes a task...", the paper's
@@ -80,7 +80,7 @@ def safe_testing(config: Config) -> PromptTemplate:
 
 
 # train_template stays the plain Alpaca one (step 1): no safety system prompt while fine-tuning.
-METHOD = MethodSpec(stage="fine_tuning", config=Config, check=check_config, eval_template=safe_testing)
+METHOD = MethodSpec(stage="fine_tuning", config=Config, check=check_config, eval_template=safe_testing, overhead=1.15)
 
 
 # ==========================================================================================================

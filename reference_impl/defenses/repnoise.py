@@ -12,7 +12,7 @@ Stage: **alignment** (once, before the model is released or offered for fine-tun
 
 Algorithm
 ---------
-Each step takes a harmless batch (the alignment batch: refusals) and a harmful batch, and descends (DEFENSES.md 3.4)
+Each step takes a harmless batch (the alignment batch: refusals) and a harmful batch, and descends (the paper and the official code named above)
 
     L = CE(harmless) + beta * L_noise - alpha * log( mean_j CE_j(harmful) + 1 )
 
@@ -101,7 +101,8 @@ def check_config(config: Config, context: object = None) -> None:
         raise ValueError("repnoise: needs a harmful dataset for the defender (harmful prompt -> harmful answer)")
 
 
-METHOD = MethodSpec(stage="alignment", config=Config, needs=("alignment_data", "harmful_data"), check=check_config, trainer="Trainer")
+METHOD = MethodSpec(stage="alignment", config=Config, needs=("alignment_data", "harmful_data"), check=check_config, trainer="Trainer",
+                    overhead=3.5)
 
 
 # ==========================================================================================================

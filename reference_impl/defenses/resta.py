@@ -4,7 +4,7 @@ Paper: KB id `language-models-homer-simpson-2024`, arXiv 2402.11746 (Bhardwaj, A
 Homer Simpson! Safety Re-Alignment of Fine-tuned Language Models through Task Arithmetic", ACL 2024). Official
 code: declare-lab/resta (its README was read, not its code; it uses mergekit for the arithmetic and DARE).
 
-Algorithm (DEFENSES.md 5.4):
+Algorithm (the paper and the official code named above):
 1. Safety vector, element-wise over every parameter: v = theta_aligned - theta_unaligned, where the unaligned
    model is the aligned model's unaligned counterpart (in the paper, the aligned model fine-tuned on harmful data).
 2. Optionally (RESTA_d), thin the fine-tuning delta delta = theta_ft - theta_aligned with DARE (Yu et al. 2023):
@@ -14,7 +14,7 @@ Algorithm (DEFENSES.md 5.4):
 No data and no training: one element-wise pass over the parameters.
 
 Deviations:
-* The scale b and the DARE drop rate p of the paper's runs were not verified (DEFENSES.md 10). The defaults are
+* The scale b and the DARE drop rate p of the paper's runs were not verified (site/reference/protocol.md, 'Open questions'). The defaults are
   b = 1 (the plain addition of the safety vector the abstract describes) and p = 0 (DARE off); set
   `drop_rate` > 0 for RESTA_d.
 * In the pipeline the unaligned model is the run's base model, the weights before safety alignment, so v is the
@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from reference_impl.common.method import MethodSpec
+from reference_impl.common.needs import available
 
 
 @dataclass(frozen=True)
@@ -79,8 +80,6 @@ class Config:
 
 def check_config(config: Config, context: Any) -> None:
     """Raise ValueError with a one-line message when the config or the run's inputs cannot work."""
-    from reference_impl.defenses.safe_lora import _available
-
     if not isinstance(config.scale, (int, float)) or isinstance(config.scale, bool) or not math.isfinite(config.scale):
         raise ValueError(f"resta.scale must be a finite number, got {config.scale!r}")
     if not 0.0 <= config.drop_rate < 1.0:
@@ -89,12 +88,12 @@ def check_config(config: Config, context: Any) -> None:
     if given is not None and (str(given).startswith(("/", ".", "~")) or str(given).count("/") != 1) \
             and not Path(given).expanduser().exists():
         raise ValueError(f"resta.unaligned_model: no model directory at {given}")
-    if config.unaligned_model is None and not _available(context, "unaligned_model"):
+    if config.unaligned_model is None and not available(context, "unaligned_model"):
         raise ValueError(
             "resta needs an unaligned model (the aligned model's unaligned counterpart) for its safety vector: "
             "the run gives none; set method_config.unaligned_model to its directory"
         )
-    if not _available(context, "aligned_model"):
+    if not available(context, "aligned_model"):
         raise ValueError("resta needs the aligned model (aligned_model) for its safety vector")
 
 
@@ -115,14 +114,14 @@ METHOD = MethodSpec(
 def apply(model, tokenizer, *, config: Config, data: Any = None, context: Any = None):
     """Return a new plain model theta_ft (+ DARE) + b * (theta_aligned - theta_unaligned); inputs untouched."""
     from reference_impl.common.models import merge_lora
-    from reference_impl.defenses.safe_lora import _get
+    from reference_impl.common.needs import get
 
     if isinstance(context, Mapping) or context is None:
         context = dict(context or {})
         if config.unaligned_model is not None:  # a model named in the config replaces the run's
             context["unaligned_model"] = config.unaligned_model
     check_config(config, context)
-    unaligned = _get(context, "unaligned_model")
+    unaligned = get(context, "unaligned_model")
     if isinstance(unaligned, (str, Path)):
         from reference_impl.common.models import load_model
 
@@ -131,7 +130,7 @@ def apply(model, tokenizer, *, config: Config, data: Any = None, context: Any = 
         except (OSError, ValueError) as error:
             raise ValueError(f"resta.unaligned_model: cannot load {unaligned}: {error}") from None
     realigned = merge_lora(copy.deepcopy(model))
-    realign(realigned, _get(context, "aligned_model"), unaligned, config)
+    realign(realigned, get(context, "aligned_model"), unaligned, config)
     return realigned
 
 

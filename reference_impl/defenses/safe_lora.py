@@ -3,7 +3,7 @@ r"""Safe LoRA: project the fine-tuning LoRA update onto the alignment subspace, 
 Paper: KB id `safe-lora-2024`, arXiv 2405.16833 (Hsu et al., "Safe LoRA: the Silver Lining of Reducing Safety
 Risks when Fine-tuning Large Language Models", NeurIPS 2024). Official code: IBM/SafeLoRA (`model.py`, `config.py`).
 
-Algorithm (DEFENSES.md 5.2):
+Algorithm (the paper and the official code named above):
 1. For every weight W that the fine-tuning adapter wraps, take the alignment direction V = W_aligned - W_base
    (d_out x d_in) from an unaligned/aligned model pair, and build C = V V^T / ||V||_F (d_out x d_out; the paper
    divides by the Frobenius norm, not its square, so C is not idempotent).
@@ -43,6 +43,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reference_impl.common.method import MethodSpec
+from reference_impl.common.needs import get, missing
+from reference_impl.common.subspace import module_weights, plain_name, projection_matrix, update_cosine  # noqa: F401 - steps 1-2
 
 MODES = ("number", "threshold")
 log = logging.getLogger(__name__)
@@ -81,26 +83,12 @@ def check_config(config: Config, context: Any) -> None:
         raise ValueError(f"safe_lora.num_proj_layers must be >= 0, got {config.num_proj_layers}")
     if not -1.0 <= config.threshold <= 1.0:
         raise ValueError(f"safe_lora.threshold is a cosine and must be in [-1, 1], got {config.threshold}")
-    missing = [need for need in METHOD.needs if not _available(context, need)]
-    if missing:
+    absent = missing(context, METHOD.needs)
+    if absent:
         raise ValueError(
             "safe_lora needs an unaligned/aligned model pair (base_model and aligned_model) to build its "
-            f"alignment subspace; missing: {', '.join(missing)}"
+            f"alignment subspace; missing: {', '.join(absent)}"
         )
-
-
-def _available(context: Any, need: str) -> bool:
-    """Whether the run context offers `need`; accepts a mapping, a set or an object."""
-    if context is None:
-        return False
-    if isinstance(context, Mapping):
-        return context.get(need) is not None
-    if isinstance(context, (set, frozenset, list, tuple)):
-        return need in context
-    available = getattr(context, "available", None)
-    if available is not None:
-        return need in available
-    return getattr(context, need, None) is not None
 
 
 METHOD = MethodSpec(stage="post_fine_tuning", config=Config, needs=("base_model", "aligned_model"), check=check_config,
@@ -115,7 +103,7 @@ METHOD = MethodSpec(stage="post_fine_tuning", config=Config, needs=("base_model"
 def apply(model, tokenizer, *, config: Config, data: Any = None, context: Any = None):
     """Return a copy of the fine-tuned peft `model` with the chosen LoRA B matrices projected; input untouched."""
     check_config(config, context)
-    base, aligned = _get(context, "base_model"), _get(context, "aligned_model")
+    base, aligned = get(context, "base_model"), get(context, "aligned_model")
     safe = copy.deepcopy(model)
     report = project(safe, base, aligned, config)
     projected = [row["module"] for row in report if row["projected"]]
@@ -124,21 +112,17 @@ def apply(model, tokenizer, *, config: Config, data: Any = None, context: Any = 
     return safe
 
 
-def _get(context: Any, name: str):
-    return context.get(name) if isinstance(context, Mapping) else getattr(context, name)
-
-
 def project(model, base, aligned, config: Config) -> list[dict[str, Any]]:
     """Steps 1-4, in place on `model`; return one row per LoRA layer: module, cos, projected."""
     import torch
 
     pairs = lora_pairs(model)
-    base_weights, aligned_weights = _weights(base), _weights(aligned)
+    base_weights, aligned_weights = module_weights(base), module_weights(aligned)
     rows = []
     projections = {}
     with torch.no_grad():
         for name, (lora_a, lora_b, base_layer) in pairs.items():
-            key = _plain_name(name)
+            key = plain_name(name)
             if key not in base_weights or key not in aligned_weights:
                 raise ValueError(f"safe_lora: {key}.weight is missing from the base or the aligned model")
             w_base, w_aligned = base_weights[key], aligned_weights[key]
@@ -163,27 +147,6 @@ def project(model, base, aligned, config: Config) -> list[dict[str, Any]]:
                 lora_b.copy_((c @ lora_b.float()).to(lora_b.dtype))  # B <- C B, step 4
                 row["projected"] = True
     return rows
-
-
-def projection_matrix(w_aligned, w_base, device=None):
-    """C = V V^T / ||V||_F with V = W_aligned - W_base (step 1); None when V = 0."""
-    v = (w_aligned.detach().to(device).float() - w_base.detach().to(device).float())
-    norm = v.norm()  # Frobenius
-    if norm == 0:
-        return None
-    return (v @ v.T) / norm
-
-
-def update_cosine(c, lora_a, lora_b) -> float:
-    """cos(vec(C B A), vec(B A)) (step 2); 0 when the update B A is zero."""
-    import torch
-
-    update = lora_b.float() @ lora_a.float()  # [d_out, d_in]
-    projected = c @ update
-    denom = projected.norm() * update.norm()
-    if denom == 0:
-        return 0.0
-    return float(torch.sum(projected * update) / denom)
 
 
 def choose_layers(cosines: Mapping[str, float], config: Config) -> set[str]:
@@ -215,20 +178,3 @@ def lora_pairs(model) -> dict[str, tuple[Any, Any, Any]]:
     if not pairs:
         raise ValueError("safe_lora works on a LoRA adapter, and the fine-tuned model has none (full fine-tuning?)")
     return pairs
-
-
-def _plain_name(peft_name: str) -> str:
-    """Module name inside the plain model: drop peft's `base_model.model.` prefix."""
-    prefix = "base_model.model."
-    return peft_name[len(prefix) :] if peft_name.startswith(prefix) else peft_name
-
-
-def _weights(model_or_state) -> dict[str, Any]:
-    """{module name: weight} of a plain model (or a state dict keyed `<module>.weight`)."""
-    if isinstance(model_or_state, Mapping):
-        return {k[: -len(".weight")]: v for k, v in model_or_state.items() if k.endswith(".weight")}
-    return {
-        _plain_name(name): module.weight
-        for name, module in model_or_state.named_modules()
-        if getattr(module, "weight", None) is not None and not hasattr(module, "lora_A")
-    }

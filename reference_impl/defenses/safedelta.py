@@ -4,7 +4,7 @@ Paper: KB id `safe-delta-2025`, arXiv 2505.12038 ("Safe Delta: Consistently Pres
 LLMs on Diverse Datasets", ICML 2025). Official code: ColinLu50/SafeDelta (`llama2/run_safedelta.py`,
 `llama2/safedelta/safedelta_runner.py`, adapted from IST-DASLab's SparseGPT).
 
-Algorithm (DEFENSES.md 5.5; W_a aligned, W_f fine-tuned, both d_out x d_in, for every linear layer of every
+Algorithm (the paper and the official code named above; W_a aligned, W_f fine-tuned, both d_out x d_in, for every linear layer of every
 decoder block):
 1. Run the *aligned* model over `nsamples` = 128 safety calibration samples (prompt + safe answer) and collect,
    for each linear layer, the Hessian of its layer-wise reconstruction loss, H = (2 / n) sum_tokens x x^T
@@ -60,6 +60,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reference_impl.common.method import MethodSpec
+from reference_impl.common.needs import available
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +114,6 @@ class Config:
 
 def check_config(config: Config, context: Any) -> None:
     """Raise ValueError with a one-line message when the config or the run's inputs cannot work."""
-    from reference_impl.defenses.safe_lora import _available
-
     budget = config.budget
     if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not math.isfinite(budget) or budget < 0:
         raise ValueError(f"safedelta.budget (s) must be a finite number >= 0, got {budget!r}")
@@ -128,10 +127,10 @@ def check_config(config: Config, context: Any) -> None:
         raise ValueError(f"safedelta.discard must be in [0, 1), got {config.discard}")
     if config.max_length is not None and config.max_length < 2:
         raise ValueError(f"safedelta.max_length must be >= 2, got {config.max_length}")
-    if not _available(context, "aligned_model"):
+    if not available(context, "aligned_model"):
         raise ValueError("safedelta needs the aligned model's full weights (aligned_model): it edits W_aligned "
                          "toward W_finetuned, and the calibration pass runs on it")
-    if not _available(context, "alignment_data"):
+    if not available(context, "alignment_data"):
         raise ValueError("safedelta needs safety calibration data (alignment_data: prompt -> safe answer rows)")
 
 
@@ -151,8 +150,8 @@ METHOD = MethodSpec(
 
 def apply(model, tokenizer, *, config: Config, data: Mapping[str, Any] | None, context: Any = None):
     """Return a new full model: the aligned model with every decoder linear edited by SafeDelta; inputs untouched."""
-    from reference_impl.defenses.antidote import calibration_batches
-    from reference_impl.defenses.safe_lora import _get
+    from reference_impl.common.templates import calibration_batches
+    from reference_impl.common.needs import get
 
     rows = list((data or {}).get("alignment") or [])
     if context is None:
@@ -161,7 +160,7 @@ def apply(model, tokenizer, *, config: Config, data: Mapping[str, Any] | None, c
         context = {**context, "alignment_data": rows or context.get("alignment_data")}
     check_config(config, context)
     finetuned = full_weights(model)
-    aligned = _get(context, "aligned_model")
+    aligned = get(context, "aligned_model")
     if not rows:
         raise ValueError("safedelta: the safety calibration set (data['alignment']) is empty")
     rows = list(rows)

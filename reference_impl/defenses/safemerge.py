@@ -5,9 +5,9 @@ Language Models via Selective Layer-Wise Model Merging", ICLR 2025, short paper)
 Official code: aladinD/SafeMERGE (`utils.py` `SafeLoRAMerger`, `get_safemerge_model.py`), which merges with
 peft's weighted-adapter arithmetic.
 
-Algorithm (DEFENSES.md 5.3):
+Algorithm (the paper and the official code named above):
 1. For every module the fine-tuning LoRA wraps, build Safe LoRA's projection C_i = V_i V_i^T / ||V_i||_F with
-   V_i = W_aligned - W_base (an unaligned/aligned pair; `safe_lora.projection_matrix`). When ||V_i||_F is 0
+   V_i = W_aligned - W_base (an unaligned/aligned pair; `common.subspace.projection_matrix`). When ||V_i||_F is 0
    (alignment never touched the module) C_i = 0.
 2. Score the layer: cos_i = cos(vec(C_i B_ft A_ft), vec(B_ft A_ft)), rounded to 5 decimals as upstream.
 3. Choose the layer's weights: (w_ft, w_safe) = (1 - gamma, gamma) when cos_i < tau (the fine-tuning update
@@ -18,14 +18,20 @@ Algorithm (DEFENSES.md 5.3):
    and the merged adapter has scale 1, so its update is B_new A_new. That product has cross terms
    (sqrt(w_ft w_safe s_ft s_safe) (B_ft A_safe + B_safe A_ft)); it is not a blend of the two updates.
    `combination="dare_linear"` first applies DARE to every A_k and B_k (keep each entry with probability
-   `density`, divide the kept ones by `density`).
+   `density`, divide the kept ones by `density`), on EVERY LoRA layer: upstream routes the layers weighted
+   (1, 0) through the same peft merge, so DARE drops and rescales their fine-tuned A and B too.
 No data and no training: one projection, one cosine and at most one merge per LoRA layer.
 
 Deviations:
 * Upstream builds a new adapter of rank r and alpha r (scale 1). We keep the fine-tuning adapter's own rank and
   alpha and store B_new / s_ft in it, so s_ft B A equals B_new A_new exactly and the saved adapter keeps its
-  config. Layers with weights (1, 0) are left bit-for-bit as they were (upstream rescales A and B by sqrt(s_ft)
-  each, the same product).
+  config. With `linear` (the default), layers with weights (1, 0) are left bit-for-bit as they were (upstream
+  rescales A and B by sqrt(s_ft) each, the same product); with `dare_linear` they go through DARE as upstream
+  (aladinD/SafeMERGE at 2af08c1, ``utils.py`` ``SafeLoRAMerger.add_weighted_adapter_safelora``: the
+  ``local_weights = [1.0, 0.0]`` branch at L281 also reaches peft's ``_generalized_task_arithmetic_weighted_adapter``
+  at L284, for every layer).
+* DARE's masks come from a generator seeded with `seed` (``torch.rand < density``); peft draws them with
+  ``torch.bernoulli`` from the global generator: the same distribution, other draws.
 * Upstream pairs the projection matrices with the LoRA layers by walking the model's parameter list in order
   (every parameter whose name contains a target-module name); a bias or a reordering shifts every later layer.
   We match by module name and check every shape.
@@ -58,6 +64,7 @@ from pathlib import Path
 from typing import Any
 
 from reference_impl.common.method import MethodSpec
+from reference_impl.common.needs import available
 
 COMBINATIONS = ("linear", "dare_linear")
 log = logging.getLogger(__name__)
@@ -108,8 +115,6 @@ class Config:
 
 def check_config(config: Config, context: Any) -> None:
     """Raise ValueError with a one-line message when the config or the run's inputs cannot work."""
-    from reference_impl.defenses.safe_lora import _available
-
     if not -1.0 <= config.threshold <= 1.0:
         raise ValueError(f"safemerge.threshold is a cosine and must be in [-1, 1], got {config.threshold}")
     if not 0.0 <= config.safety_weight <= 1.0:
@@ -120,12 +125,12 @@ def check_config(config: Config, context: Any) -> None:
         raise ValueError(f"safemerge.density must be in (0, 1] with combination=dare_linear, got {config.density}")
     if config.safety_adapter is not None and not Path(config.safety_adapter).is_dir():
         raise ValueError(f"safemerge.safety_adapter: no adapter directory at {config.safety_adapter}")
-    if config.safety_adapter is None and not _available(context, "safety_adapter"):
+    if config.safety_adapter is None and not available(context, "safety_adapter"):
         raise ValueError(
             "safemerge needs a safety adapter (a LoRA trained on safety data, same rank as the fine-tuning LoRA): "
             "the run has none (it skips alignment); set method_config.safety_adapter to its directory"
         )
-    missing = [need for need in ("base_model", "aligned_model") if not _available(context, need)]
+    missing = [need for need in ("base_model", "aligned_model") if not available(context, need)]
     if missing:
         raise ValueError(
             "safemerge needs an unaligned/aligned model pair (base_model and aligned_model) for its layer "
@@ -149,7 +154,7 @@ METHOD = MethodSpec(
 
 def apply(model, tokenizer, *, config: Config, data: Any = None, context: Any = None):
     """Return a copy of the fine-tuned peft `model` with its LoRA merged with the safety LoRA on the chosen layers."""
-    from reference_impl.defenses.safe_lora import _get
+    from reference_impl.common.needs import get
 
     if isinstance(context, Mapping) or context is None:
         context = dict(context or {})
@@ -157,8 +162,8 @@ def apply(model, tokenizer, *, config: Config, data: Any = None, context: Any = 
             context["safety_adapter"] = config.safety_adapter
     check_config(config, context)
     merged = copy.deepcopy(model)
-    safety = adapter_factors(_get(context, "safety_adapter"))
-    report = merge(merged, safety, _get(context, "base_model"), _get(context, "aligned_model"), config)
+    safety = adapter_factors(get(context, "safety_adapter"))
+    report = merge(merged, safety, get(context, "base_model"), get(context, "aligned_model"), config)
     chosen = [row["module"] for row in report if row["merged"]]
     log.info("safemerge: merged %d of %d LoRA layers: %s", len(chosen), len(report), ", ".join(chosen))
     merged.safemerge_report = report
@@ -169,14 +174,14 @@ def merge(model, safety: Mapping[str, tuple], base, aligned, config: Config) -> 
     """Steps 1-4 in place on the fine-tuned peft `model`; one report row per LoRA layer (module, cos, merged)."""
     import torch
 
-    from reference_impl.defenses.safe_lora import _plain_name, _weights, projection_matrix, update_cosine
+    from reference_impl.common.subspace import module_weights, plain_name, projection_matrix, update_cosine
 
-    base_weights, aligned_weights = _weights(base), _weights(aligned)
+    base_weights, aligned_weights = module_weights(base), module_weights(aligned)
     generator = torch.Generator().manual_seed(config.seed)
     rows = []
     with torch.no_grad():
         for name, (lora_a, lora_b, scale) in _factors(model, None).items():
-            key = _plain_name(name)
+            key = plain_name(name)
             if key not in safety:
                 raise ValueError(f"safemerge: the safety adapter has no LoRA on {key} (the fine-tuning adapter has)")
             safe_a, safe_b, safe_scale = safety[key]
@@ -195,8 +200,9 @@ def merge(model, safety: Mapping[str, tuple], base, aligned, config: Config) -> 
             cos = 0.0 if c is None else update_cosine(c, lora_a, lora_b)
             cos = round(cos, 5)
             chosen = cos < config.threshold  # step 3 (strict, as upstream)
-            if chosen:
-                weights = (1.0 - config.safety_weight, config.safety_weight)
+            # Step 4. A (1, 0) layer only changes under DARE (upstream merges every layer through peft).
+            if chosen or config.combination == "dare_linear":
+                weights = (1.0 - config.safety_weight, config.safety_weight) if chosen else (1.0, 0.0)
                 new_a, new_b = merged_factors(
                     [(lora_a, lora_b, scale), (safe_a.to(lora_a.device), safe_b.to(lora_b.device), safe_scale)],
                     weights, config, generator,
@@ -234,12 +240,12 @@ def adapter_factors(source) -> dict[str, tuple[Any, Any, float]]:
     `source` is a peft model (its active adapter) or a saved adapter directory (`adapter_config.json` and
     `adapter_model.safetensors`, as peft's `save_pretrained` writes them; read directly, no model copy).
     """
-    from reference_impl.defenses.safe_lora import _plain_name
+    from reference_impl.common.subspace import plain_name
 
     if isinstance(source, (str, Path)):
         return _read_adapter_dir(Path(source))
     if hasattr(source, "named_modules"):
-        return {_plain_name(name): factors for name, factors in _factors(source, None).items()}
+        return {plain_name(name): factors for name, factors in _factors(source, None).items()}
     raise ValueError(f"safemerge: safety_adapter must be a peft model or an adapter directory, got {type(source).__name__}")
 
 
@@ -248,7 +254,7 @@ def _read_adapter_dir(directory: Path) -> dict[str, tuple[Any, Any, float]]:
 
     from safetensors.torch import load_file
 
-    from reference_impl.defenses.safe_lora import _plain_name
+    from reference_impl.common.subspace import plain_name
 
     config_path, weights_path = directory / "adapter_config.json", directory / "adapter_model.safetensors"
     if not config_path.exists() or not weights_path.exists():
@@ -262,7 +268,7 @@ def _read_adapter_dir(directory: Path) -> dict[str, tuple[Any, Any, float]]:
     for key, lora_a in tensors.items():
         if not key.endswith(".lora_A.weight"):
             continue
-        module = _plain_name(key[: -len(".lora_A.weight")])
+        module = plain_name(key[: -len(".lora_A.weight")])
         lora_b = tensors.get(key.replace(".lora_A.weight", ".lora_B.weight"))
         if lora_b is None or lora_a.shape[0] != lora_b.shape[1]:
             raise ValueError(f"safemerge: safety_adapter {directory}: A and B of {module} do not pair up")

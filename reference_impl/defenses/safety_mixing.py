@@ -12,7 +12,7 @@ demonstrations, here the run's alignment set.
 
 Algorithm
 ---------
-(DEFENSES.md 4.4)
+(the paper and the official code named above)
 
 1. The safety pool: the rows of the run's alignment set that pair a prompt with a refusal (the answer contains
    a refusal keyword, ``common.evaluation.is_refusal``), in file order, leaving out every row whose
@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from reference_impl.common.method import MethodSpec
+from reference_impl.common.safety_rows import evaluation_keys, safety_pool, take_safety_rows  # noqa: F401 - steps 1-2
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class Config:
     k: int = field(default=500, metadata={
         "help": "Number of safety rows (harmful prompt -> refusal) added to the user's data.",
         "source": "2309.07875: 'just 3% safety examples (a few hundred demonstrations)'; its grid 100..2000 over "
-                  "20,000 Alpaca rows (DEFENSES.md 4.4): 500 (2.5%) is the grid point nearest 3%"})
+                  "20,000 Alpaca rows (the paper's grid): 500 (2.5%) is the grid point nearest 3%"})
 
 
 def check_config(config: Config, context: object = None) -> None:
@@ -68,31 +69,6 @@ def check_config(config: Config, context: object = None) -> None:
         raise ValueError("safety_mixing: needs the run's alignment data for its safety rows (data.alignment)")
 
 
-def evaluation_keys(run_data: Any) -> set[tuple[str, str]]:
-    """(instruction, input) of every row an evaluation set of the run uses."""
-    sets = [run_data.eval_harmful, run_data.eval_task, *run_data.extra_eval.values()]
-    return {(row["instruction"], row.get("input", "") or "") for rows in sets for row in rows}
-
-
-def safety_pool(run_data: Any) -> list[dict]:
-    """The run's safety demonstrations (step 1): alignment rows answered with a refusal, in file order, none of
-    them used by the evaluation. Each is a copy marked harmful=False, safety=True."""
-    from reference_impl.common.evaluation import is_refusal  # no torch at import
-
-    held_out = evaluation_keys(run_data)
-    return [dict(row, harmful=False, safety=True) for row in run_data.alignment
-            if is_refusal(row["output"]) and (row["instruction"], row.get("input", "") or "") not in held_out]
-
-
-def take_safety_rows(run_data: Any, k: int, field_name: str, method: str) -> list[dict]:
-    """The first k rows of the safety pool (step 2); a one-line ValueError naming `field_name` when it is short."""
-    pool = safety_pool(run_data)
-    if k > len(pool):
-        raise ValueError(f"{method}: {field_name} = {k} safety rows asked for, but the run's alignment data has only "
-                         f"{len(pool)} (prompt -> refusal rows no evaluation set uses); lower method_config.{field_name}")
-    return pool[:k]
-
-
 def mix(user_rows: Sequence[dict], run_data: Any, config: Config) -> list[dict]:
     """D_user + S_k (step 3's data): the user's rows unchanged, then exactly k safety rows."""
     check_config(config)  # the pipeline may build the rows before it runs the check
@@ -100,7 +76,7 @@ def mix(user_rows: Sequence[dict], run_data: Any, config: Config) -> list[dict]:
 
 
 METHOD = MethodSpec(stage="fine_tuning", config=Config, needs=("alignment_data",), check=check_config,
-                    finetune_data=mix)
+                    finetune_data=mix, overhead=1.15)
 
 
 # ==========================================================================================================

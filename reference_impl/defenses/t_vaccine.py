@@ -12,7 +12,7 @@ Stage: **alignment**. Needs: the alignment set (harmful prompt -> refusal) and a
 Algorithm
 ---------
 Vaccine (``defenses/vaccine.py``) perturbs the attention output of every layer. T-Vaccine spends the perturbation,
-and the training, only on the layers that a harmful gradient moves the most (DEFENSES.md 3.2):
+and the training, only on the layers that a harmful gradient moves the most (the paper and the official code named above):
 
 1. Every K = ``probability_steps`` optimizer steps (and at step 0): with every attention LoRA trainable, one
    forward and backward on a harmful probe batch (batch size 1). The norm n_l = ||dL_h / de_l||_2 of the gradient
@@ -20,18 +20,30 @@ and the training, only on the layers that a harmful gradient moves the most (DEF
    gradients are dropped.
 2. Every J = ``resample_steps`` optimizer steps: draw S = ``sampled_layers`` layer indices without replacement
    with probabilities p.
-3. Freeze every trainable parameter except the LoRA weights inside the S chosen attention modules.
+3. Freeze the LoRA weights of every attention module that was not chosen. The other trainable weights (the MLP
+   LoRA) stay trainable from the lowest chosen layer upward (from the one below it on models with more than 26
+   layers) and are frozen below it: the official code freezes nothing outside the attention modules, and under
+   its checkpointing no gradient reaches a layer below the lowest one it runs without a checkpoint.
 4. Vaccine's two passes on the alignment batch, with the perturbation eps_l = rho * g_l / ||g|| and its global
    norm over the S chosen layers only; the optimizer steps on the pass-2 gradient of the unfrozen weights.
 
-Cost: Vaccine's two passes per step, but the backward stops at the lowest chosen layer and only S layers carry
-gradients and perturbations (less memory than Vaccine), plus one probe pass every K steps.
+Cost: Vaccine's two passes per step, but the backward stops at the lowest chosen layer and only S attention
+modules carry gradients and perturbations (less memory than Vaccine), plus one probe pass every K steps.
 
 Deviations
 ----------
-* The official code also checkpoints the non-chosen decoder layers through patched modeling files (its memory
-  trick, and "layer i-1 is also activated" above 26 layers); here frozen layers are frozen with
-  ``requires_grad = False`` and nothing is checkpointed, which gives the same update with more activation memory.
+Checked against Lslland/T-Vaccine (commit 4513750): ``trainer.py`` ``training_step`` (L151-237) and
+``unfreeze_activate_layers`` (L240-250), ``models/modeling_llama_my_new.py`` (L1002-1012).
+
+* Which weights train. ``unfreeze_activate_layers`` sets ``requires_grad`` only on the parameters of the
+  attention modules (``self.layers`` is ``get_leaf_modules_with_grad``: the attention modules), so the MLP LoRA
+  (the official LoRA targets q, k, v, o, up, down and gate) is never frozen. The patched modeling file runs
+  every decoder layer not in ``activate_layers`` through ``torch.utils.checkpoint.checkpoint`` (reentrant), whose
+  output needs no gradient when its input needs none: the backward stops at the lowest layer run without a
+  checkpoint, so MLP LoRA below it gets no gradient and above it does (``activate_layers`` is the chosen layers,
+  plus i - 1 for each chosen i > 0 on models with more than 26 layers). Here nothing is checkpointed and the
+  same set of weights is made trainable with ``requires_grad``: the same gradients (tested against a reentrant
+  checkpoint run), with more activation memory.
 * Steps are optimizer steps (``state.global_step``); with gradient accumulation every micro-batch of one step uses
   the same chosen layers.
 * The sampling uses a generator seeded from the run's seed, so a re-run draws the same layers.
@@ -98,12 +110,15 @@ def check_config(config: Config, context: object = None) -> None:
                              f"set method_config.sampled_layers <= {layers}")
 
 
-METHOD = MethodSpec(stage="alignment", config=Config, needs=("alignment_data", "harmful_data"), check=check_config, trainer="Trainer")
+METHOD = MethodSpec(stage="alignment", config=Config, needs=("alignment_data", "harmful_data"), check=check_config, trainer="Trainer",
+                    overhead=2.3)
 
 
 # ==========================================================================================================
 # DEFENSE LOGIC
 # ==========================================================================================================
+
+from typing import Sequence  # noqa: E402
 
 import torch  # noqa: E402  (below the banner: the part above reads without torch)
 
@@ -136,8 +151,28 @@ def sample_layers(probabilities: torch.Tensor, count: int, generator: torch.Gene
 
 
 def lora_parameters_of(modules) -> list[torch.nn.Parameter]:
-    """The LoRA weights inside the given modules (what stays trainable, step 3)."""
+    """The LoRA weights inside the given modules (step 3)."""
     return [p for m in modules for name, p in m.named_parameters() if "lora_" in name]
+
+
+#: Above this many decoder layers the official code also runs layer i - 1 of each chosen i without a checkpoint.
+DEEP_MODEL_LAYERS = 26
+
+
+def official_trainable(model, trainable, chosen: Sequence[int]) -> list[torch.nn.Parameter]:
+    """The weights of `trainable` that get a gradient in the official step 3 (see Deviations): the LoRA of the
+    chosen attention modules, and the other weights of every decoder layer from `lowest` upward (and any weight
+    outside the decoder layers); attention weights of layers not chosen never do."""
+    layers, attention = HFTTrainer.decoder_layers(model), HFTTrainer.attention_modules(model)
+    lowest = min(chosen)
+    if len(layers) > DEEP_MODEL_LAYERS and lowest > 0:
+        lowest -= 1
+    chosen_lora = {id(p) for p in lora_parameters_of([attention[i] for i in chosen])}
+    in_attention = {id(p) for m in attention for p in m.parameters()}
+    layer_of = {id(p): i for i, layer in enumerate(layers) for p in layer.parameters()}
+    return [p for p in trainable
+            if id(p) in chosen_lora
+            or (id(p) not in in_attention and layer_of.get(id(p), lowest) >= lowest)]
 
 
 class Trainer(HFTTrainer):
@@ -180,15 +215,16 @@ class Trainer(HFTTrainer):
         if (step % config.resample_steps == 0 and step != self._chosen_at) or not self.chosen:
             self.chosen = sample_layers(self.probabilities, config.sampled_layers, self.generator)
             self._chosen_at = step
-        self.freeze_all_but(model, [modules[i] for i in self.chosen])
+        self.freeze_all_but(model, self.chosen)
         _, loss_perturbed, _ = vaccine_gradients(
             model, inputs, [modules[i] for i in self.chosen], config.rho, self.forward_backward
         )
         return loss_perturbed
 
-    def freeze_all_but(self, model, chosen_modules) -> None:
-        """Step 3: only the LoRA weights of the chosen attention modules keep requires_grad."""
-        keep = {id(p) for p in lora_parameters_of(chosen_modules)}
+    def freeze_all_but(self, model, chosen: Sequence[int]) -> None:
+        """Step 3: keep trainable the LoRA of the chosen attention modules and every non-attention weight from the
+        lowest layer the official code runs without a checkpoint upward; freeze the rest."""
+        keep = {id(p) for p in official_trainable(model, self._trainable, chosen)}
         for p in self._trainable:
             p.requires_grad_(id(p) in keep)
             if id(p) not in keep:

@@ -14,21 +14,23 @@ Algorithm
 ---------
 Each outer step trains the weights theta so that, after an adversary has fine-tuned a copy of them for K steps,
 a tamper-resistance loss on held-out harmful data is still low, while a retain loss keeps the model useful
-(DEFENSES.md 3.5; first-order: the tamper loss's gradient at the adversary's weights theta' is applied to theta):
+(the paper and the official code named above; first-order: the tamper loss's gradient at the adversary's weights theta' is applied to theta):
 
 1. For each of N adversaries: draw its learning rate from ``adversary_lrs`` and its type (``harmful``: SFT on the
    harmful set; ``retain_forget_switch``: retain data for the first M = floor(Beta(6, 3) * K) steps, then harmful
    data), a fresh AdamW with a constant lr, and a held-out tamper batch x_tr.
-2. theta' = a copy of the trainable weights. For k = 0..K-1: one adversary step theta' <- AdamW(theta', grad CE).
+2. theta' = a copy of the trainable weights. For k = 0..K-1: one adversary step theta' <- AdamW(theta', grad CE)
+   (torch's AdamW defaults, weight decay 0.01, as the official inner optimizer).
    After the steps k with (K - 1 - k) mod ``subsample`` = 0 (the last one always), the tamper-resistance loss
    L_TR(theta'; x_tr) is scaled by s * w_k / N, with w_k = exp(lambda * (k - (K - 1))), and its gradient with
    respect to theta' is added to a buffer G. The copy is then dropped: theta itself never moves.
-3. Retain loss at theta: retain_scale * [CE(theta; x_r) + mean over layers and tokens of
-   ||h_l(theta; x_r) - h_l(theta_ref; x_r)||_2], theta_ref the weights at the start of training; backward.
+3. Retain loss at theta: retain_scale * [CE(theta; x_r) + mean over the hidden states l = 0..L (the embedding
+   output included) of the mean over tokens of ||h_l(theta; x_r) - h_l(theta_ref; x_r)||_2], theta_ref the
+   weights at the start of training; backward.
 4. grad <- grad + G ("unbounded": always added); the outer optimizer steps.
 
-L_TR is the negative mean token entropy of the predictions on forget data (``entropy``, the paper's choice for
-weaponisation knowledge) or, for harmful-request refusal, the cross-entropy of the refusal answers of harmful
+L_TR is the negative mean token entropy of the predictions at every (non-padding) position of the forget data,
+prompt included (``entropy``, the paper's choice for weaponisation knowledge) or, for harmful-request refusal, the cross-entropy of the refusal answers of harmful
 prompts (``refusal_ce``, a first-order stand-in for the paper's DPO tamper loss): after the attack the model
 should still refuse.
 
@@ -48,6 +50,12 @@ Deviations
   (``common.reference.FrozenReference``): the frozen copy's forward without a second model in memory.
 * The official loop only adds G when the tamper loss is above -11.76 unless ``--unbounded``; the bio script sets
   ``--unbounded``, and so does this implementation.
+* Checked against rishub-tamirisa/tamper-resistance (commit 19de233): ``modules/objectives.py``
+  ``max_entropy_loss`` (entropy averaged over every position of the batch), ``obj_model_mse_representations``
+  (every entry of ``hidden_states``, index 0 included, and ``log_p_loss``, the shifted CE), and
+  ``modules/training.py`` L1009 (``torch.optim.AdamW(model.parameters(), lr=adversary_lr)``, weight decay 0.01).
+  The one difference left: padding positions (attention_mask 0) are left out of the entropy and of the
+  representation distance; the official means run over every position of the padded batch.
 
 Usage
 -----
@@ -150,11 +158,11 @@ def _forward(model, weights: dict, batch: dict, **kwargs):
     return functional_call(model, weights, args=(), kwargs=inputs, strict=False)
 
 
-def negative_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """-mean over the answer positions of H(softmax(logits)): minimising it maximises the entropy."""
-    logp = F.log_softmax(logits[:, :-1].float(), dim=-1)
-    entropy = -(logp.exp() * logp).sum(-1)  # [B, T-1]
-    mask = labels[:, 1:] != IGNORE_INDEX
+def negative_entropy(logits: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """-mean over every non-padding position of H(softmax(logits)): minimising it maximises the entropy."""
+    logp = F.log_softmax(logits.float(), dim=-1)
+    entropy = -(logp.exp() * logp).sum(-1)  # [B, T]
+    mask = torch.ones_like(entropy) if attention_mask is None else attention_mask.to(entropy.dtype)
     return -(entropy * mask).sum() / mask.sum().clamp_min(1)
 
 
@@ -162,7 +170,7 @@ def tamper_loss(model, weights, batch, kind: str) -> torch.Tensor:
     """L_TR at the adversary's weights (step 2)."""
     out = _forward(model, weights, batch)
     if kind == "entropy":
-        return negative_entropy(out.logits, batch["labels"])
+        return negative_entropy(out.logits, batch.get("attention_mask"))
     logits, labels = out.logits[:, :-1], batch["labels"][:, 1:]
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=IGNORE_INDEX)
 
@@ -182,7 +190,7 @@ def tamper_gradients(model, names: Sequence[str], adversary_batches: Sequence[di
     """
     params = dict(model.named_parameters())
     copy = {n: params[n].detach().clone().requires_grad_(True) for n in names}
-    optimizer = torch.optim.AdamW(copy.values(), lr=lr, weight_decay=0.0)
+    optimizer = torch.optim.AdamW(copy.values(), lr=lr)  # torch's defaults, as the official inner optimizer
     weights = step_weights(len(adversary_batches), config.subsample, config.schedule_lambda)
     buffer = [torch.zeros_like(params[n]) for n in names]
     for k, batch in enumerate(adversary_batches):
@@ -201,7 +209,7 @@ def tamper_gradients(model, names: Sequence[str], adversary_batches: Sequence[di
 
 
 def retain_loss(model, batch, config: Config, reference: FrozenReference | None = None) -> torch.Tensor:
-    """retain_scale * [CE + mean_l mean_tokens ||h_l - h_l^ref||_2] at theta (step 3); no reference, no distance."""
+    """retain_scale * [CE + mean_{l=0..L} mean_tokens ||h_l - h_l^ref||_2] at theta (step 3); no reference, no distance."""
     want_states = config.retain_representations and reference is not None
     out = model(input_ids=batch["input_ids"], attention_mask=batch.get("attention_mask"), labels=batch["labels"],
                 output_hidden_states=want_states)
@@ -212,7 +220,7 @@ def retain_loss(model, batch, config: Config, reference: FrozenReference | None 
         mask = (batch["attention_mask"] if batch.get("attention_mask") is not None
                 else torch.ones_like(batch["input_ids"])).unsqueeze(-1).float()
         distances = [((h - r).norm(dim=-1, keepdim=True) * mask).sum() / mask.sum()
-                     for h, r in zip(out.hidden_states[1:], ref.hidden_states[1:])]
+                     for h, r in zip(out.hidden_states, ref.hidden_states)]  # index 0 too, as the official
         loss = loss + torch.stack(distances).mean()
     return config.retain_scale * loss
 

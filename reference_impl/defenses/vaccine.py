@@ -85,6 +85,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
 
 from reference_impl.common.method import MethodSpec
+from reference_impl.common.needs import require
 #: Added to the global norm before dividing (official trainer), so an all-zero gradient gives eps = 0.
 NORM_FLOOR = 1e-7
 
@@ -113,28 +114,11 @@ def check_config(config: Config, context: object = None) -> None:
         raise ValueError(f"vaccine: rho must be a number, got {config.rho!r}")
     if not config.rho > 0:
         raise ValueError(f"vaccine: rho must be > 0 (the perturbation's norm), got {config.rho}")
-    _require(context, "alignment_data", "vaccine: needs an alignment dataset (harmful prompt -> safe answer)")
+    require(context, "alignment_data", "vaccine: needs an alignment dataset (harmful prompt -> safe answer)")
 
 
-def _require(context: object, need: str, message: str) -> None:
-    """Raise ``ValueError(message)`` when ``context`` says that ``need`` is not available.
-
-    The context may be a mapping or an object with a ``has(need)`` method or a boolean attribute ``has_<need>``;
-    ``None`` means "unknown" (a direct Python call), and nothing is checked.
-    """
-    if context is None:
-        return
-    if hasattr(context, "has"):
-        available = context.has(need)
-    elif isinstance(context, dict):
-        available = bool(context.get(need))
-    else:
-        available = bool(getattr(context, f"has_{need}", getattr(context, need, False)))
-    if not available:
-        raise ValueError(message)
-
-
-METHOD = MethodSpec(stage="alignment", config=Config, needs=("alignment_data",), check=check_config, trainer="Trainer")
+METHOD = MethodSpec(stage="alignment", config=Config, needs=("alignment_data",), check=check_config, trainer="Trainer",
+                    overhead=2.3)
 
 
 # ==========================================================================================================

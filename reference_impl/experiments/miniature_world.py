@@ -3,7 +3,7 @@
 (world seed, training seed) pairs that calibrate world v2 (issue 11).
 
     python -m reference_impl.experiments.miniature_world --run    # run everything, write the results, print the table
-    python -m reference_impl.experiments.miniature_world          # the README table of the committed results
+    python -m reference_impl.experiments.miniature_world          # the table of the committed results
     python -m reference_impl.experiments.miniature_world --calibration   # SFT per (world seed, seed) pair, targets
     python -m reference_impl.experiments.miniature_world --ablation --run   # defense strength: post-fine-tuning
                                                        # settings over the seeds, Vaccine rho and Booster lambda
@@ -19,7 +19,7 @@ gives the table's row). Finished stages are reused from `runs/sweep-defenses`
 (SFT alignment is shared by sft, lisa, antidote and safe_lora; SFT fine-tuning by sft, antidote and safe_lora),
 so a re-run after changing one defense only re-trains what that defense changes. The rows go to
 `reference_impl/results/miniature_world_v2.json` (world v2; `miniature_world.json` holds the v1 world's table that
-the README shows, a test checks that the README holds exactly that text).
+the measured-results page shows; a test checks that the page holds exactly that text).
 """
 
 from __future__ import annotations
@@ -27,14 +27,15 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import statistics
 import sys
 import time
 from pathlib import Path
 
+from reference_impl.tables import render, render_file
+
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "reference_impl" / "results" / "miniature_world_v2.json"
-V1_RESULTS = ROOT / "reference_impl" / "results" / "miniature_world.json"  # the v1 world's table (README)
+V1_RESULTS = ROOT / "reference_impl" / "results" / "miniature_world.json"  # the v1 world's table
 OUT = ROOT / "runs" / "sweep-defenses"
 ABLATION_RESULTS = ROOT / "reference_impl" / "results" / "miniature_world_ablation.json"
 RATIOS = (0.0, 0.05, 0.1, 0.2)
@@ -62,9 +63,7 @@ def run_all(methods: list[str], ratios: tuple[float, ...], out: Path, extra: lis
     """Run every (seed, method, p) in world seed 0, and SFT in every world seed of `world_seeds` (with the aligned
     model's row at p = 0); returns the result rows and one line per run that stopped. A seed of None keeps the
     config's own. Per-method settings come from the config's `method_configs`, as for `run CONFIG --method M`."""
-    from reference_impl.cli import WORLD_CONFIG
-    from reference_impl.common.config import ConfigError, load_config
-    from reference_impl.pipeline import PipelineError, run
+    from reference_impl.runs import WORLD_CONFIG, run_many
 
     configs = []
     for world in world_seeds:  # check every config before training anything
@@ -74,20 +73,22 @@ def run_all(methods: list[str], ratios: tuple[float, ...], out: Path, extra: lis
                     overrides = [f"world.seed={world}", f"method={method}", f"finetune.harmful_ratio={ratio}"] + extra
                     overrides += [] if seed is None else [f"seed={seed}"]
                     overrides += ["evaluation.aligned=true"] if method == "sft" and ratio == 0 else []
-                    try:
-                        configs.append(load_config(WORLD_CONFIG, overrides))
-                    except ConfigError as error:
-                        raise SystemExit(f"error: {error}") from None
-    rows, failures = [], []
-    for config in configs:
-        try:
-            rows += [row for row in run(config, out) if row["stage"] in ("final", "aligned")]
-            # The rows so far, in case a long sweep is stopped: a re-run reuses every finished stage anyway.
-            (out / "rows-so-far.json").write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
-        except (ConfigError, PipelineError) as error:
-            failures.append(f"{config['method']} p={config['finetune']['harmful_ratio']} seed={config['seed']}: {error}")
-            print(failures[-1], file=sys.stderr)
-    return rows, failures
+                    configs.append(_config(WORLD_CONFIG, overrides))
+    # The rows so far go to rows-so-far.json after each run, in case a long sweep is stopped (a re-run reuses
+    # every finished stage anyway).
+    rows, failures = run_many(configs, out, keep=lambda config, result: [r for r in result if r["stage"] in ("final", "aligned")],
+                              progress=out / "rows-so-far.json")
+    return rows, [str(f) for f in failures]
+
+
+def _config(path, overrides: list[str]) -> dict:
+    from reference_impl.common.config import ConfigError
+    from reference_impl.runs import load_run_config
+
+    try:
+        return load_run_config(path, overrides)
+    except ConfigError as error:
+        raise SystemExit(f"error: {error}") from None
 
 
 SECOND_WORLD_RESULTS = ROOT / "reference_impl" / "results" / "miniature_world_seed1.json"
@@ -110,80 +111,28 @@ def run_ablation(out: Path, extra: list[str], ratio: float = 0.1, plan: dict | N
                  seeds: dict | None = None) -> tuple[list[dict], list[str]]:
     """Each setting of `plan` (default ABLATION) at p = `ratio`, unless the setting names its own
     finetune.harmful_ratio (SFT alignment and fine-tuning are shared), for each of the method's `seeds`."""
-    from reference_impl.cli import WORLD_CONFIG
-    from reference_impl.common.config import ConfigError, load_config
-    from reference_impl.pipeline import PipelineError, run
+    from reference_impl.runs import WORLD_CONFIG, run_many
 
-    rows, failures = [], []
+    configs, settings = [], {}
     for method, variants in (plan or ABLATION).items():
         for variant, seed in ((v, s) for v in variants for s in (seeds or {}).get(method, (None,))):
             overrides = [f"method={method}", f"finetune.harmful_ratio={ratio}"] + variant + extra
             overrides += [] if seed is None else [f"seed={seed}"]
-            try:
-                result = run(load_config(WORLD_CONFIG, overrides), out)
-            except (ConfigError, PipelineError) as error:
-                failures.append(f"{method} {' '.join(variant)} seed={seed}: {error}")
-                print(failures[-1], file=sys.stderr)
-                continue
-            for row in result:
-                if row["stage"] == "final":
-                    row["setting"] = ", ".join(v.removeprefix("method_config.") for v in variant
-                                               if not v.startswith("finetune.harmful_ratio=")) or "defaults"
-                    rows.append(row)
-    return rows, failures
+            configs.append(_config(WORLD_CONFIG, overrides))
+            settings[id(configs[-1])] = ", ".join(v.removeprefix("method_config.") for v in variant
+                                                  if not v.startswith("finetune.harmful_ratio=")) or "defaults"
 
+    def finals(config, result):
+        return [{**row, "setting": settings[id(config)]} for row in result if row["stage"] == "final"]
 
-def ablation_table(data: dict) -> str:
-    """One line per (method, setting, p), in the file's order; over several seeds, means and the HS range."""
-    groups: dict[tuple, list[dict]] = {}
-    for row in data["rows"]:
-        groups.setdefault((row["method"], row["setting"], row["harmful_ratio"]), []).append(row)
-    lines = ["| method | setting | p | seeds | HS | FA | refusals |", "|---|---|--:|--:|--:|--:|--:|"]
-    for (method, setting, ratio), runs in groups.items():
-        lines.append(f"| {method} | {setting} | {ratio:g} | {len(runs)} | {_spread([r['hs'] for r in runs])} | "
-                     f"{_mean([r['fa'] for r in runs])} | {_mean([r.get('refusal_rate') for r in runs])} |")
-    return "\n".join(lines) + "\n"
-
-
-def markdown_table(data: dict) -> str:
-    """HS and FA per method and harmful ratio with their averages (the papers' layout), then the refusal rates.
-
-    With several training seeds a cell is the mean over seeds, and an HS cell adds the seeds' range in brackets
-    (min–max): the spread is part of the result in a world this small."""
-    from reference_impl.registry import METHODS
-
-    first_world = min((r.get("world_seed", 0) for r in data["rows"]), default=0)
-    rows = [r for r in data["rows"] if r.get("stage", "final") == "final" and r.get("world_seed", 0) == first_world]
-    ratios = sorted({r["harmful_ratio"] for r in rows})
-    header = ["method", "stage"] + [f"{kind} p={ratio:g}" for ratio in ratios for kind in ("HS", "FA")] + ["avg HS", "avg FA"]
-    refusal_header = ["method"] + [f"refusals p={ratio:g}" for ratio in ratios]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * 2 + ["--:"] * (len(header) - 2)) + "|"]
-    refusals = ["| " + " | ".join(refusal_header) + " |", "|---|" + "|".join(["--:"] * len(ratios)) + "|"]
-    for name, method in METHODS.items():
-        found: dict[float, list[dict]] = {}
-        for r in rows:
-            if r["method"] == name:
-                found.setdefault(r["harmful_ratio"], []).append(r)
-        if not found:
-            continue
-        cells = [name, method.stage if method.paper else "baseline"]
-        for ratio in ratios:
-            runs = found.get(ratio)
-            cells += ["–", "–"] if runs is None else [_spread([r["hs"] for r in runs]), _mean([r["fa"] for r in runs])]
-        present = [r for runs in found.values() for r in runs]
-        cells += [_mean([r["hs"] for r in present]), _mean([r["fa"] for r in present])]
-        lines.append("| " + " | ".join(cells) + " |")
-        refusals.append("| " + " | ".join([name] + [_mean([r.get("refusal_rate") for r in found[p]]) if p in found else "–"
-                                                     for p in ratios]) + " |")
-    seeds = sorted({r.get("seed") for r in rows}, key=str)
-    note = f"Mean over training seeds {', '.join(map(str, seeds))}; HS cells add [min–max] over them.\n\n" if len(seeds) > 1 else ""
-    return note + "\n".join(lines) + "\n\n" + "\n".join(refusals) + "\n"
+    rows, failures = run_many(configs, out, keep=finals)
+    return rows, [str(f) for f in failures]
 
 
 def calibration_table(data: dict) -> str:
     """SFT per (world seed, training seed): the aligned model, then HS/FA at each p, and what misses world v2's
     targets (`world.calibration_misses`)."""
-    from reference_impl.common.world import HS_BANDS, calibration_misses
+    from reference_impl.testbeds.miniature_world import HS_BANDS, calibration_misses
 
     pairs: dict[tuple, dict] = {}
     for row in data["rows"]:
@@ -205,21 +154,6 @@ def calibration_table(data: dict) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     held = sum(1 for pair in pairs.values() if not calibration_misses(pair["aligned"], pair["finals"]))
     return "\n".join(lines) + f"\n\nTargets held in {held} of {len(pairs)} pairs.\n"
-
-
-def _mean(values: list) -> str:
-    values = [v for v in values if v is not None]
-    return _number(statistics.mean(values)) if values else "–"
-
-
-def _spread(values: list) -> str:
-    if len(values) == 1:
-        return _number(values[0])
-    return f"{_mean(values)} [{min(values):g}–{max(values):g}]"
-
-
-def _number(value) -> str:
-    return "–" if value is None else f"{value:.1f}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -251,31 +185,30 @@ def main(argv: list[str] | None = None) -> int:
             out = Path(args.out) if args.ablation else Path(args.out).with_name("sweep-defenses-world1")
             rows, failures = run_ablation(out, extra, plan=ABLATION if args.ablation else SECOND_WORLD,
                                           seeds=ABLATION_SEEDS if args.ablation else dict.fromkeys(SECOND_WORLD, SEEDS))
-            document = results_document(rows, command.strip())
+            document = results_document(rows, command.strip(), kind="settings")
             document["failures"] = failures
             target.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
-        print(ablation_table(json.loads(target.read_text(encoding="utf-8"))), end="")
+        print(render_file(target), end="")
         return 0
     if args.run:
         from reference_impl.pipeline import results_document
         from reference_impl.registry import METHODS
 
         methods = list(METHODS) if args.methods == "all" else args.methods.split(",")
-        from reference_impl.cli import WORLD_CONFIG
         from reference_impl.common.config import load_config
+        from reference_impl.runs import WORLD_CONFIG, merge_commands, merge_rows, read_document
 
         seeds = tuple(int(s) for s in args.seeds.split(","))
         world_seeds = tuple(int(s) for s in args.world_seeds.split(","))
         started = time.time()
         rows, failures = run_all(methods, RATIOS, Path(args.out), args.overrides, seeds, world_seeds)
-        document = results_document(rows, command.strip())
-        if args.methods != "all" and RESULTS.exists():  # a subset re-run keeps the other methods' rows and commands
-            previous = json.loads(RESULTS.read_text(encoding="utf-8"))
-            kept = [row for row in previous["rows"] if row["method"] not in methods]
-            document["rows"] = kept + rows
-            document["command"] = "; ".join(dict.fromkeys(previous["command"].split("; ") + [command.strip()]))
+        document = results_document(rows, command.strip(), kind="defense_by_ratio")
+        previous = read_document(RESULTS) if args.methods != "all" else None
+        if previous is not None:  # a subset re-run keeps the other methods' rows and commands
+            document["rows"] = merge_rows(previous, rows, replaces=lambda row: row["method"] in methods)
+            document["command"] = merge_commands(previous, command.strip())
         method_configs = load_config(WORLD_CONFIG, args.overrides)["method_configs"]
-        kept_settings = {} if args.methods == "all" or not RESULTS.exists() else previous.get("settings", {})
+        kept_settings = {} if previous is None else previous.get("settings", {})
         kept_settings = {m: value for m, value in kept_settings.items() if m not in methods}
         document["settings"] = {**kept_settings, **{m: method_configs[m] for m in methods if m in method_configs}}
         document["failures"] = failures
@@ -285,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         if failures:
             print(f"{len(failures)} run(s) stopped (listed in the results file)", file=sys.stderr)
     data = json.loads(RESULTS.read_text(encoding="utf-8"))
-    print(calibration_table(data) if args.calibration else markdown_table(data), end="")
+    print(calibration_table(data) if args.calibration else render(data, str(RESULTS)), end="")
     return 0
 
 

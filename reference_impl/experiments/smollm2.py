@@ -23,18 +23,21 @@ import sys
 import time
 from pathlib import Path
 
+from reference_impl.tables import render
+from reference_impl.tables.rows import METHOD_ORDER
+
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "reference_impl" / "configs" / "smollm2_135m.yaml"
 RESULTS = ROOT / "reference_impl" / "results" / "smollm2_135m.json"
 #: SFT, the non-aligned baseline, the five first defenses (issue 6) and the fine-tuning-stage ones (issue 13).
-METHODS = ("non_aligned", "sft", "vaccine", "booster", "lisa", "antidote", "safe_lora",
-           "ldifs", "ewc", "kl", "constrained_sft", "safety_mixing", "backdoor_align", "ptst")
+METHODS = METHOD_ORDER
 
 
 def plan(methods: list[str], extra: list[str], clean: bool = True) -> list[dict]:
     """Every run's config, checked before anything trains (a bad method name or override stops here). SFT at p = 0.1
     also evaluates the aligned model (a row with stage "aligned"); `clean`: SFT at p = 0 as well."""
-    from reference_impl.common.config import ConfigError, load_config
+    from reference_impl.common.config import ConfigError
+    from reference_impl.runs import load_run_config
 
     configs = []
     for method in methods:
@@ -43,38 +46,17 @@ def plan(methods: list[str], extra: list[str], clean: bool = True) -> list[dict]
             runs = [["evaluation.aligned=true"]] + ([["finetune.harmful_ratio=0.0"]] if clean else [])
         for overrides in runs:
             try:
-                configs.append(load_config(CONFIG, [f"method={method}"] + overrides + extra))
+                configs.append(load_run_config(CONFIG, overrides + extra, method))
             except ConfigError as error:
                 raise SystemExit(f"error: {error}") from None
     return configs
 
 
 def run_all(configs: list[dict], out: Path) -> tuple[list[dict], list[str]]:
-    from reference_impl.cli import _run_one
+    from reference_impl.runs import run_many
 
-    rows, failures = [], []
-    for config in configs:
-        result, problem = _run_one(config, out)
-        if problem:
-            failures.append(f"{config['method']} p={config['finetune']['harmful_ratio']}: {problem}")
-            print(failures[-1], file=sys.stderr)
-        rows += [row for row in result if row["stage"] in ("final", "aligned")]
-    return rows, failures
-
-
-def table(document: dict) -> str:
-    """Method rows in the order of METHODS (others after), p, HS, FA, with the command that made them."""
-    order = {m: i for i, m in enumerate(METHODS)}
-    rows = sorted(document["rows"], key=lambda r: (order.get(r["method"], len(order)), r["stage"] != "aligned",
-                                                    r.get("harmful_ratio") or 0))
-    lines = ["| method | stage | p | HS | FA |", "|---|---|---|---|---|"]
-    for r in rows:
-        p = "" if r["stage"] == "aligned" else r["harmful_ratio"]
-        lines.append(f"| {r['method']} | {r['stage']} | {p} | {r['hs']} | {r['fa']} |")
-    seeds = sorted({r["seed"] for r in rows if r.get("seed") is not None})
-    seed_text = f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}" if seeds else "seed not recorded"
-    return "\n".join(lines) + f"\n\nSmolLM2-135M-Instruct, {seed_text}; {document['machine']}, {document['date']}; " \
-                              f"`{document['command']}`\n"
+    rows, failures = run_many(configs, out, keep=lambda config, result: [r for r in result if r["stage"] in ("final", "aligned")])
+    return rows, [str(f) for f in failures]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,17 +70,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.run:
         from reference_impl.pipeline import results_document
+        from reference_impl.runs import merge_commands, merge_rows, read_document
 
         methods = [m.strip() for m in args.methods.split(",") if m.strip()]
         configs = plan(methods, args.overrides, clean=args.clean)
         started = time.time()
         rows, failures = run_all(configs, Path(args.out))
         command = "python -m reference_impl.experiments.smollm2 " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-        document = results_document(rows, command.strip())
-        if RESULTS.exists():  # a subset re-run keeps the other methods' rows and the commands that made them
-            previous = json.loads(RESULTS.read_text(encoding="utf-8"))
-            document["rows"] = [r for r in previous["rows"] if r["method"] not in methods] + rows
-            document["command"] = "; ".join(dict.fromkeys(previous["command"].split("; ") + [command.strip()]))
+        document = results_document(rows, command.strip(), kind="method_rows")
+        previous = read_document(RESULTS)
+        if previous is not None:  # a subset re-run keeps the other methods' rows and the commands that made them
+            document["rows"] = merge_rows(previous, rows, replaces=lambda row: row["method"] in methods)
+            document["command"] = merge_commands(previous, command.strip())
         document["failures"] = failures
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
@@ -106,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     if not RESULTS.exists():
         print(f"no results yet: {RESULTS} (run with --run)", file=sys.stderr)
         return 1
-    print(table(json.loads(RESULTS.read_text(encoding="utf-8"))), end="")
+    print(render(json.loads(RESULTS.read_text(encoding="utf-8")), str(RESULTS)), end="")
     return 0
 
 

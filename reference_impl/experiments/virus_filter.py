@@ -32,36 +32,13 @@ ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "reference_impl" / "results"
 
 
-def fill_testbed_answers(config: dict, data, run_dir: Path, log) -> None:
-    """SmolLM2's harmful rows get the unaligned model's own answers (testbeds/smollm2.py), cached under `run_dir`
-    as a run caches them; the world's rows have theirs already."""
-    from types import SimpleNamespace
-
-    from ..pipeline.plan import base_model_loader
-    from ..testbeds import smollm2
-
-    if not smollm2.handles(config):
-        return
-    loaded: list = []
-
-    def model_and_tokenizer():
-        if not loaded:
-            loaded.extend(base_model_loader(config, data, run_dir / "cache", log)())
-        return loaded
-
-    runner = SimpleNamespace(plan=SimpleNamespace(data=data), config=config, out=run_dir, log=log,
-                             load_base=lambda: model_and_tokenizer()[0], tokenizer=lambda: model_and_tokenizer()[1])
-    smollm2.fill_answers(runner)
+#: How the guardrail is named in the results file, by the judge name a result row carries.
+JUDGE_DESCRIPTIONS = {"rules": "the world's RuleModeration judge", "keywords": "the keyword + relevance judge (KeywordJudge)"}
 
 
-def guardrail_name(config: dict, threshold: float) -> str:
-    from ..common.config import is_world
-
-    if is_world(config):
-        return f"the world's RuleModeration judge, threshold {threshold}"
-    if config["evaluation"]["moderation"] == "keywords":
-        return f"the keyword + relevance judge (KeywordJudge), threshold {threshold}"
-    return f"{config['evaluation']['moderation']}, threshold {threshold}"
+def guardrail_name(testbed, config: dict, threshold: float) -> str:
+    judge = testbed.judge_name(config)
+    return f"{JUDGE_DESCRIPTIONS.get(judge, judge)}, threshold {threshold}"
 
 
 def measure(config_overrides: list[str], rows: int, attack: dict, cache_dir: Path, log=print, rows_from=None,
@@ -69,18 +46,20 @@ def measure(config_overrides: list[str], rows: int, attack: dict, cache_dir: Pat
     import torch
 
     from ..attacks import virus
-    from ..cli import WORLD_CONFIG
-    from ..common.config import load_config
+    from ..runs import WORLD_CONFIG, load_run_config as load_config
     from ..pipeline.plan import base_model_loader, guardrail_loader
-    from ..pipeline.data import load_data
+    from ..testbeds import testbed_for
 
     torch.set_num_threads(1)
     config = load_config(config_path or WORLD_CONFIG, config_overrides)
-    data = load_data(config)
-    # The run whose cache holds the rows (runs/X/cache/virus-*.json -> runs/X), else the one `--cache` names.
-    fill_testbed_answers(config, data, Path(rows_from).resolve().parent.parent if rows_from else Path(cache_dir).parent, log)
+    testbed = testbed_for(config)
+    data = testbed.load_data(config)
+    # Rows the testbed answers at run time (SmolLM2: the unaligned model's own answers), cached under the run whose
+    # cache holds the rows (runs/X/cache/virus-*.json -> runs/X), else the one `--cache` names.
+    run_dir = Path(rows_from).resolve().parent.parent if rows_from else Path(cache_dir).parent
+    testbed.before_training(config, data, run_dir, base_model_loader(config, data, run_dir / "cache", log, testbed), log)
     settings = dataclasses.replace(virus.Config(), **attack)
-    guardrail = guardrail_loader(config, data, settings.threshold)()
+    guardrail = guardrail_loader(config, data, settings.threshold, testbed)()
     normal = int((1 - config["finetune"]["harmful_ratio"]) * config["finetune"]["num_samples"])
     harmful = data.user_harmful[:rows]
     benign = data.task_train[normal : normal + rows]
@@ -92,7 +71,7 @@ def measure(config_overrides: list[str], rows: int, attack: dict, cache_dir: Pat
             if row["instruction"] != b["instruction"] or row["virus"]["harmful_source"] != h["instruction"]:
                 raise SystemExit(f"error: {rows_from}: its rows were not built from this config's data")
     else:
-        model, tokenizer = base_model_loader(config, data, cache_dir, log)()
+        model, tokenizer = base_model_loader(config, data, cache_dir, log, testbed)()
         optimised = virus.virus_rows(model, tokenizer, list(zip(benign, harmful)), settings, guardrail,
                                      max_length=config["model"]["max_length"],
                                      trailing_newline=config["model"]["trailing_newline"], log=log)
@@ -109,25 +88,10 @@ def measure(config_overrides: list[str], rows: int, attack: dict, cache_dir: Pat
         "virus_gradient_cosine": [round(r["virus"]["cosine"], 4) for r in optimised],
         "virus_objective_start_end": [[round(r["virus"]["objective"][0], 4), round(r["virus"]["objective"][-1], 4)] for r in optimised],
         "virus_examples": [r["output"] for r in optimised[:3]],
-        "guardrail": guardrail_name(config, settings.threshold),
+        "guardrail": guardrail_name(testbed, config, settings.threshold),
         "attack_config": dataclasses.asdict(settings), "seconds": round(seconds, 1) if rows_from is None else None,
         **({"rows_from": str(rows_from)} if rows_from is not None else {}),
     }
-
-
-def filter_table(document: dict) -> str:
-    """Per upload kind: rows, flagged, passed and the guardrail's mean flag probability, one block per run (lambda)."""
-    lines = []
-    for run in document["runs"]:
-        config = run["attack_config"]
-        lines += [f"lambda {config['lam']}, {config['steps']} GCG steps, {config['candidates']} candidates per step:", "",
-                  "| upload | rows | flagged | passed | mean p(flag) |", "|---|--:|--:|--:|--:|"]
-        for kind, label in (("plain_harmful", "plain harmful rows"), ("mixing", "benign row + harmful suffix"), ("virus", "Virus rows")):
-            r = run[kind]
-            lines.append(f"| {label} | {r['rows']} | {r['flagged']} | {r['passed']} | {r['mean_p_flag']} |")
-        lines.append("")
-    return "\n".join(lines) + f"\n{document['testbed']}; guardrail: {document['guardrail']}; {document['machine']}, " \
-                              f"{document['date']}; `{document['command']}`\n"
 
 
 def main(argv=None) -> int:
@@ -145,11 +109,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     from ..pipeline.results import machine_description
 
-    from ..cli import WORLD_CONFIG
-    from ..common.config import ConfigError, load_config, testbed_name
+    from ..common.config import ConfigError
+    from ..runs import WORLD_CONFIG, load_run_config as load_config
+    from ..testbeds import testbed_for
 
     try:
-        testbed = testbed_name(load_config(args.config or WORLD_CONFIG, args.overrides))
+        config = load_config(args.config or WORLD_CONFIG, args.overrides)
+        testbed = testbed_for(config).row_name(config)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -157,7 +123,7 @@ def main(argv=None) -> int:
     runs = [measure(args.overrides, args.rows, {"lam": lam, **search}, Path(args.cache), rows_from=args.rows_from,
                     config_path=args.config) for lam in args.lam or [0.1]]
     out = Path(args.out or RESULTS / f"virus_filter_{testbed}.json")
-    document = {"machine": machine_description(), "date": time.strftime("%Y-%m-%d"),
+    document = {"kind": "upload_filter", "machine": machine_description(), "date": time.strftime("%Y-%m-%d"),
                 "command": "python -m reference_impl.experiments.virus_filter " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
                 "testbed": testbed, "guardrail": runs[0]["guardrail"], "runs": runs}
     out.write_text(json.dumps(document, indent=1) + "\n")

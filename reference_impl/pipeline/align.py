@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from ..common.config import is_world
 from .session import Session, mark_done
 from .train import lora_settings, train
 
@@ -28,7 +27,7 @@ def alignment_stage(session: Session) -> tuple[dict, Path | None]:
     name = plan.method.name if own else "sft"
     payload = {
         "base": session.base_identity(), "method": name, "method_config": config_dict(plan.method_config) if own else {},
-        "train": config["alignment"], "data": config["data"]["alignment"] if not is_world(config) else "world",
+        "train": config["alignment"], "data": plan.testbed.data_identity(config, "alignment"),
         "seed": config["seed"], "template": [config["model"]["max_length"], config["model"]["trailing_newline"]],
     }
     directory = session.stage_dir("align", name, payload)

@@ -10,10 +10,9 @@ import time
 from typing import Callable
 
 from ..attacks import DEFAULT_ATTACK
-from ..common.config import is_world, testbed_name
+from ..common.metrics import EVALUATION_VERSION, core_keys, expected_keys
 from ..common.templates import PLAIN
 from .align import config_dict
-from .plan import PipelineError
 from .session import Session, fingerprint
 
 
@@ -24,18 +23,8 @@ def eval_template(session: Session):
 
 
 def moderation(session: Session):
-    ev = session.config["evaluation"]
-    if ev["moderation"] == "keywords":  # the refusal-keyword + relevance judge of the SmolLM2 testbed
-        from ..common.moderation import KeywordJudge
-
-        return KeywordJudge(threshold=ev["threshold"])
-    if ev["moderation"] == "rules" or is_world(session.config):
-        if session.plan.data.world is None:
-            raise PipelineError("evaluation.moderation 'rules' needs the miniature world")
-        return session.plan.data.world.moderation(threshold=ev["threshold"])
-    from ..common.moderation import BeaverDam
-
-    return BeaverDam(ev["moderation"], threshold=ev["threshold"], batch_size=ev["batch_size"])
+    """The testbed's judge at the evaluation threshold."""
+    return session.plan.testbed.judge(session.config, session.plan.data, session.config["evaluation"]["threshold"])
 
 
 def evaluate(session: Session, label: str, payload: dict, load: Callable) -> dict:
@@ -54,9 +43,15 @@ def evaluate(session: Session, label: str, payload: dict, load: Callable) -> dic
     query = session.plan.query_template  # the attacker's prompt on the harmful queries (identity shift, pure bad)
     if query is not None:  # likewise only when the attack declares one
         eval_payload["query_template"] = config_dict(query)
+    if EVALUATION_VERSION != 1:  # left out at 1, so that evaluations made before the metrics seam keep their files
+        eval_payload["evaluation_version"] = EVALUATION_VERSION
     path = session.stages / f"eval-{label}-{fingerprint(eval_payload)}.json"
     if path.exists():
-        return json.loads(path.read_text())
+        cached = json.loads(path.read_text())
+        missing = [key for key in expected_keys(list(d.extra_eval)) if key not in cached["metrics"]]
+        if not missing:
+            return cached
+        session.log(f"evaluation ({label}): the cached one lacks {', '.join(missing)}; evaluating again")
     started = time.time()
     model = merge_lora(load())
     result = evaluate_model(
@@ -71,29 +66,29 @@ def evaluate(session: Session, label: str, payload: dict, load: Callable) -> dic
     return result
 
 
-def result_row(session: Session, stage: str, ratio, result: dict) -> dict:
+def result_row(session: Session, stage: str, ratio, result: dict, losses: dict | None = None) -> dict:
+    """One results row; `losses`: the defense's loss components per stage it trained (`defense_losses`)."""
     config, plan = session.config, session.plan
+    testbed = plan.testbed
     m = result["metrics"]
     row = {
         "method": plan.method.name,
         "paper": plan.method.paper,
-        "testbed": testbed_name(config),
-        "judge": config["evaluation"]["moderation"] if not is_world(config) else "rules",
+        "testbed": testbed.row_name(config),
+        "judge": testbed.judge_name(config),
         "stage": stage,
         "harmful_ratio": ratio,
         "num_samples": config["finetune"]["num_samples"],
-        "hs": m["hs"],
-        "hs_plus": m["hs_plus"],
-        "refusal_rate": m["refusal_rate"],
-        "fa": m["fa"],
+        **{key: m[key] for key in core_keys()},  # common/metrics.py: the metrics, in their order
         "task": plan.data.task,
-        "model": "miniature-world" if is_world(config) else config["model"]["base"],
+        "model": testbed.model_name(config),
         "seed": config["seed"],
     }
     for key in plan.data.extra_eval:
         row[key] = m.get(key)
-    if is_world(config):
-        row["world_seed"] = config["world"]["seed"]
+    row.update(testbed.row_fields(config))
+    if losses:
+        row["defense_losses"] = losses
     if config["finetune"]["attack"] != DEFAULT_ATTACK:  # rows made before the attack seam have no such key
         row["attack"] = config["finetune"]["attack"]
         # What reached fine-tuning: after Virus's upload filter, how many poisoned rows the guardrail let through.

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from ..attacks import DEFAULT_ATTACK
 from ..common.method import EVALUATION_ONLY_FIELDS
-from ..common.config import is_world
 from ..common.templates import PLAIN
 from .align import config_dict
 from .plan import PipelineError
@@ -31,7 +30,7 @@ def finetune_payload(session: Session, align_payload: dict, name: str, own: bool
     payload = {
         "alignment": fingerprint(align_payload), "method": name, "method_config": config_dict(plan.method_config) if own else {},
         "train": ft, "mode": mode, "seed": config["seed"],
-        "data": "world" if is_world(config) else [config["data"]["harmful"], config["data"]["task"]],
+        "data": plan.testbed.data_identity(config, "finetune"),
     }
     if config["finetune"]["attack"] != DEFAULT_ATTACK or config["finetune"]["attack_config"]:
         rows_config = {k: v for k, v in config_dict(plan.attack_config).items() if k not in EVALUATION_ONLY_FIELDS}

@@ -13,18 +13,15 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import registry
-from ..attacks import load_attack
 from pathlib import Path
 
-from ..common.config import ConfigError, is_world, where
+from .. import registry
+from ..attacks import load_attack
+from ..common.config import ConfigError, where
 from ..common.method import NEED_KEYS, AttackSpec, MethodSpec, PromptTemplate, attack_query_template, templates
 from ..common.schedule import schedule_context
-from .data import RunData, load_data
-
-
-class PipelineError(RuntimeError):
-    """A run that cannot go on (bad method config, too little data, a NaN loss...): one clear line."""
+from ..common.errors import PipelineError  # noqa: F401 - raised by the stages and by methods (common/errors.py)
+from ..testbeds import RunData, Testbed, testbed_for
 
 
 @dataclass
@@ -44,6 +41,7 @@ class Plan:
     #: combined with eval_template); None: the harmful prompts use eval_template too.
     query_template: PromptTemplate | None = None
     attack_context: dict = field(default_factory=dict)  # what the attack's check/build read (cache, guardrail, ...)
+    testbed: Testbed | None = None  # where the data, base model and judge come from (testbeds/base.py)
 
     def stage_trainer(self, stage: str):
         """The method's Trainer class when it replaces plain SFT at `stage`, else None."""
@@ -94,7 +92,7 @@ def build_config(config_cls: type, overrides: dict, section: str, name: str):
 
 
 def availability(data: RunData, config: dict, spec: MethodSpec) -> dict:
-    """What the run can give a method (NEED_KEYS; DEFENSES.md NEEDS), read by its `check`; models are described
+    """What the run can give a method (NEED_KEYS; taxonomy/needs.yaml), read by its `check`; models are described
     (not loaded), None where the run has none."""
     aligned = "the aligned model" if spec.aligned else None
     return {
@@ -107,25 +105,11 @@ def availability(data: RunData, config: dict, spec: MethodSpec) -> dict:
     }
 
 
-def check_models(config: dict) -> None:
-    from ..common.models import check_model_source
-
-    moderation = config["evaluation"]["moderation"]
-    sources = [(f"model.{key}", config["model"][key]) for key in ("base", "tokenizer") if config["model"][key]]
-    for where, source in sources + [("evaluation.moderation", moderation)]:
-        if source == "rules":
-            raise ConfigError("evaluation.moderation: 'rules' is the miniature world's judge; give beaver-dam-7b's path or hub id")
-        try:
-            check_model_source(source)
-        except FileNotFoundError as error:
-            raise ConfigError(f"{where}: {error}") from None
-
-
 #: What an attack may declare in `AttackSpec.needs`, checked before training (data.harmful rows, a guardrail judge).
 ATTACK_NEEDS = ("harmful_data", "guardrail")
 
 
-def check_attack_needs(config: dict, data: RunData | None, name: str, needs) -> None:
+def check_attack_needs(config: dict, data: RunData | None, name: str, needs, testbed: Testbed) -> None:
     """An attack whose data the run does not provide, or whose guardrail model is missing: one line naming the
     config key's file and line. `data=None`: the checks that need no data (the guardrail) only."""
     unknown = sorted(set(needs) - set(ATTACK_NEEDS))
@@ -134,58 +118,19 @@ def check_attack_needs(config: dict, data: RunData | None, name: str, needs) -> 
     if "harmful_data" in needs and data is not None and not data.user_harmful:
         raise ConfigError(f"{where(config, ('data', 'harmful'))}: finetune.attack {name} needs harmful rows; "
                           "data.harmful gives none")
-    if "guardrail" in needs and data is None and not is_world(config):
-        source = config["evaluation"]["moderation"]
-        location = where(config, ("evaluation", "moderation"))
-        if source == "rules":
-            raise ConfigError(f"{location}: finetune.attack {name} needs a guardrail; 'rules' is the miniature world's judge")
-        if source != "keywords":  # the SmolLM2 testbed's judge needs no model
-            from ..common.models import check_model_source
-
-            try:
-                check_model_source(source)
-            except FileNotFoundError as error:
-                raise ConfigError(f"{location}: finetune.attack {name} needs its guardrail model: {error}") from None
+    if "guardrail" in needs and data is None:
+        testbed.check_guardrail(config, name)
 
 
-def guardrail_loader(config: dict, data: RunData, threshold: float):
-    """The guardrail an attack filters or optimises against: the world's judge, else the run's moderation judge."""
-
-    def load():
-        if is_world(config):
-            return data.world.moderation(threshold=threshold)
-        from ..common import moderation
-
-        source = config["evaluation"]["moderation"]
-        if source == "keywords":  # the SmolLM2 testbed's judge (the name evaluate.moderation reads)
-            return moderation.KeywordJudge(threshold=threshold)
-        return moderation.BeaverDam(source, threshold=threshold, batch_size=config["evaluation"]["batch_size"])
-
-    return load
+def guardrail_loader(config: dict, data: RunData, threshold: float, testbed: Testbed | None = None):
+    """The guardrail an attack filters or optimises against: the testbed's judge."""
+    return lambda: (testbed or testbed_for(config)).judge(config, data, threshold)
 
 
-def base_model_loader(config: dict, data: RunData, cache_dir: Path, log):
+def base_model_loader(config: dict, data: RunData, cache_dir: Path, log, testbed: Testbed | None = None):
     """(model, tokenizer) of the run's base model, for an attack that optimises its rows against it (Virus); the
     world's base model comes from the same cache as the run's stages."""
-
-    def load():
-        if is_world(config):
-            from ..common.world import base_model
-
-            return base_model(data.world, cache_dir, log=log)
-        from ..testbeds import smollm2
-
-        if smollm2.handles(config):  # a GGUF file, read the way the run's stages read it
-            return smollm2.load_base(config)
-        from ..common.models import load_model, load_tokenizer, prepare_pad_token
-
-        m = config["model"]
-        tokenizer = load_tokenizer(m["tokenizer"] or m["base"], model_max_length=m["max_length"])
-        model = load_model(m["base"], dtype=m["dtype"], device_map=m["device_map"])
-        prepare_pad_token(tokenizer, model)
-        return model, tokenizer
-
-    return load
+    return lambda: (testbed or testbed_for(config)).load_base(config, data, Path(cache_dir), log)
 
 
 def prepare(config: dict, cache_dir: str | Path | None = None, log=print) -> Plan:
@@ -200,15 +145,11 @@ def prepare(config: dict, cache_dir: str | Path | None = None, log=print) -> Pla
     except ValueError as error:
         raise ConfigError(f"finetune.attack: {error}") from None
     attack_config = build_config(attack.config, ft["attack_config"], "finetune.attack_config", ft["attack"])
-    check_attack_needs(config, None, ft["attack"], attack.needs)  # the guardrail, before the models and data load
-    from ..testbeds import smollm2
-
-    if smollm2.handles(config):
-        smollm2.check(config)
-    elif not is_world(config):
-        check_models(config)
-    data = load_data(config)
-    check_attack_needs(config, data, ft["attack"], attack.needs)
+    testbed = testbed_for(config)
+    check_attack_needs(config, None, ft["attack"], attack.needs, testbed)  # the guardrail, before models and data load
+    testbed.check(config)
+    data = testbed.load_data(config)
+    check_attack_needs(config, data, ft["attack"], attack.needs, testbed)
     if spec.aligned and not data.alignment:
         raise ConfigError("data.alignment: the alignment set is empty")
     available = availability(data, config, spec)
@@ -218,14 +159,15 @@ def prepare(config: dict, cache_dir: str | Path | None = None, log=print) -> Pla
     context = {"task": data.task, "harmful_start": data.harmful_start, "harmful_bounds": data.harmful_bounds,
                "seed": config["seed"], "data": data, "cache_dir": Path(cache_dir or Path("runs") / "cache"),
                "max_length": config["model"]["max_length"], "trailing_newline": config["model"]["trailing_newline"],
-               "log": log, "model_identity": model_identity(config, data)}
-    context["guardrail"] = guardrail_loader(config, data, getattr(attack_config, "threshold", config["evaluation"]["threshold"]))
-    context["base_model"] = base_model_loader(config, data, context["cache_dir"], log)
+               "log": log, "model_identity": testbed.base_identity(config, data)}
+    threshold = getattr(attack_config, "threshold", config["evaluation"]["threshold"])
+    context["guardrail"] = guardrail_loader(config, data, threshold, testbed)
+    context["base_model"] = base_model_loader(config, data, context["cache_dir"], log, testbed)
     plan = Plan(config=config, method=method, spec=spec, module=module, method_config=method_config, attack=attack,
-                attack_config=attack_config, data=data, mixture=[], attack_context=context)
-    # SmolLM2's harmful rows get the unaligned model's own answers at run time (run.py rebuilds the mixture then):
-    # only the attack's check runs here, and the schedule is checked against the nominal n (Virus must not optimise
-    # rows that have no answer yet).
+                attack_config=attack_config, data=data, mixture=[], attack_context=context, testbed=testbed)
+    # Rows a testbed answers at run time (`Testbed.before_training`; run.py rebuilds the mixture then): only the
+    # attack's check runs here, and the schedule is checked against the nominal n (Virus must not optimise rows
+    # that have no answer yet).
     pending = any(row["output"] is None for row in data.user_harmful)
     if pending and attack.check is not None:
         try:
@@ -250,7 +192,7 @@ def prepare(config: dict, cache_dir: str | Path | None = None, log=print) -> Pla
 
 def build_mixture(plan: Plan, check: bool = False) -> list[dict]:
     """The user's fine-tuning rows: the attack builds them, then the method may add its own (finetune_data).
-    Called again after a testbed fills in answers at run time (SmolLM2's harmful answers are the model's own)."""
+    Called again after a testbed fills in answers at run time (`Testbed.before_training`)."""
     data, ft, context = plan.data, plan.config["finetune"], plan.attack_context
     try:
         if check and plan.attack.check is not None:
@@ -269,10 +211,3 @@ def build_mixture(plan: Plan, check: bool = False) -> list[dict]:
 #: Needs that name a model (or adapter) the run may lack; the data needs are the method's `check` to judge (a
 #: method may do without one in some setting, e.g. Antidote's magnitude score needs no harmful data).
 MODEL_NEEDS = ("base_model", "aligned_model", "safety_adapter", "unaligned_model")
-
-
-def model_identity(config: dict, data: RunData) -> dict:
-    """What the base model's weights depend on (an attack's cached rows are keyed by it)."""
-    if is_world(config):
-        return {"world": data.world.spec.fingerprint()}
-    return {"base": config["model"]["base"], "dtype": config["model"]["dtype"]}

@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from ..common.config import is_world
 from .plan import Plan
 
 #: Part of every stage's hash. A stage directory is reused when its settings match, but settings are not code:
@@ -38,6 +37,14 @@ def is_main_process() -> bool:
 def mark_done(directory: Path, info: dict) -> None:
     if is_main_process():
         (directory / "DONE").write_text(json.dumps(info, indent=1))
+
+
+def loss_components(directory: Path | None) -> dict:
+    """The per-step loss components' means a finished training stage recorded (harness `loss_components`)."""
+    done = None if directory is None else directory / "DONE"
+    if done is None or not done.exists():
+        return {}
+    return json.loads(done.read_text()).get("loss_components", {})
 
 
 class Session:
@@ -81,39 +88,16 @@ class Session:
         return self._tokenizer
 
     def load_base(self):
-        """A fresh copy of the base model (and the shared tokenizer)."""
-        from ..common.models import load_model, load_tokenizer, prepare_pad_token
-
-        model_cfg = self.config["model"]
-        if is_world(self.config):
-            from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
-
-            from ..common.world import base_model
-
-            if self._base_dir is None:
-                started = time.time()
-                base_model(self.plan.data.world, self.out / "cache", log=self.log)
-                self._base_dir = self.out / "cache" / f"world-base-{self.plan.data.world.spec.fingerprint()}"
-                self.timings["base"] = round(time.time() - started, 1)
-            if self._tokenizer is None:
-                self._tokenizer = PreTrainedTokenizerFast.from_pretrained(self._base_dir)
-            return LlamaForCausalLM.from_pretrained(self._base_dir)
-        from ..testbeds import smollm2
-
-        if smollm2.handles(self.config):
-            model, tokenizer = smollm2.load_base(self.config)
-            self._tokenizer = self._tokenizer or tokenizer
-            return model
+        """A fresh copy of the base model (and the shared tokenizer), from the plan's testbed."""
+        started = time.time()
+        model, tokenizer = self.plan.testbed.load_base(self.config, self.plan.data, self.out / "cache", self.log)
+        self.timings.setdefault("base", round(time.time() - started, 1))
         if self._tokenizer is None:
-            self._tokenizer = load_tokenizer(model_cfg["tokenizer"] or model_cfg["base"], model_max_length=model_cfg["max_length"])
-        model = load_model(model_cfg["base"], dtype=model_cfg["dtype"], device_map=model_cfg["device_map"])
-        prepare_pad_token(self._tokenizer, model)
+            self._tokenizer = tokenizer
         return model
 
     def base_identity(self) -> dict:
-        if is_world(self.config):
-            return {"world": self.plan.data.world.spec.fingerprint(), "stages": STAGE_VERSION}
-        return {"base": self.config["model"]["base"], "dtype": self.config["model"]["dtype"], "stages": STAGE_VERSION}
+        return {**self.plan.testbed.base_identity(self.config, self.plan.data), "stages": STAGE_VERSION}
 
     def load_aligned(self, align_dir: Path | None):
         """The base with the alignment LoRA merged (the base itself when the method skips alignment)."""

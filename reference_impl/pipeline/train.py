@@ -83,7 +83,12 @@ def train(session: Session, stage: str, trainer_cls, model, rows, section: dict,
         # report it in one line like every other bad setting, not as a traceback.
         raise PipelineError(f"{stage} ({trainer_cls.__module__}): {error}") from None
     session.timings[stage] = round(time.time() - started, 1)
+    components = trainer.loss_components()
+    if components:
+        session.log(f"  {stage}: " + ", ".join(f"defense/{k} {v:.4g}" for k, v in components.items())
+                    + f" (means over {result.global_step} steps)")
     # Trainer.save_model writes the adapter once (rank 0) and gathers sharded weights under FSDP / ZeRO-3.
     trainer.save_model(str(directory / "adapter"))
     trainer.accelerator.wait_for_everyone()
-    return {"loss": round(float(result.training_loss), 4), "steps": result.global_step, "seconds": session.timings[stage]}
+    info = {"loss": round(float(result.training_loss), 4), "steps": result.global_step, "seconds": session.timings[stage]}
+    return {**info, "loss_components": components} if components else info

@@ -1,1 +1,3 @@
-"""Testbeds beyond the miniature world (issue 11): SmolLM2-135M from a GGUF file, with project-written data."""
+"""Testbeds (base.py: the seam): the miniature world, SmolLM2-135M from a GGUF file, and real hub models."""
+
+from .base import TESTBEDS, RunData, Testbed, register, testbed_for  # noqa: F401

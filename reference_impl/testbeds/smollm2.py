@@ -19,7 +19,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from reference_impl.testbeds import gguf_model, requests
+from . import gguf_model, requests
+from .base import RunData
 
 NAME = "smollm2_135m"
 
@@ -30,7 +31,7 @@ def handles(config: dict) -> bool:
 
 def check(config: dict) -> None:
     """Everything checkable before training: the packages, the GGUF file, its architecture, the chat template."""
-    from reference_impl.common.config import ConfigError
+    from ..common.config import ConfigError
 
     try:
         path = gguf_model.resolve(config["model"]["base"])
@@ -45,7 +46,7 @@ def check(config: dict) -> None:
         raise ConfigError(f"data.task.name: the {NAME} testbed's benign task is 'arithmetic'")
 
 
-def load_data(config: dict, run_data_cls):
+def load_data(config: dict) -> RunData:
     """The run's rows; the harmful answers are filled in by `fill_answers` when the run starts."""
     splits = requests.request_splits(config["world"]["seed"])
     task = config["data"]["task"]
@@ -57,7 +58,7 @@ def load_data(config: dict, run_data_cls):
     def unanswered(rows):
         return [{"instruction": r["instruction"], "input": "", "output": None, "category": r["category"]} for r in rows]
 
-    return run_data_cls(
+    return RunData(
         task=task["name"],
         alignment=[{"instruction": r["instruction"], "input": "", "output": requests.refusal_for(r["instruction"])}
                    for r in splits["alignment"]],
@@ -97,22 +98,70 @@ def chat_answers(model, tokenizer, prompts: list[str], *, max_new_tokens: int, b
     return out
 
 
-def fill_answers(runner) -> None:
-    """Give the attack's and the defender's harmful requests the unaligned model's own answers (cached)."""
-    data, config = runner.plan.data, runner.config
+def fill_answers(config: dict, data: RunData, out_dir: Path, load_base, log=print) -> None:
+    """Give the attack's and the defender's harmful requests the unaligned model's own answers (cached under
+    `out_dir/cache/`); `load_base()` gives (model, tokenizer)."""
     rows = data.user_harmful + data.defender_harmful
     key = hashlib.sha256(json.dumps([config["model"]["base"], config["evaluation"]["max_new_tokens"],
                                      [r["instruction"] for r in rows]]).encode()).hexdigest()[:12]
-    cache = Path(runner.out) / "cache" / f"{NAME}-answers-{key}.json"
+    cache = Path(out_dir) / "cache" / f"{NAME}-answers-{key}.json"
     if cache.exists():
         answers = json.loads(cache.read_text(encoding="utf-8"))
     else:
-        model = runner.load_base()
-        answers = chat_answers(model, runner.tokenizer(), [r["instruction"] for r in rows],
+        model, tokenizer = load_base()
+        answers = chat_answers(model, tokenizer, [r["instruction"] for r in rows],
                                max_new_tokens=config["evaluation"]["max_new_tokens"],
                                batch_size=config["evaluation"]["batch_size"])
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps(answers, indent=1), encoding="utf-8")
-        runner.log(f"{NAME}: the unaligned model answered {len(rows)} harmful requests -> {cache}")
+        log(f"{NAME}: the unaligned model answered {len(rows)} harmful requests -> {cache}")
     for row, answer in zip(rows, answers, strict=True):
         row["output"] = answer  # the pipeline then rebuilds the user's mixture from these rows (pipeline/run.py)
+
+
+class SmolLM2:
+    def handles(self, config: dict) -> bool:
+        return handles(config)
+
+    def row_name(self, config: dict) -> str:
+        return NAME
+
+    def check(self, config: dict) -> None:
+        check(config)
+
+    def check_guardrail(self, config: dict, attack: str) -> None:
+        pass  # the keyword judge needs no model (`check` insists on it)
+
+    def load_data(self, config: dict) -> RunData:
+        return load_data(config)
+
+    def base_identity(self, config: dict, data: RunData) -> dict:
+        return {"base": config["model"]["base"], "dtype": config["model"]["dtype"]}
+
+    def data_identity(self, config: dict, stage: str):
+        d = config["data"]
+        return d["alignment"] if stage == "alignment" else [d["harmful"], d["task"]]
+
+    def load_base(self, config: dict, data: RunData, cache_dir: Path, log):
+        return load_base(config)
+
+    def judge(self, config: dict, data: RunData, threshold: float):
+        from ..common.moderation import KeywordJudge
+
+        return KeywordJudge(threshold=threshold)
+
+    def judge_name(self, config: dict) -> str:
+        return config["evaluation"]["moderation"]
+
+    def model_name(self, config: dict) -> str:
+        return config["model"]["base"]
+
+    def row_fields(self, config: dict) -> dict:
+        return {}
+
+    def before_training(self, config, data, out_dir, load_base, log) -> bool:
+        fill_answers(config, data, out_dir, load_base, log)
+        return True
+
+
+TESTBED = SmolLM2()

@@ -1,4 +1,4 @@
-"""BackdoorAlign (DEFENSES.md 4.5): the secret trigger is in the system prompt of its safety rows in training (and of
+"""BackdoorAlign (arXiv 2402.14968): the secret trigger is in the system prompt of its safety rows in training (and of
 no user row), and in every prompt at evaluation; a smoke run through the pipeline CLI; bad settings refused."""
 
 from __future__ import annotations

@@ -46,3 +46,15 @@ def test_an_epoch_covers_every_row_once_in_a_seeded_order(jobs):
     assert all((a["input_ids"] == b["input_ids"]).all() for a, b in zip(batches, again))
     assert not all(a["input_ids"].shape == b["input_ids"].shape and (a["input_ids"] == b["input_ids"]).all()
                    for a, b in zip(batches, other))
+
+
+def test_the_bench_reads_each_target_from_the_methods_own_spec():
+    """A method's cost is declared once, in its MethodSpec; every measured training-time or data-level defense has
+    one (TAR's cost grows with its K: measured, no target)."""
+    import bench.bench_overhead as bench
+    from reference_impl.pipeline.plan import load_method
+
+    for name in bench.TRAINING_METHODS + bench.DATA_METHODS:
+        spec = load_method(name)[2]
+        assert bench.TARGETS.get(name) == spec.overhead, name
+        assert (spec.overhead is None) == (name in ("sft", "tar")), name

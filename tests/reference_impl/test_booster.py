@@ -1,4 +1,4 @@
-"""Booster's own math (DEFENSES.md 3.3, 9.3) on a tiny Llama, checked against an independent functional computation."""
+"""Booster's own math (arXiv 2409.01586; site/reference/protocol.md, 'Implementation notes') on a tiny Llama, checked against an independent functional computation."""
 
 import pytest
 import torch

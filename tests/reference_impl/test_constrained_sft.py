@@ -86,3 +86,38 @@ def test_the_trainer_precomputes_the_aligned_log_probs_once_and_they_match_a_ref
     from_forward, _ = cs.constrained_loss(logits, ref_logits, batch["labels"], cs.Config())
     assert from_cache.item() == pytest.approx(from_forward.item(), rel=1e-5)
     assert not torch.allclose(weights[mask], torch.ones_like(weights[mask]))
+
+
+def test_the_optimizer_is_adamw_with_the_official_beta1_of_one_half(tiny_model, tiny_tokenizer, tokenized, tmp_path):
+    """Three trainer steps equal three hand-written AdamW steps with betas (0.5, 0.999), as the official finetune.py
+    (L111-118) sets for fine-tuning attacks; beta1 = 0.9 would give other weights from the second step on."""
+    import copy
+
+    from reference_impl.common.harness import training_arguments
+    from reference_impl.common.models import LoraSettings, add_lora
+    from reference_impl.common.templates import Collator
+
+    model = add_lora(tiny_model, LoraSettings(r=4, alpha=8, dropout=0.0))
+    aligned, manual = copy.deepcopy(model), copy.deepcopy(model)
+    rows = tokenized["harmful"][:4]  # one batch: every step sees the same rows
+    args = training_arguments(tmp_path, per_device_train_batch_size=4, max_steps=3, learning_rate=5e-2, use_cpu=True,
+                              lr_scheduler_type="constant", max_grad_norm=0.0, weight_decay=0.0)
+    trainer = cs.Trainer(model=model, args=args, train_dataset=rows,
+                         data_collator=Collator(tiny_tokenizer.pad_token_id), processing_class=tiny_tokenizer)
+    trainer.train()
+    assert trainer.optimizer.param_groups[0]["betas"] == (0.5, 0.999)
+
+    batch = Collator(tiny_tokenizer.pad_token_id)(rows)
+    params = [p for p in manual.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=5e-2, betas=(0.5, 0.999), eps=1e-8, weight_decay=0.0)
+    with torch.no_grad():
+        reference_logits = aligned(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    for _ in range(3):
+        optimizer.zero_grad()
+        logits = manual(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        cs.constrained_loss(logits, reference_logits, batch["labels"], cs.Config())[0].backward()
+        optimizer.step()
+    got = [p for p in model.parameters() if p.requires_grad]
+    assert any(not torch.allclose(p, a) for p, a in zip(got, [q for q in aligned.parameters() if q.requires_grad]))
+    gap = max((p - want).abs().max().item() for p, want in zip(got, params))
+    assert gap < 1e-4

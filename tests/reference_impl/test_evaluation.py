@@ -1,4 +1,4 @@
-"""FA rules of DEFENSES.md 1.7 (edge cases), HS/HS+/refusal rate, the rule-based moderation model, generation."""
+"""FA rules of site/reference/protocol.md ('Fine-tune accuracy') (edge cases), HS/HS+/refusal rate, the rule-based moderation model, generation."""
 
 import pytest
 

@@ -1,5 +1,5 @@
-"""EWC's own math (DEFENSES.md 4.3): the Fisher is the mean squared gradient on the alignment data, and the penalty
-lambda * sum F (w - w0)^2 uses it."""
+"""EWC's own math (the Vaccine repository's FITrainer): the Fisher is the squared gradient on the alignment data summed over its batches
+(as the official FITrainer), and the penalty lambda * sum F (w - w0)^2 uses it."""
 
 import pytest
 import torch
@@ -17,14 +17,15 @@ def make(model, tokenizer, tokenized, tmp_path, config, **extra):
                        defense_config=config, **extra)
 
 
-def test_fisher_is_the_mean_squared_alignment_gradient_and_the_penalty_uses_it(tiny_model, tiny_tokenizer, tokenized, tmp_path):
+def test_fisher_is_the_summed_squared_alignment_gradient_and_the_penalty_uses_it(tiny_model, tiny_tokenizer, tokenized, tmp_path):
     model = nonzero_lora(tiny_model)
     trainer = make(model, tiny_tokenizer, tokenized, tmp_path, ewc.Config(lam=1e3),
                    extra_datasets={"alignment": tokenized["alignment"]})
     start = [p.detach().clone() for p in trainer.trainable_parameters(model)]
     trainer.prepare_fisher(model)
 
-    # Independent: batches of 4 alignment rows in order, squared gradients by autograd, averaged.
+    # Independent, as the official FITrainer (Vaccine trainer.py L325-337): batches of 4 alignment rows in order,
+    # squared gradients by autograd, summed (not averaged).
     collate = Collator(tiny_tokenizer.pad_token_id)
     rows = tokenized["alignment"]
     params = [p for p in model.parameters() if p.requires_grad]
@@ -33,7 +34,7 @@ def test_fisher_is_the_mean_squared_alignment_gradient_and_the_penalty_uses_it(t
     for batch in batches:
         grads = torch.autograd.grad(model(**batch).loss, params)
         want = [w + g.pow(2) for w, g in zip(want, grads)]
-    want = [w / len(batches) for w in want]
+    assert len(batches) > 1  # a mean would differ from the sum by this factor
     for got, w in zip(trainer.fisher, want):
         assert torch.allclose(got, w, rtol=1e-4, atol=1e-10)
     assert any(f.sum() > 0 for f in trainer.fisher)

@@ -1,4 +1,5 @@
-"""KL's own math (DEFENSES.md 4.3): KL(student || teacher) over the vocabulary on the user's batch, teacher frozen."""
+"""KL's own math (the Vaccine repository's KLTrainer): KL(teacher || student) over the vocabulary, summed over the non-padding positions
+and divided by the batch size (the official batchmean), teacher frozen."""
 
 import pytest
 import torch
@@ -10,19 +11,20 @@ from reference_impl.common.templates import Collator
 from reference_impl.defenses import kl
 
 
-def test_kl_term_equals_the_definition_over_the_vocabulary_at_answer_positions():
+def test_kl_term_is_the_official_batchmean_kl_of_teacher_to_student_over_the_vocabulary():
+    """The official call (Vaccine trainer.py KLTrainer L391), softmax over the vocabulary instead of dim=1."""
     generator = torch.Generator().manual_seed(0)
     student, teacher = torch.randn(2, 5, 7, generator=generator), torch.randn(2, 5, 7, generator=generator)
-    labels = torch.tensor([[-100, -100, 3, 4, 1], [-100, 2, 2, -100, -100]])
-    got = kl.kl_student_teacher(student, teacher, labels).item()
-    terms = []
-    for b in range(2):
-        for t in range(4):  # logits at t predict label t + 1
-            if labels[b, t + 1] != -100:
-                p, q = F.softmax(student[b, t], -1), F.softmax(teacher[b, t], -1)
-                terms.append((p * (p.log() - q.log())).sum().item())
-    assert len(terms) == 5 and got == pytest.approx(sum(terms) / len(terms), rel=1e-5)
-    assert kl.kl_student_teacher(student, student, labels).item() == pytest.approx(0.0, abs=1e-6)
+    official = torch.nn.KLDivLoss(reduction="batchmean")(F.log_softmax(student, dim=-1), F.softmax(teacher, dim=-1))
+    assert kl.kl_teacher_student(student, teacher).item() == pytest.approx(official.item(), rel=1e-5)
+    assert kl.kl_teacher_student(student, student).item() == pytest.approx(0.0, abs=1e-6)
+
+    # Padding positions are left out; the sum over the rest is still divided by the batch size (2).
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]])
+    terms = [(F.softmax(teacher[b, t], -1) * (F.log_softmax(teacher[b, t], -1) - F.log_softmax(student[b, t], -1))).sum()
+             for b in range(2) for t in range(5) if mask[b, t]]
+    assert len(terms) == 8
+    assert kl.kl_teacher_student(student, teacher, mask).item() == pytest.approx(sum(terms).item() / 2, rel=1e-5)
 
 
 def test_trainer_adds_lambda_kl_to_the_task_loss_and_keeps_the_teacher_frozen(tiny_model, tiny_tokenizer, tokenized, tmp_path):
@@ -39,7 +41,8 @@ def test_trainer_adds_lambda_kl_to_the_task_loss_and_keeps_the_teacher_frozen(ti
     loss = trainer._loss(model, batch).item()
     with torch.no_grad():
         out, ref = model(**batch), teacher(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
-    want_kl = kl.kl_student_teacher(out.logits, ref.logits, batch["labels"]).item()
+    mask = batch["attention_mask"].bool()
+    want_kl = torch.nn.KLDivLoss(reduction="sum")(F.log_softmax(out.logits[mask], -1), F.softmax(ref.logits[mask], -1)).item() / 3
     assert want_kl > 0 and trainer.last_losses["kl"] == pytest.approx(want_kl, rel=1e-4)
     assert loss == pytest.approx(out.loss.item() + 0.7 * want_kl, rel=1e-4)
 

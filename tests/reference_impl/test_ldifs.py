@@ -1,4 +1,4 @@
-"""LDIFS's own math (DEFENSES.md 4.2): (rho/2) * sum over layers of the squared MLP-feature distance to the frozen
+"""LDIFS's own math (the paper's regulariser): (rho/2) * sum over layers of the squared MLP-feature distance to the frozen
 aligned model, which never changes."""
 
 import pytest
@@ -68,3 +68,27 @@ def test_at_the_start_the_penalty_is_zero(tiny_model, tiny_tokenizer, tokenized,
 def test_bad_values_are_refused(changes):
     with pytest.raises(ValueError, match="must be a number > 0"):
         ldifs.check_config(ldifs.Config(**changes))
+
+
+@pytest.mark.parametrize("norm", [0.5, 3.0, 20.0])
+def test_the_official_two_clips_are_one_clip_at_one_which_the_runs_use(norm):
+    """Booster's LDIFSTrainer clips at 5 (trainer.py L874), then the HF Trainer at its default max_grad_norm 1.0:
+    the same gradient as the single clip at 1.0 our runs apply (finetune.max_grad_norm)."""
+    from reference_impl.cli import WORLD_CONFIG
+    from reference_impl.common.config import load_config
+
+    generator = torch.Generator().manual_seed(0)
+    grads = [torch.randn(4, 3, generator=generator), torch.randn(5, generator=generator)]
+    scale = norm / torch.sqrt(sum((g ** 2).sum() for g in grads))
+    official = [torch.nn.Parameter(torch.zeros_like(g)) for g in grads]
+    ours = [torch.nn.Parameter(torch.zeros_like(g)) for g in grads]
+    for p, q, g in zip(official, ours, grads):
+        p.grad, q.grad = g * scale, g * scale
+    torch.nn.utils.clip_grad_norm_(official, 5)
+    torch.nn.utils.clip_grad_norm_(official, 1.0)
+    max_grad_norm = load_config(WORLD_CONFIG, ["method=ldifs"])["finetune"]["max_grad_norm"]
+    assert max_grad_norm == 1.0
+    torch.nn.utils.clip_grad_norm_(ours, max_grad_norm)
+    for p, q in zip(official, ours):
+        torch.testing.assert_close(p.grad, q.grad)
+    assert min(norm, 1.0) == pytest.approx(torch.sqrt(sum((q.grad ** 2).sum() for q in ours)).item(), rel=1e-5)

@@ -1,4 +1,4 @@
-"""Lisa's own logic (DEFENSES.md 4.1, 9.3): state switches, proximal warm-up, anchors, and the proximal gradient."""
+"""Lisa's own logic (site/reference/protocol.md, 'Implementation notes'): state switches, proximal warm-up, anchors, and the proximal gradient."""
 
 import pytest
 import torch

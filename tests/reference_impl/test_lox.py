@@ -1,4 +1,4 @@
-"""LoX's own math (DEFENSES.md 3.6): W_a + c * rank-k SVD(W_a - W_base), only on the chosen matrices."""
+"""LoX's own math (the paper's extrapolation): W_a + c * rank-k SVD(W_a - W_base), only on the chosen matrices."""
 
 import hashlib
 

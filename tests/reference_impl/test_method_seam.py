@@ -166,7 +166,7 @@ def test_every_registered_method_declares_its_spec_and_its_registry_stage():
         spec = getattr(importlib.import_module(method.module), method.spec)
         assert isinstance(spec, MethodSpec), method.name
         if (method.stage, spec.stage) == ("post_fine_tuning", "fine_tuning"):
-            # Filed post-fine-tuning by the taxonomy, but trained during fine-tuning (Panacea, DEFENSES.md 5.6:
+            # Filed post-fine-tuning by the taxonomy, but trained during fine-tuning (Panacea, arXiv 2501.18100:
             # eps is optimised with the user's loss and added afterwards): its Trainer must say so.
             assert spec.trainer and spec.post_process is None, method.name
             continue

@@ -1,4 +1,4 @@
-"""Panacea's own math (DEFENSES.md 5.6, 9.3) on a tiny Llama, checked against an independent functional computation:
+"""Panacea's own math (arXiv 2501.18100; site/reference/protocol.md, 'Implementation notes') on a tiny Llama, checked against an independent functional computation:
 the fine-tuning gradient is grad f - lambda (grad h(w + eps) - grad h(w)) with eps = rho grad h / ||grad h|| (the
 harmful *ascent* direction), the weights are restored, and after training the model holds w + eps with ||eps|| = rho."""
 

@@ -48,7 +48,8 @@ def test_smoke_run_writes_stages_and_rows(tmp_path):
     assert any("4 harmful (p=0.1)" in line for line in log)  # int(0.1 * 40)
     path = pipeline.write_results(rows, tmp_path, "test")
     document = json.loads(path.read_text())
-    assert set(document) == {"machine", "date", "command", "rows"} and document["rows"] == rows
+    assert set(document) == {"kind", "machine", "date", "command", "rows"} and document["rows"] == rows
+    assert document["kind"] == "runs"
     assert "| sft | final | 0.1 |" in path.with_suffix(".md").read_text()
 
 

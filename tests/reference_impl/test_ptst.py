@@ -1,4 +1,4 @@
-"""PTST (DEFENSES.md 4.6): fine-tuning prompts carry no safety system prompt, every evaluation prompt carries one;
+"""PTST (arXiv 2402.18540): fine-tuning prompts carry no safety system prompt, every evaluation prompt carries one;
 the fine-tuning stage is plain SFT's own; a smoke run through the pipeline CLI; a bad setting refused."""
 
 from __future__ import annotations

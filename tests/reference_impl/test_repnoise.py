@@ -1,4 +1,4 @@
-"""RepNoise's own math (DEFENSES.md 3.4, 9.3) against hand computations on tiny inputs and a tiny Llama."""
+"""RepNoise's own math (arXiv 2405.14577; site/reference/protocol.md, 'Implementation notes') against hand computations on tiny inputs and a tiny Llama."""
 
 import math
 

@@ -80,28 +80,35 @@ def test_overhead_rows_are_consistent():
                 assert rows[method]["time_s"] > 0
 
 
-def test_readme_overhead_block_is_the_published_figures():
-    """The README's overhead tables are `python -m bench.bench_overhead --readme README.md` output."""
-    from bench.bench_overhead import markdown_table as overhead_table
+def test_overhead_block_is_the_published_figures():
+    """The measured-results page's overhead tables are `python -m bench.bench_overhead --readme PAGE` output."""
+    from reference_impl.tables.overhead import overhead_table
 
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = readme.split("<!-- overhead -->\n", 1)[1].split("<!-- /overhead -->", 1)[0]
+    page = (ROOT / "site" / "reference" / "measured-results.md").read_text(encoding="utf-8")
+    block = page.split("<!-- overhead -->\n", 1)[1].split("<!-- /overhead -->", 1)[0]
     assert block == overhead_table(load("overhead.json")), \
-        "README overhead tables are stale: run python -m bench.bench_overhead --readme README.md"
+        "overhead tables are stale: run python -m bench.bench_overhead --readme site/reference/measured-results.md"
+
+
+def test_the_readme_is_a_short_front_door():
+    """At most 200 lines; the full tables live on the measured-results page."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 200
+    assert "site/reference/measured-results.md" in readme
 
 
 def test_readme_results_tables_are_the_table_command_output(capsys):
     """Every block between `<!-- results:NAME -->` markers in the README and the measured-results page is exactly
-    `python -m reference_impl table reference_impl/results/NAME.json`; the README holds the world v2 table, SmolLM2's
+    `python -m reference_impl table reference_impl/results/NAME.json`; the page holds the world v2 table, SmolLM2's
     and both defense-by-attack matrices (issues 13 and 15)."""
     import re
 
     from reference_impl import cli
-    from reference_impl.pipeline.results import marked_block
+    from reference_impl.tables import marked_block
 
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    page = (ROOT / "site" / "reference" / "measured-results.md").read_text(encoding="utf-8")
     for name in ("miniature_world_v2", "smollm2_135m", "matrix_miniature_world_v2", "matrix_smollm2_135m"):
-        assert f"<!-- results:{name} -->" in readme, f"README.md lacks the <!-- results:{name} --> markers"
+        assert f"<!-- results:{name} -->" in page, f"measured-results.md lacks the <!-- results:{name} --> markers"
     for page in ("README.md", "site/reference/measured-results.md"):
         text = (ROOT / page).read_text(encoding="utf-8")
         for name in re.findall(r"<!-- results:([\w.-]+) -->", text):
@@ -119,9 +126,12 @@ def test_table_command_rewrites_only_the_marked_block(tmp_path, capsys):
     text = readme.read_text()
     assert text.startswith("intro\n<!-- results:miniature_world -->\nMean over") and text.endswith("<!-- /results:miniature_world -->\noutro\n")
     assert "old table" not in text and "| safe_lora | post_fine_tuning |" in text
-    (tmp_path / "bad.json").write_text('{"rows": [{"method": "sft"}]}')
+    (tmp_path / "bad.json").write_text('{"kind": "defense_by_ratio", "rows": [{"method": "sft"}]}')
     assert cli.main(["table", str(tmp_path / "bad.json")]) == 2
-    assert "bad.json: row 0 lacks method / harmful_ratio / hs / fa" in capsys.readouterr().err
+    assert "bad.json: row 0 lacks harmful_ratio / hs / fa" in capsys.readouterr().err
+    (tmp_path / "old.json").write_text('{"rows": [{"method": "sft", "harmful_ratio": 0.1, "hs": 1, "fa": 2}]}')
+    assert cli.main(["table", str(tmp_path / "old.json")]) == 2  # no kind: no guess either
+    assert "old.json: no `kind`" in capsys.readouterr().err
 
 
 def test_cpu_peak_memory_is_the_peak_of_live_tensor_bytes():
@@ -167,14 +177,14 @@ def test_miniature_world_v2_rows_name_their_testbed_and_hold_the_nine_calibratio
 
 
 def test_table_command_gives_the_matrix_and_the_smollm2_tables(tmp_path, capsys):
-    """A file whose rows name several attacks is shown as the defense-by-attack matrix; SmolLM2 rows as its table."""
+    """A `matrix` document is shown as the defense-by-attack matrix; a `method_rows` one (SmolLM2) as its table."""
     from reference_impl import cli
 
     def row(method, attack, hs, fa, testbed="miniature_world_v2"):
         return {"method": method, "attack": attack, "harmful_ratio": 0.1, "hs": hs, "fa": fa, "stage": "final",
                 "testbed": testbed, "seed": 43}
 
-    document = {"machine": "m", "date": "d", "command": "python -m reference_impl matrix X",
+    document = {"kind": "matrix", "machine": "m", "date": "d", "command": "python -m reference_impl matrix X",
                 "rows": [row("sft", "mixture", 80.0, 91.0), row("sft", "benign", 6.0, 91.0), row("lisa", "mixture", 30.0, 90.0)],
                 "failures": ["lisa x benign: error: method lisa: too long"]}
     (tmp_path / "matrix_x.json").write_text(json.dumps(document))
@@ -183,6 +193,7 @@ def test_table_command_gives_the_matrix_and_the_smollm2_tables(tmp_path, capsys)
     assert "| method | mixture HS / FA | benign HS / FA |" in out and "| sft | 80.0 / 91.0 | 6.0 / 91.0 |" in out
     assert "| lisa | 30.0 / 90.0 |  |" in out and "`python -m reference_impl matrix X`" in out
     assert "* did not run: lisa x benign: error: method lisa: too long" in out  # an empty cell says why
+    document["kind"] = "method_rows"
     document["rows"] = [row("sft", "mixture", 80.0, 91.0, "smollm2_135m"), row("ewc", "mixture", 70.0, 90.0, "smollm2_135m")]
     (tmp_path / "smollm2_135m.json").write_text(json.dumps(document))
     assert cli.main(["table", str(tmp_path / "smollm2_135m.json")]) == 0
@@ -193,3 +204,33 @@ def test_table_command_gives_the_matrix_and_the_smollm2_tables(tmp_path, capsys)
     (tmp_path / "smollm2_135m.json").write_text(json.dumps(document))
     assert cli.main(["table", str(tmp_path / "smollm2_135m.json")]) == 0
     assert "SmolLM2-135M-Instruct, seeds 43, 44;" in capsys.readouterr().out
+
+
+def test_every_committed_results_file_names_its_kind_and_renders():
+    """The tables seam: no file is read by guessing; `tables.migrate --check` finds nothing to add."""
+    from reference_impl.tables import KINDS, render
+    from reference_impl.tables.migrate import main as migrate
+
+    for path in sorted(RESULTS.glob("*.json")):
+        document = json.loads(path.read_text(encoding="utf-8"))
+        assert document.get("kind") in KINDS, f"{path.name}: kind {document.get('kind')!r}"
+        assert render(document, path.name).strip(), path.name
+    assert migrate(["--check"]) == 0
+
+
+def test_the_migration_gives_old_documents_the_kind_the_old_guess_gave(tmp_path):
+    from reference_impl.tables.migrate import guess_kind, migrate
+
+    def rows(**extra):
+        return [{"method": "sft", "harmful_ratio": 0.1, "hs": 1.0, "fa": 2.0, **extra}]
+
+    assert guess_kind({"runs": [], "guardrail": "g"}) == "upload_filter"
+    assert guess_kind({"rows": rows(attack="mixture") + rows(attack="virus")}) == "matrix"
+    assert guess_kind({"rows": rows(attack="virus")}) == "defense_by_ratio"  # one attack: not a matrix
+    assert guess_kind({"rows": rows(testbed="smollm2_135m")}) == "method_rows"
+    assert guess_kind({"rows": rows(setting="rho=1")}) == "settings"
+    assert guess_kind({"rows": [{"method": "sft", "model": "m", "machine": "x"}]}) == "overhead"
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"machine": "m", "rows": rows()}, indent=2) + "\n")
+    assert migrate(old) == "defense_by_ratio" and migrate(old) is None  # once only
+    assert old.read_text().startswith('{\n  "kind": "defense_by_ratio",\n  "machine": "m",')

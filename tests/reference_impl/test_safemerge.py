@@ -143,6 +143,27 @@ def test_dare_keeps_a_density_fraction_rescaled():
         np.testing.assert_allclose(effective_updates(dense)[name], update, rtol=1e-6, atol=1e-7)
 
 
+def test_dare_linear_drops_and_rescales_the_layers_it_does_not_merge_too():
+    """Upstream (SafeMERGE utils.py add_weighted_adapter_safelora) sends a (1, 0) layer through peft's dare_linear:
+    A_new = sqrt(1 * s) * DARE(A), B_new = sqrt(1 * s) * DARE(B), the merged adapter's scale 1."""
+    density = 0.5
+    base, aligned, finetuned, safety = models()
+    config = safemerge.Config(threshold=-1.0, combination="dare_linear", density=density)  # no layer is merged
+    out = safemerge.apply(finetuned, None, config=config, data=None,
+                          context={"base_model": base, "aligned_model": aligned, "safety_adapter": safety})
+    assert not any(row["merged"] for row in out.safemerge_report)
+    before, after = factors(finetuned), factors(out)
+    kept = []
+    for name, (a, b, s) in before.items():
+        a_new, b_new, _ = after[name]
+        keep_a, keep_b = a_new != 0, b_new != 0  # the entries DARE kept (the random LoRA has no zero entry)
+        kept += [keep_a.mean(), keep_b.mean()]
+        official = (np.sqrt(s) * b * keep_b / density) @ (np.sqrt(s) * a * keep_a / density)
+        np.testing.assert_allclose(effective_updates(out)[name], official, rtol=1e-5, atol=1e-7)
+        assert not np.allclose(effective_updates(out)[name], s * b @ a)
+    assert 0.35 < np.mean(kept) < 0.65
+
+
 @pytest.mark.parametrize("config,context,message", [
     (safemerge.Config(), {"base_model": 1, "aligned_model": 1}, "safemerge needs a safety adapter"),
     (safemerge.Config(), {"safety_adapter": 1, "aligned_model": 1}, "missing: base_model"),

@@ -1,4 +1,4 @@
-"""Safety-data mixing (DEFENSES.md 4.4): exactly k safety rows (prompt -> refusal, none used by the evaluation) are
+"""Safety-data mixing (Safety-Tuned LLaMAs): exactly k safety rows (prompt -> refusal, none used by the evaluation) are
 added to the user's data; a smoke run through the pipeline CLI; bad settings refused in one line."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 
 from reference_impl.common.evaluation import is_refusal
 from reference_impl.defenses import safety_mixing
-from reference_impl.pipeline.data import RunData
+from reference_impl.testbeds import RunData
 
 
 def refusal(i):

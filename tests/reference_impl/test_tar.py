@@ -1,4 +1,4 @@
-"""TAR's own math (DEFENSES.md 3.5, 9.3): the outer gradient is the retain gradient plus the weighted sum of the
+"""TAR's own math (arXiv 2408.00761; site/reference/protocol.md, 'Implementation notes'): the outer gradient is the retain gradient plus the weighted sum of the
 tamper-loss gradients at the adversary's weights, and the adversary trains a copy, never the model."""
 
 import copy
@@ -22,11 +22,22 @@ def setup(tiny_model, tiny_tokenizer, tokenized):
     return model, batches, collate(tokenized["alignment"][:3])
 
 
+def padded(batch, n: int = 3):
+    """`batch` with its first row's last `n` positions turned into right padding (mask 0, label -100)."""
+    batch = {k: v.clone() for k, v in batch.items()}
+    batch["attention_mask"][0, -n:] = 0
+    batch["labels"][0, -n:] = -100
+    return batch
+
+
 def reference_tamper_gradient(model, batches, tamper_batch, lr, config):
-    """Independently: a deep copy of the model fine-tuned with torch's AdamW; grad of s*w_k/N*L_TR at each copy."""
+    """Independently, in the official form: a deep copy of the model fine-tuned with torch's AdamW at its defaults
+    (tamper-resistance training.py L1009); grad of s*w_k/N*L_TR at each copy, L_TR = -entropy averaged over every
+    position (objectives.py max_entropy_loss; here over the non-padding ones)."""
     adversary = copy.deepcopy(model)
     params = [p for p in adversary.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    optimizer = torch.optim.AdamW(params, lr=lr)
+    assert optimizer.param_groups[0]["weight_decay"] == 0.01
     total = [torch.zeros_like(p) for p in params]
     last = len(batches) - 1
     for k, batch in enumerate(batches):
@@ -35,9 +46,9 @@ def reference_tamper_gradient(model, batches, tamper_batch, lr, config):
         optimizer.step()
         if (last - k) % config.subsample == 0:
             out = adversary(input_ids=tamper_batch["input_ids"], attention_mask=tamper_batch["attention_mask"])
-            logp = torch.log_softmax(out.logits[:, :-1], -1)
-            mask = tamper_batch["labels"][:, 1:] != -100
-            neg_entropy = -((-(logp.exp() * logp).sum(-1)) * mask).sum() / mask.sum()
+            softmax, log_softmax = torch.softmax(out.logits, -1), torch.log_softmax(out.logits, -1)
+            real = tamper_batch["attention_mask"].bool()
+            neg_entropy = -torch.sum(-softmax * log_softmax, dim=-1)[real].mean()
             weight = math.exp(config.schedule_lambda * (k - last))
             grads = torch.autograd.grad(config.tamper_scale * weight / config.adversaries * neg_entropy, params)
             total = [t + g for t, g in zip(total, grads)]
@@ -46,6 +57,7 @@ def reference_tamper_gradient(model, batches, tamper_batch, lr, config):
 
 def test_tamper_gradient_is_the_weighted_sum_over_adversary_steps_and_the_model_never_moves(setup):
     model, batches, tamper_batch = setup
+    tamper_batch = padded(tamper_batch)
     config = tar.Config(subsample=2, schedule_lambda=0.3, tamper_scale=2.0, adversaries=1)
     names = [n for n, p in model.named_parameters() if p.requires_grad]
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
@@ -123,6 +135,31 @@ def test_retain_loss_adds_the_representation_distance_to_the_starting_weights(se
                 p.add_(0.1)
     moved_plain = tar.retain_loss(model, batch, tar.Config(retain_representations=False)).item()
     assert tar.retain_loss(model, batch, tar.Config(), reference).item() > moved_plain + 1e-4
+
+
+def test_retain_loss_is_the_officials_with_every_hidden_state(setup):
+    """objectives.py obj_model_mse_representations: log_p_loss + mean over ALL hidden_states (index 0 included) of
+    the mean token distance (here over the non-padding tokens)."""
+    from reference_impl.common.reference import FrozenReference
+
+    model, batches, _ = setup
+    batch = padded(batches[0])  # padding: the mask matters
+    start = copy.deepcopy(model)
+    reference = FrozenReference(model)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.add_(0.1)
+    inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+    with torch.no_grad():
+        out, base = model(**inputs, output_hidden_states=True), start(**inputs, output_hidden_states=True)
+        logits, labels = out.logits[:, :-1], batch["labels"][:, 1:]
+        ce = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
+        real = batch["attention_mask"].bool()
+        assert len(out.hidden_states) == 3  # embeddings + 2 layers
+        distance = torch.stack([torch.norm(b - h, dim=-1)[real].mean() for b, h in zip(base.hidden_states, out.hidden_states)]).mean()
+        got = tar.retain_loss(model, batch, tar.Config(retain_scale=1.0), reference)
+    assert distance > 0 and got.item() == pytest.approx((ce + distance).item(), rel=1e-5)
 
 
 @pytest.mark.parametrize("changes, message", [({"inner_steps": 0}, "inner_steps"), ({"tamper_scale": -1}, "tamper_scale"),

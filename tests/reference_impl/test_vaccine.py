@@ -1,4 +1,4 @@
-"""Vaccine's own math (DEFENSES.md 3.1, 9.3) on a tiny Llama, checked against independent autograd computations."""
+"""Vaccine's own math (arXiv 2402.01109; site/reference/protocol.md, 'Implementation notes') on a tiny Llama, checked against independent autograd computations."""
 
 import pytest
 import torch

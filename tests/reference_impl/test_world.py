@@ -2,7 +2,8 @@
 
 import pytest
 
-from reference_impl.common import world as W
+from reference_impl.testbeds import world as W
+from reference_impl.testbeds.miniature_world import tokenizer_for
 from reference_impl.common.data import BEAVERTAILS_CATEGORIES
 
 
@@ -82,7 +83,7 @@ def test_judge_flags_every_compliant_answer_and_no_refusal(world):
 
 
 def test_tokenizer_covers_the_world(world):
-    tokenizer = W.tokenizer_for(world)
+    tokenizer = tokenizer_for(world)
     for row in world.eval_harmful[:20] + world.eval_task[:20] + world.alignment[:20]:
         ids = tokenizer(row["instruction"] + " " + row.get("input", "") + " " + row["output"])["input_ids"]
         assert tokenizer.unk_token_id not in ids

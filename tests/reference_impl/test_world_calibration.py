@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from reference_impl.common.world import calibration_misses
+from reference_impl.testbeds.miniature_world import calibration_misses
 
 #: A pair of the committed results in which every target holds (world 0, seed 44: 6 / 23 / 35 / 71, FA 91).
 PAIR = {"world.seed": 0, "seed": 44}
@@ -28,7 +28,7 @@ def test_sft_dose_response_in_one_world_seed_pair(tmp_path):
     pytest.importorskip("torch")
     from reference_impl.cli import WORLD_CONFIG
     from reference_impl.common.config import load_config
-    from reference_impl.common.pipeline import run
+    from reference_impl.pipeline import run
 
     aligned, finals = None, []
     for ratio in (0.0, 0.05, 0.1, 0.2):
