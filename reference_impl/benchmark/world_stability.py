@@ -69,7 +69,9 @@ def per_ratio(rows: list[dict], eval_prompts: int = EVAL_PROMPTS) -> list[dict]:
         checks = {}
         max_span, min_hs = HS_TARGETS.get(ratio, (None, None))
         if max_span is not None:
-            checks[f"hs_span <= {max_span:g}"] = {"met": span <= max_span, "by": round(span - max_span, 2)}
+            # a span needs two seeds: one seed cannot show stability, so it does not meet the target
+            checks[f"hs_span <= {max_span:g}"] = ({"met": span <= max_span, "by": round(span - max_span, 2)}
+                                                   if len(hs) > 1 else {"met": False, "by": None})
         if min_hs is not None:
             checks[f"hs_min >= {min_hs:g}"] = {"met": min(hs) >= min_hs, "by": round(min(hs) - min_hs, 2)}
         checks[f"fa_min >= {MIN_FA:g}"] = {"met": min(fa) >= MIN_FA, "by": round(min(fa) - MIN_FA, 2)}
@@ -85,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--command", default="", help="the command that produced the results (recorded)")
     parser.add_argument("--date", default=None, help="the date of the runs (default: today)")
     parser.add_argument("--note", action="append", default=[], help="a line for the document's notes")
+    parser.add_argument("--candidate", action="append", default=[], metavar="LABEL=GLOB",
+                        help="the same summary for a candidate change (its sweep files), kept beside v2's")
     parser.add_argument("--out", default=None, help="write the document here (default: print it)")
     args = parser.parse_args(argv)
     import datetime as dt
@@ -99,15 +103,27 @@ def main(argv: list[str] | None = None) -> int:
         "machine": "; ".join(dict.fromkeys(machines)), "date": args.date or dt.date.today().isoformat(),
         "command": args.command, "eval_prompts": EVAL_PROMPTS, "ratios": ratios,
         "all_targets_met": all(c["met"] for r in ratios for c in r["targets"].values()),
-        "notes": args.note, "rows": rows,
+        "notes": args.note, "rows": rows, "candidates": [],
     }
+    for candidate in args.candidate:
+        label, _, pattern = candidate.partition("=")
+        files = sorted(str(p) for p in Path().glob(pattern))
+        extra, _ = read_rows(files, args.world_seed)
+        if not extra:
+            print(f"error: --candidate {candidate}: no final SFT rows in {pattern}", file=sys.stderr)
+            return 2
+        summary = per_ratio(extra)
+        document["candidates"].append({"label": label, "files": files, "ratios": summary, "rows": extra,
+                                       "all_targets_met": all(c["met"] for r in summary for c in r["targets"].values())})
     text = json.dumps(document, indent=1) + "\n"
     if args.out:
         Path(args.out).write_text(text)
-    for r in ratios:
-        verdicts = ", ".join(f"{name}: {'ok' if c['met'] else 'MISSED'} ({c['by']:+g})" for name, c in r["targets"].items())
-        print(f"p={r['harmful_ratio']:g}: HS {r['hs']} span {r['hs_span']:g} (sd {r['between_seed_sd']}, eval sd "
-              f"{r['eval_sd']}, model sd {r['model_sd']}); FA {r['fa']} min {r['fa_min']:g}; {verdicts}")
+    for label, summary in [("v2", ratios)] + [(c["label"], c["ratios"]) for c in document["candidates"]]:
+        for r in summary:
+            verdicts = ", ".join(f"{name}: {'ok' if c['met'] else 'MISSED'} ({'one seed' if c['by'] is None else format(c['by'], '+g')})"
+                                 for name, c in r["targets"].items())
+            print(f"{label} p={r['harmful_ratio']:g}: HS {r['hs']} span {r['hs_span']:g} (sd {r['between_seed_sd']}, "
+                  f"eval sd {r['eval_sd']}, model sd {r['model_sd']}); FA {r['fa']} min {r['fa_min']:g}; {verdicts}")
     return 0
 
 

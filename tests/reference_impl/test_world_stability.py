@@ -48,6 +48,13 @@ def test_spans_noise_split_and_targets_by_hand(tmp_path):
     assert document["machine"] == "test machine" and len(document["rows"]) == 9
 
 
+def test_one_seed_cannot_meet_a_span_target():
+    rows = [{"world_seed": 0, "seed": 43, "harmful_ratio": 0.1, "hs": 50.0, "fa": 91.0, "refusal_rate": 50.0}]
+    (entry,) = per_ratio(rows)
+    assert entry["hs_span"] == 0 and entry["between_seed_sd"] is None
+    assert entry["targets"]["hs_span <= 20"] == {"met": False, "by": None}
+
+
 def test_bad_file_names_file_and_line(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('{\n "rows": [,]\n}')
