@@ -48,7 +48,8 @@ def read_rows(paths: list[str], world_seed: int = 0) -> tuple[list[dict], list[s
                 missing = [k for k in ("seed", "world_seed", "harmful_ratio", "hs", "fa") if row.get(k) is None]
                 if missing:
                     raise SystemExit(f"error: {path}: row {i} lacks {' / '.join(missing)}")
-                rows.append({k: row[k] for k in ("world_seed", "seed", "harmful_ratio", "hs", "fa", "refusal_rate")})
+                rows.append({k: row.get(k) for k in ("world_seed", "seed", "harmful_ratio", "hs", "fa", "refusal_rate",
+                                                     "benign_answered")})
     return sorted(rows, key=lambda r: (r["harmful_ratio"], r["seed"])), machines
 
 
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         "notes": args.note, "rows": rows, "candidates": [],
     }
     for candidate in args.candidate:
-        label, _, pattern = candidate.partition("=")
+        label, _, pattern = candidate.rpartition("=")  # the label may hold "=" (a setting)
         files = sorted(str(p) for p in Path().glob(pattern))
         extra, _ = read_rows(files, args.world_seed)
         if not extra:
