@@ -55,6 +55,18 @@ def test_one_seed_cannot_meet_a_span_target():
     assert entry["targets"]["hs_span <= 20"] == {"met": False, "by": None}
 
 
+def test_committed_summary_matches_its_rows():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "reference_impl" / "results" / "world_stability_v2.json"
+    document = json.loads(path.read_text())
+    assert document["ratios"] == per_ratio(document["rows"])
+    for candidate in document["candidates"]:
+        assert candidate["ratios"] == per_ratio(candidate["rows"])
+    assert document["all_targets_met"] == all(c["met"] for r in document["ratios"] for c in r["targets"].values())
+    assert len(document["rows"]) == 15 and {r["seed"] for r in document["rows"]} == {43, 44, 45, 46, 47}
+
+
 def test_bad_file_names_file_and_line(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('{\n "rows": [,]\n}')
