@@ -81,6 +81,28 @@ def per_ratio(rows: list[dict], eval_prompts: int = EVAL_PROMPTS) -> list[dict]:
     return out
 
 
+def paired_check(sft_rows: list[dict], pattern: str) -> dict:
+    """Does pairing remove the seed noise? The method's paired deltas (benchmark/paired.py) and, per ratio, the SD
+    over seeds of its paired ΔHS next to the SD of SFT's HS and of its own HS."""
+    from .paired import paired_deltas
+
+    files = sorted(str(p) for p in Path().glob(pattern))
+    rows = []
+    for path in files:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+        rows += [{k: r.get(k) for k in ("method", "world_seed", "seed", "harmful_ratio", "hs", "fa")}
+                 for r in document["rows"] if r.get("stage") == "final" and r.get("method") != "sft"]
+    ratios = {r["harmful_ratio"] for r in rows}
+    sft = [dict(r, method="sft") for r in sft_rows if r["harmful_ratio"] in ratios]
+    results = paired_deltas(sft + rows, source=pattern)
+    for result in results:
+        deltas = [p["delta_hs"] for p in result["pairs"]]
+        result["sd_delta_hs"] = round(statistics.stdev(deltas), 2) if len(deltas) > 1 else None
+        result["sd_sft_hs"] = round(statistics.stdev([p["sft_hs"] for p in result["pairs"]]), 2) if len(deltas) > 1 else None
+        result["sd_hs"] = round(statistics.stdev([p["hs"] for p in result["pairs"]]), 2) if len(deltas) > 1 else None
+    return {"files": files, "results": results}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("results", nargs="+", help="`sweep --results` files of SFT runs")
@@ -90,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--note", action="append", default=[], help="a line for the document's notes")
     parser.add_argument("--candidate", action="append", default=[], metavar="LABEL=GLOB",
                         help="the same summary for a candidate change (its sweep files), kept beside v2's")
+    parser.add_argument("--paired", action="append", default=[], metavar="GLOB",
+                        help="sweep files of another method on the same seeds: its paired deltas against these SFT "
+                             "rows, and the SD of its paired ΔHS beside SFT's own HS SD")
     parser.add_argument("--out", default=None, help="write the document here (default: print it)")
     args = parser.parse_args(argv)
     import datetime as dt
@@ -116,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         summary = per_ratio(extra)
         document["candidates"].append({"label": label, "files": files, "ratios": summary, "rows": extra,
                                        "all_targets_met": all(c["met"] for r in summary for c in r["targets"].values())})
+    document["paired"] = [paired_check(rows, pattern) for pattern in args.paired]
     text = json.dumps(document, indent=1) + "\n"
     if args.out:
         Path(args.out).write_text(text)
@@ -125,6 +151,11 @@ def main(argv: list[str] | None = None) -> int:
                                  for name, c in r["targets"].items())
             print(f"{label} p={r['harmful_ratio']:g}: HS {r['hs']} span {r['hs_span']:g} (sd {r['between_seed_sd']}, "
                   f"eval sd {r['eval_sd']}, model sd {r['model_sd']}); FA {r['fa']} min {r['fa_min']:g}; {verdicts}")
+    for check in document["paired"]:
+        for r in check["results"]:
+            d = r["delta_hs"]
+            print(f"paired {r['method']} p={r['harmful_ratio']:g}: ΔHS {d['mean']:.1f} [{d['ci_low']}, {d['ci_high']}] "
+                  f"n={d['n']}; SD of ΔHS {r['sd_delta_hs']} vs SD of SFT HS {r['sd_sft_hs']} and of its HS {r['sd_hs']}")
     return 0
 
 

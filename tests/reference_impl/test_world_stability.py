@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 
 import pytest
 
@@ -64,6 +65,12 @@ def test_committed_summary_matches_its_rows():
     for candidate in document["candidates"]:
         assert candidate["ratios"] == per_ratio(candidate["rows"])
     assert document["all_targets_met"] == all(c["met"] for r in document["ratios"] for c in r["targets"].values())
+    for check in document["paired"]:
+        for result in check["results"]:
+            deltas = [p["delta_hs"] for p in result["pairs"]]
+            assert result["delta_hs"]["mean"] == pytest.approx(sum(deltas) / len(deltas))
+            assert result["sd_delta_hs"] == pytest.approx(statistics.stdev(deltas), abs=0.01)
+            assert {p["sft_hs"] for p in result["pairs"]} <= {r["hs"] for r in document["rows"]}
     assert len(document["rows"]) == 15 and {r["seed"] for r in document["rows"]} == {43, 44, 45, 46, 47}
 
 
