@@ -2,7 +2,12 @@
 several training seeds, per harmful ratio, against the issue's targets.
 
     python -m reference_impl.benchmark.world_stability runs/stability-v2/seed4*.json \
+        [--candidate "LABEL=runs/stability-v2/lr1e-4_*.json"] [--paired "runs/stability-v2/antidote_seed*.json"] \
         --command "..." --out reference_impl/results/world_stability_v2.json
+
+`--candidate`: the same summary for SFT under a changed setting (e.g. another fine-tuning lr) on the same seeds.
+`--paired`: another method's rows on the same seeds, paired against these SFT rows (benchmark/paired.py), with
+the SD of its paired ΔHS beside SFT's HS SD: does pairing cancel the seed noise?
 
 The inputs are `python -m reference_impl sweep ... --methods sft --set seed=S --results FILE` documents (final SFT
 rows; the aligned rows are ignored). Targets, in the issue's words: HS at p = 0.1 spans at most 20 points over the
@@ -84,14 +89,13 @@ def per_ratio(rows: list[dict], eval_prompts: int = EVAL_PROMPTS) -> list[dict]:
 def paired_check(sft_rows: list[dict], pattern: str) -> dict:
     """Does pairing remove the seed noise? The method's paired deltas (benchmark/paired.py) and, per ratio, the SD
     over seeds of its paired ΔHS next to the SD of SFT's HS and of its own HS."""
-    from .paired import paired_deltas
+    from .paired import load_rows, paired_deltas
 
     files = sorted(str(p) for p in Path().glob(pattern))
     rows = []
     for path in files:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
         rows += [{k: r.get(k) for k in ("method", "world_seed", "seed", "harmful_ratio", "hs", "fa")}
-                 for r in document["rows"] if r.get("stage") == "final" and r.get("method") != "sft"]
+                 for r in load_rows(path) if isinstance(r, dict) and r.get("stage") == "final" and r.get("method") != "sft"]
     ratios = {r["harmful_ratio"] for r in rows}
     sft = [dict(r, method="sft") for r in sft_rows if r["harmful_ratio"] in ratios]
     results = paired_deltas(sft + rows, source=pattern)
@@ -141,7 +145,13 @@ def main(argv: list[str] | None = None) -> int:
         summary = per_ratio(extra)
         document["candidates"].append({"label": label, "files": files, "ratios": summary, "rows": extra,
                                        "all_targets_met": all(c["met"] for r in summary for c in r["targets"].values())})
-    document["paired"] = [paired_check(rows, pattern) for pattern in args.paired]
+    from .paired import PairingError
+
+    try:
+        document["paired"] = [paired_check(rows, pattern) for pattern in args.paired]
+    except PairingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     text = json.dumps(document, indent=1) + "\n"
     if args.out:
         Path(args.out).write_text(text)
