@@ -88,6 +88,9 @@ class MethodSpec:
     #: its fine-tuning epoch (data-level ones), set from the passes it makes (site/reference/protocol.md, 'Overhead
     #: targets'); None: measured, no target. Declared here only: the bench reads it from the registry's methods.
     overhead: float | None = None
+    #: Bump when the method's computation changes for unchanged settings (a fidelity fix), so that its cached
+    #: stages are retrained instead of reused; it enters the stage hash only from 2 on, so older hashes stay.
+    version: int = 1
 
 
 def templates(spec: MethodSpec, config: Any) -> tuple[PromptTemplate, PromptTemplate]:

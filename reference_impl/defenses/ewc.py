@@ -74,7 +74,8 @@ def check_config(config: Config, context: object = None) -> None:
 
 METHOD = MethodSpec(stage="fine_tuning", config=Config,
                     needs=("alignment_data", "aligned_model"), check=check_config, trainer="Trainer",
-                    finetune_lora="continue", overhead=1.15)
+                    finetune_lora="continue", overhead=1.15,
+                    version=2)  # 2: the Fisher summed over batches (issue 23)
 
 
 # ==========================================================================================================

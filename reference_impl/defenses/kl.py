@@ -62,7 +62,8 @@ def check_config(config: Config, context: object = None) -> None:
 
 
 METHOD = MethodSpec(stage="fine_tuning", config=Config,
-                    needs=("aligned_model",), check=check_config, trainer="Trainer", overhead=1.5)
+                    needs=("aligned_model",), check=check_config, trainer="Trainer", overhead=1.5,
+                    version=2)  # 2: KL(teacher || student), batchmean (issue 23)
 
 
 # ==========================================================================================================

@@ -144,6 +144,7 @@ METHOD = MethodSpec(
     needs=("base_model", "aligned_model", "safety_adapter"),
     check=check_config,
     post_process="apply",
+    version=2,  # 2: dare_linear drops and rescales the (1, 0) layers too (issue 23); linear is unchanged
 )
 
 

@@ -111,7 +111,7 @@ def check_config(config: Config, context: object = None) -> None:
 
 
 METHOD = MethodSpec(stage="alignment", config=Config, needs=("alignment_data", "harmful_data"), check=check_config, trainer="Trainer",
-                    overhead=2.3)
+                    overhead=2.3, version=2)  # 2: MLP LoRA trains from the lowest chosen layer (issue 23)
 
 
 # ==========================================================================================================

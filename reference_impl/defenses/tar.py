@@ -132,7 +132,8 @@ def check_config(config: Config, context: object = None) -> None:
         raise ValueError("tar: needs a harmful dataset for the simulated adversaries (harmful prompt -> harmful answer)")
 
 
-METHOD = MethodSpec(stage="alignment", config=Config, needs=("alignment_data", "harmful_data"), check=check_config, trainer="Trainer")
+METHOD = MethodSpec(stage="alignment", config=Config, needs=("alignment_data", "harmful_data"), check=check_config, trainer="Trainer",
+                    version=2)  # 2: entropy over all positions, hidden state 0, AdamW defaults (issue 23)
 
 
 # ==========================================================================================================

@@ -30,6 +30,8 @@ def alignment_stage(session: Session) -> tuple[dict, Path | None]:
         "train": config["alignment"], "data": plan.testbed.data_identity(config, "alignment"),
         "seed": config["seed"], "template": [config["model"]["max_length"], config["model"]["trailing_newline"]],
     }
+    if own and plan.spec.version != 1:
+        payload["method_version"] = plan.spec.version
     directory = session.stage_dir("align", name, payload)
     if (directory / "DONE").exists():
         session.log(f"alignment ({name}): done already -> {directory}")

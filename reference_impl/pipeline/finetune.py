@@ -37,6 +37,8 @@ def finetune_payload(session: Session, align_payload: dict, name: str, own: bool
         payload["attack"] = [config["finetune"]["attack"], rows_config]
     if plan.train_template != PLAIN:
         payload["prompt_template"] = config_dict(plan.train_template)
+    if own and plan.spec.version != 1:
+        payload["method_version"] = plan.spec.version
     return payload
 
 

@@ -41,6 +41,8 @@ def post_stage(session: Session, ft_payload: dict, align_dir: Path | None, ft_di
         return None, None
     name = plan.method.name
     payload = {"finetune": fingerprint(ft_payload), "method": name, "method_config": config_dict(plan.method_config)}
+    if plan.spec.version != 1:
+        payload["method_version"] = plan.spec.version
     directory = session.stage_dir("post", name, payload)
     if (directory / "DONE").exists():
         session.log(f"post-fine-tuning ({name}): done already -> {directory}")

@@ -281,3 +281,30 @@ def test_training_defense_replaces_its_stage(tmp_path, monkeypatch, stage):
     assert any(line.startswith(expected) for line in log)
     if stage == "alignment":  # finetune_lora="continue": the alignment adapter keeps training
         assert any("continue LoRA" in line for line in log)
+
+
+def test_a_new_method_version_retrains_that_method_only(tmp_path, monkeypatch):
+    """MethodSpec.version (a fidelity fix to one method) retrains that method's stage; the shared SFT alignment
+    stays reused, and at version 1 the hash is what it was before the field existed."""
+    import dataclasses
+
+    module = _fake_module(monkeypatch, "fake_defenses.versioned", TRAINING_METHOD.format(stage="fine_tuning"))
+    config = fast_config("method=versioned")
+    run_logged(config, tmp_path)
+    _, again = run_logged(config, tmp_path)
+    assert sum("done already" in line for line in again) == 2  # version 1 twice: both stages reused
+    monkeypatch.setattr(module, "METHOD", dataclasses.replace(module.METHOD, version=2))
+    _, log = run_logged(config, tmp_path)
+    assert any(line.startswith("alignment (sft): done already") for line in log)
+    assert not any(line.startswith("fine-tuning (versioned") and "done already" in line for line in log)
+    assert any(line.startswith("fine-tuning (versioned") for line in log)
+
+
+def test_the_methods_fixed_for_fidelity_declare_a_new_version():
+    import importlib
+
+    from reference_impl import registry
+
+    for name in ("kl", "ewc", "t_vaccine", "tar", "safemerge"):
+        method = registry.METHODS[name]
+        assert getattr(importlib.import_module(method.module), method.spec).version == 2, name
