@@ -16,6 +16,8 @@ import re
 from hftkb.site.context import SiteContext
 
 BLOCK = re.compile(r"(<!-- results:([\w.-]+) -->\n)(.*?)(<!-- /results:\2 -->)", re.S)
+#: `python -m bench.bench_overhead --readme PAGE` writes its table between these markers; dressed the same way.
+OVERHEAD_BLOCK = re.compile(r"(<!-- overhead -->\n)(.*?)(<!-- /overhead -->)", re.S)
 DID_NOT_RUN = re.compile(r"^\* did not run: (?:(\w+) x (\w+): )?(.*)$")
 HEADERS = {"method": "Method", "stage": "Stage", "setting": "Setting", "seed": "Seed"}
 
@@ -67,4 +69,5 @@ def _dress_block(site: SiteContext, src: str, body: str) -> str:
 
 
 def dress_results_blocks(site: SiteContext, src: str, markdown: str) -> str:
-    return BLOCK.sub(lambda m: m.group(1) + _dress_block(site, src, m.group(3)) + m.group(4), markdown)
+    markdown = BLOCK.sub(lambda m: m.group(1) + _dress_block(site, src, m.group(3)) + m.group(4), markdown)
+    return OVERHEAD_BLOCK.sub(lambda m: m.group(1) + _dress_block(site, src, m.group(2)) + m.group(3), markdown)

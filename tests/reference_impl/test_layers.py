@@ -23,10 +23,12 @@ ALLOWED = {
     "attacks": {"common", "attacks"},
     "testbeds": {"common", "testbeds"},
     "tables": {"common", "registry", "tables"},
+    "benchmark": {"common", "tables", "benchmark"},  # paired deltas and stability summaries over result rows
     "pipeline": {"common", "registry", "attacks", "testbeds", "tables", "pipeline"},
     "runs": {"common", "pipeline"},
     "matrix": {"common", "registry", "attacks", "pipeline", "runs", "tables"},
-    "experiments": {"common", "registry", "attacks", "testbeds", "pipeline", "runs", "tables", "experiments"},
+    "experiments": {"common", "registry", "attacks", "testbeds", "pipeline", "runs", "tables", "benchmark",
+                    "experiments"},
     "cli": {"common", "registry", "attacks", "pipeline", "runs", "tables", "matrix"},
     "__main__": {"cli"},
     "__init__": {"common", "registry", "attacks"},  # the package root: hands the names to common.config
