@@ -23,6 +23,7 @@ KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "matrix": ("matrix:matrix_table", ("method", "attack", "hs", "fa")),  # defense x attack
     "upload_filter": ("upload_filter:filter_table", ()),  # Virus against the guardrail (no rows: runs)
     "overhead": ("overhead:overhead_table", ("method", "model", "machine")),  # make bench
+    "world_stability": ("stability:stability_table", ("seed", "harmful_ratio", "hs", "fa")),  # SFT over seeds
 }
 
 
