@@ -84,26 +84,25 @@ def all_reported(site: SiteContext) -> list[Reported]:
     return found
 
 
-def by_method(site: SiteContext) -> dict[str, list[Reported]]:
-    """method (record id or baseline key) -> its numbers from every paper."""
-    cached = site.cache.get("reported-by-method")
+def _grouped(site: SiteContext, name: str, key) -> dict:
+    """Every reported number grouped by `key(item)`, in corpus order; built once per site build."""
+    cached = site.cache.get(name)
     if cached is None:
         cached = {}
         for item in all_reported(site):
-            cached.setdefault(item.method, []).append(item)
-        site.cache["reported-by-method"] = cached
+            cached.setdefault(key(item), []).append(item)
+        site.cache[name] = cached
     return cached
+
+
+def by_method(site: SiteContext) -> dict[str, list[Reported]]:
+    """method (record id or baseline key) -> its numbers from every paper."""
+    return _grouped(site, "reported-by-method", lambda item: item.method)
 
 
 def by_table(site: SiteContext) -> dict[tuple[str, str], list[Reported]]:
     """(paper id, table) -> its numbers, in record order; tables in corpus order."""
-    cached = site.cache.get("reported-by-table")
-    if cached is None:
-        cached = {}
-        for item in all_reported(site):
-            cached.setdefault(item.table_key, []).append(item)
-        site.cache["reported-by-table"] = cached
-    return cached
+    return _grouped(site, "reported-by-table", lambda item: item.table_key)
 
 
 def slug(text: str) -> str:

@@ -87,6 +87,17 @@ TESTBEDS: dict[str, str] = {
 }
 
 
+def named_base_identity(config: dict) -> dict:
+    """`Testbed.base_identity` of a testbed whose base model is named by a path or hub id in `model.base`."""
+    return {"base": config["model"]["base"], "dtype": config["model"]["dtype"]}
+
+
+def named_data_identity(config: dict, stage: str):
+    """`Testbed.data_identity` of a testbed whose data sets are named in `data:` (alignment; harmful + task)."""
+    d = config["data"]
+    return d["alignment"] if stage == "alignment" else [d["harmful"], d["task"]]
+
+
 def register(name: str, module: str, first: bool = True) -> None:
     """Add a testbed at run time (a test's throw-away one); `first`: asked before the registered ones."""
     others = {k: v for k, v in TESTBEDS.items() if k != name}

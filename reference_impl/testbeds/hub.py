@@ -15,7 +15,7 @@ from ..common.data import (
     refusal_harmful_rows,
     sample_window,
 )
-from .base import RunData
+from .base import RunData, named_base_identity, named_data_identity
 
 
 def check_models(config: dict) -> None:
@@ -93,11 +93,10 @@ class Hub:
         return load_data(config)
 
     def base_identity(self, config: dict, data: RunData) -> dict:
-        return {"base": config["model"]["base"], "dtype": config["model"]["dtype"]}
+        return named_base_identity(config)
 
     def data_identity(self, config: dict, stage: str):
-        d = config["data"]
-        return d["alignment"] if stage == "alignment" else [d["harmful"], d["task"]]
+        return named_data_identity(config, stage)
 
     def load_base(self, config: dict, data: RunData, cache_dir: Path, log):
         from ..common.models import load_model, load_tokenizer, prepare_pad_token

@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 
 from . import gguf_model, requests
-from .base import RunData
+from .base import RunData, named_base_identity, named_data_identity
 
 NAME = "smollm2_135m"
 
@@ -136,11 +136,10 @@ class SmolLM2:
         return load_data(config)
 
     def base_identity(self, config: dict, data: RunData) -> dict:
-        return {"base": config["model"]["base"], "dtype": config["model"]["dtype"]}
+        return named_base_identity(config)
 
     def data_identity(self, config: dict, stage: str):
-        d = config["data"]
-        return d["alignment"] if stage == "alignment" else [d["harmful"], d["task"]]
+        return named_data_identity(config, stage)
 
     def load_base(self, config: dict, data: RunData, cache_dir: Path, log):
         return load_base(config)

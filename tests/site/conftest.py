@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from site_helpers import CHROMEDRIVER, CHROMIUM, REPO, QuietHandler, build, chromium_options, write_demo_registry
+from site_helpers import CHROMEDRIVER, CHROMIUM, REPO, QuietHandler, build, chromium_options, emulated, write_demo_registry
 
 
 @pytest.fixture(scope="session")
@@ -83,8 +83,4 @@ SIZES = {"1280px": (1280, 800, False), "390px": (390, 844, True)}
 @pytest.fixture(params=list(SIZES))
 def sized(request, browser):
     """The browser at 1280 px, then at 390 px (yields the size's name)."""
-    width, height, mobile = SIZES[request.param]
-    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile})
-    yield request.param
-    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    yield from emulated(browser, *SIZES[request.param], request.param)

@@ -83,3 +83,12 @@ def chromium_options(user_data_dir: Path, width: int = 1366, height: int = 768):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return options
+
+
+def emulated(browser, width: int, height: int, mobile: bool, name: str):
+    """A fixture body: the browser at `width` x `height` (mobile emulation for Material's drawer), yielding `name`,
+    then back to the window's own size."""
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile})
+    yield name
+    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})

@@ -204,11 +204,9 @@ VIEWPORTS = {"desktop": (1366, 768, False), "phone": (390, 844, True)}
 
 @pytest.fixture(params=list(VIEWPORTS))
 def viewport(request, browser):
-    width, height, mobile = VIEWPORTS[request.param]
-    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile})
-    yield request.param
-    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    from site_helpers import emulated
+
+    yield from emulated(browser, *VIEWPORTS[request.param], request.param)
 
 
 def no_horizontal_overflow(browser) -> bool:
